@@ -1,0 +1,33 @@
+# rewardsmith: `make demo` runs the main job, `make test` runs the tests. Both install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch (a wheel of it is on disk on our machines). On a GPU machine:
+#   make install TORCH=torch
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test bench clean system-deps
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@bash scripts/system-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: install
+	$(BIN)/rewardsmith solve tasks/cartpole.yaml --model builtin
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,153 @@
+"""The library API behind both ``import rewardsmith as rs`` and the CLI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .analyzer import analyze
+from .critic import static_check
+from .errors import RewardsmithError, RunDirError
+from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
+from .schemas import CandidateResult, Summary
+from .task import TaskSpec, load_task
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """What ``solve`` found; ``best_code`` is the best reward's source, if any candidate trained."""
+
+    run_dir: Path
+    summary: Summary
+
+    @property
+    def best_code(self) -> str | None:
+        best = self.summary.best
+        return (self.run_dir / best.reward_file).read_text() if best else None
+
+    @property
+    def success(self) -> bool:
+        return bool(self.summary.best and self.summary.best.success)
+
+
+def as_task(task: TaskSpec | str | Path) -> TaskSpec:
+    return task if isinstance(task, TaskSpec) else load_task(task)
+
+
+def apply_overrides(task: TaskSpec, *, iterations: int | None = None, samples: int | None = None,
+                    total_timesteps: int | None = None, timeout: float | None = None,
+                    memory: int | None = None) -> TaskSpec:
+    """The task with command-line settings applied (validated again, never mutated)."""
+    from pydantic import ValidationError
+
+    from .errors import TaskFileError
+
+    try:
+        return task.with_overrides(search={"iterations": iterations, "samples": samples},
+                                   train={"total_timesteps": total_timesteps},
+                                   sandbox={"timeout_s": timeout, "memory_mb": memory})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise TaskFileError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None, api_base: str | None = None,
+          iterations: int | None = None, samples: int | None = None, sandbox: str | None = None,
+          executor: str | None = None, feedback: str | None = None, device: str | None = None,
+          out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
+          total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
+          reporter=None) -> SolveResult:
+    """Search for a reward that makes a trained policy solve ``task``.
+
+    Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
+    ``resume`` continues an earlier run in place without redoing finished candidates, with the
+    options it was started with unless new ones are given.
+    """
+    from .designer import make_designer
+    from .feedback import make_feedback
+    from .loop import SilentReporter, Solver
+    from .runners.executor import make_executor
+    from .runners.sandbox import make_sandbox
+
+    given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
+             "feedback": feedback, "device": device}
+    defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
+                "feedback": "metric", "device": "auto"}
+    if resume is not None:
+        run, stored_task, stored = RunDir.open(Path(resume))
+        task_spec = apply_overrides(stored_task, iterations=iterations)
+        options = {k: v if v is not None else stored.get(k, defaults[k]) for k, v in given.items()}
+    else:
+        if task is None:
+            raise RewardsmithError("give a task file, or --resume RUN to continue a run")
+        task_spec = apply_overrides(as_task(task), iterations=iterations, samples=samples,
+                                    total_timesteps=total_timesteps, timeout=timeout, memory=memory)
+        options = {k: v if v is not None else defaults[k] for k, v in given.items()}
+    # build everything that can fail on user input before writing anything
+    designer = make_designer(options["model"], api_base=options["api_base"])
+    box = make_sandbox(options["sandbox"])
+    pool = make_executor(options["executor"], parallel=parallel)
+    judge = make_feedback(options["feedback"])
+    if resume is None:
+        run = RunDir.create(Path(out) if out else default_run_path(task_spec.name), task_spec, options)
+    elif task_spec != stored_task:
+        atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+    solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"])
+    return SolveResult(run.path, solver.solve())
+
+
+def _task_yaml(task: TaskSpec) -> str:
+    import yaml
+
+    return yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False)
+
+
+def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: str = "auto",
+                 device: str = "auto", out: str | Path | None = None, total_timesteps: int | None = None,
+                 timeout: float | None = None, memory: int | None = None, threads: int | None = None,
+                 on_progress=None) -> tuple[CandidateResult, Path]:
+    """Train and evaluate one reward (code or a file path) on ``task``; no designer involved."""
+    from . import envs
+    from .runners.executor import cpu_count
+    from .runners.jobs import JobSpec, train_and_evaluate
+    from .runners.sandbox import Limits, make_sandbox
+
+    task_spec = apply_overrides(as_task(task), total_timesteps=total_timesteps, timeout=timeout, memory=memory)
+    code = _read_reward(reward)
+    box = make_sandbox(sandbox)
+    folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
+    if folder.exists() and any(folder.iterdir()):
+        raise RunDirError(f"{folder} already exists and is not empty; choose another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "reward.py", code)
+    atomic_write_text(folder / "task.yaml", _task_yaml(task_spec))
+    start = time.perf_counter()
+    description = envs.describe(task_spec.env.name)
+    verdict = static_check(code, description.reward_arguments)
+    atomic_write_json(folder / "critic.json", verdict)
+    common = dict(iteration=0, index=0, reward_file="reward.py", code=code, critic=verdict, sandbox=box.name)
+    if not verdict.ok:
+        result = CandidateResult(status="rejected", reason=f"critic: {verdict.reason}", **common)
+    else:
+        limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+        outcome = train_and_evaluate(JobSpec(task_spec, code, folder, limits, device), box,
+                                     on_progress=on_progress, threads=threads or cpu_count())
+        threshold = task_spec.fitness.success_threshold
+        result = CandidateResult(
+            status=outcome.status, reason=outcome.reason, train=outcome.train, eval=outcome.eval,
+            fitness=outcome.eval.fitness if outcome.eval else None,
+            success=bool(outcome.eval and outcome.eval.success),
+            analysis=analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason),
+            wall_s=time.perf_counter() - start, **common)
+    atomic_write_json(folder / "result.json", result)
+    return result, folder
+
+
+def _read_reward(reward: str | Path) -> str:
+    if isinstance(reward, Path) or (isinstance(reward, str) and "\n" not in reward and reward.endswith(".py")):
+        path = Path(reward)
+        if not path.is_file():
+            raise RewardsmithError(f"{path}: no such reward file")
+        return path.read_text()
+    return str(reward)

@@ -1,0 +1,197 @@
+"""Command line: thin wrappers over :mod:`rewardsmith.api`; user errors end with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+
+from .errors import RewardsmithError
+
+STARTED = time.perf_counter()
+# litellm would otherwise fetch a price list from the internet when imported
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+app = typer.Typer(
+    name="rewardsmith", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Write RL reward functions as code, train policies on them in sandboxes, and refine "
+         "them until the policy does what the task asks.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+SandboxOpt = Annotated[Optional[str], typer.Option(
+    "--sandbox", help="Where reward code runs: bwrap, docker, process (no isolation) or auto "
+                      "(the safest available).")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="auto (CUDA when present), cpu or cuda.")]
+TimeoutOpt = Annotated[Optional[float], typer.Option(
+    "--timeout", help="Wall-clock limit per candidate job, seconds (default: the task's).")]
+MemoryOpt = Annotated[Optional[int], typer.Option(
+    "--memory", help="Memory limit per candidate job, MB (default: the task's).")]
+StepsOpt = Annotated[Optional[int], typer.Option(
+    "--total-timesteps", help="Env steps to train each candidate (default: the task's).")]
+
+
+@app.command()
+def solve(
+    task: Annotated[Optional[Path], typer.Argument(help="Task file (YAML). Not needed with --resume.")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="Reward designer: 'builtin' (offline, no model) or a litellm model name such as "
+             "openai/gpt-4o or anthropic/claude-sonnet-4-5.")] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI/Anthropic-compatible server.")] = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Design-train-reflect rounds (default: the task's).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="Reward candidates per round (default: the task's).")] = None,
+    sandbox: SandboxOpt = None,
+    executor: Annotated[Optional[str], typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
+    feedback: Annotated[Optional[str], typer.Option(
+        help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI) "
+             "or synthetic (fitness with noise).")] = None,
+    device: DeviceOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
+    parallel: Annotated[Optional[int], typer.Option(help="Candidates trained at once (default: one per core).")] = None,
+    total_timesteps: StepsOpt = None,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+) -> None:
+    """Search for a reward function that makes a trained policy solve TASK."""
+    from .api import solve as run_solve
+    from .progress import RichReporter
+
+    with RichReporter(err_console) as reporter:
+        _warn_if_unsafe(sandbox or "auto", reporter)
+        try:
+            result = run_solve(task, model=model, api_base=api_base, iterations=iterations, samples=samples,
+                               sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
+                               resume=resume, parallel=parallel, total_timesteps=total_timesteps,
+                               timeout=timeout, memory=memory, reporter=reporter)
+        except KeyboardInterrupt:
+            where = resume or out or "RUN"
+            err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")
+            raise typer.Exit(130) from None
+    summary = result.summary
+    if summary.best is None:
+        out_console.print(f"No candidate trained successfully. See {result.run_dir}.")
+        return
+    best = summary.best
+    _print_code(result.best_code or "")
+    verdict = "[green]success[/]" if best.success else "[yellow]below the success threshold[/]"
+    out_console.print(f"Best reward: iteration {best.iteration + 1}, candidate {best.index} · fitness "
+                      f"{best.fitness:.3f} ({verdict}) · {summary.wall_s:.1f} s")
+    out_console.print(f"Run directory: {result.run_dir}  (summary.json, {best.reward_file})")
+
+
+@app.command()
+def train(
+    task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
+    reward: Annotated[Path, typer.Option(help="Python file with compute_reward(...).")],
+    sandbox: SandboxOpt = None,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+    total_timesteps: StepsOpt = None,
+    device: DeviceOpt = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<task>-train-<time>).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+) -> None:
+    """Train and evaluate a policy with one reward function (no designer)."""
+    from .api import train_reward
+    from .progress import RichReporter
+
+    reporter = RichReporter(err_console)
+    _warn_if_unsafe(sandbox or "auto", reporter)
+    with reporter.progress:
+        row = reporter.progress.add_task("  training", total=1, fitness="-")
+
+        def on_progress(payload: dict) -> None:
+            if isinstance(payload.get("step"), (int, float)) and isinstance(payload.get("total"), (int, float)):
+                fit = payload.get("eval_fitness") if payload.get("eval_fitness") is not None else payload.get("fitness")
+                reporter.progress.update(row, completed=payload["step"], total=payload["total"],
+                                         fitness=f"{fit:.3f}" if isinstance(fit, (int, float)) else "-")
+
+        result, folder = train_reward(task, reward, sandbox=sandbox or "auto", device=device or "auto", out=out,
+                                      total_timesteps=total_timesteps, timeout=timeout, memory=memory,
+                                      on_progress=on_progress)
+    wall = time.perf_counter() - STARTED
+    line = {"status": result.status, "fitness": result.fitness, "success": result.success,
+            "reason": result.reason, "wall_s": round(wall, 3),
+            "env_steps": result.train.env_steps if result.train else 0, "out": str(folder)}
+    if as_json:
+        print(json.dumps(line))
+        return
+    if result.analysis and result.analysis.text:
+        out_console.print(result.analysis.text, highlight=False, markup=False)
+    fitness = "-" if result.fitness is None else f"{result.fitness:.3f}"
+    out_console.print(f"{result.status} · fitness {fitness} · {line['env_steps']:,} env steps · {wall:.1f} s · {folder}",
+                      highlight=False, markup=False)
+
+
+@app.command()
+def describe(
+    env: Annotated[str, typer.Argument(help="Environment as BACKEND:ID, e.g. torch:CartPole.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
+) -> None:
+    """Show the named state variables of an environment (what a reward may use)."""
+    from . import envs
+
+    description = envs.describe(env)
+    print(description.model_dump_json(indent=2) if as_json else description.to_text())
+
+
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Summarise a run in the terminal."""
+    from rich.table import Table
+
+    from .runs import RunDir
+
+    run_dir, task, _ = RunDir.open(run)
+    summary = run_dir.load_summary()
+    table = Table(title=f"{task.name}: {task.description}", title_justify="left")
+    for column in ("iter", "cand", "status", "fitness", "reason"):
+        table.add_column(column)
+    for c in summary.candidates if summary else []:
+        table.add_row(str(c.iteration + 1), str(c.index), c.status,
+                      "-" if c.fitness is None else f"{c.fitness:.3f}", (c.reason or "")[:80])
+    out_console.print(table)
+    if summary and summary.best:
+        b = summary.best
+        out_console.print(f"best: {b.reward_file} fitness {b.fitness:.3f} success {b.success} · "
+                          f"{summary.wall_s:.1f} s · status {summary.status}")
+
+
+def _print_code(code: str) -> None:
+    if out_console.is_terminal:
+        out_console.print(Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True))
+    else:
+        print(code)
+
+
+def _warn_if_unsafe(sandbox: str, reporter) -> None:
+    from .runners.sandbox import make_sandbox
+
+    try:
+        box = make_sandbox(sandbox)
+    except RewardsmithError:
+        return  # reported when the command builds it
+    if not box.safe:
+        reporter.message("[yellow]warning:[/] reward code runs with --sandbox process: limits only, no "
+                         "isolation (install bubblewrap or Docker for a real sandbox)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="rewardsmith", standalone_mode=True)
+    except RewardsmithError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""The offline designer: dense rewards derived from the task's own fitness expression.
+
+It needs no model and knows nothing about particular tasks. From the fitness it takes each
+aggregated condition and turns it into a smooth score over the same variables:
+
+- ``abs(x) < c`` (any non-negative left side) becomes ``exp(-abs(x) / (t*c))``;
+- ``x > c`` becomes a ramp from the variable's lowest value up to ``c`` (``x < c``: from its
+  highest value), raised to the power ``1/t``, or ``exp(-relu(c - x) / (t*s))`` when the variable
+  has no known range;
+- ``a == b`` becomes ``exp(-|a - b| / (t*s))``; a plain number (``mean(x_velocity)``) is used as is;
+- ``and`` becomes a weighted product (or a weighted mean), ``or`` a maximum, ``not`` ``1 - x``.
+
+Each leaf condition is a named component with a weight ``w`` and temperature ``t``. The first
+iteration samples weights, temperatures and the way terms combine around neutral defaults; later
+iterations start from the best candidate so far and adjust it from the analyzer's findings (a
+constant component gets sharper, a dominating one or one rising without fitness a smaller weight),
+then sample around that.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import random
+import re
+from dataclasses import dataclass, field
+
+from ..envs.description import EnvDescription
+from ..expressions import FitnessProgram, names_in
+from ..schemas import Candidate, CandidateResult, IterationRecord
+from . import DesignRequest
+
+_TORCH_FN = {"abs": "torch.abs", "sqrt": "torch.sqrt", "exp": "torch.exp", "log": "torch.log",
+             "cos": "torch.cos", "sin": "torch.sin", "tanh": "torch.tanh", "sign": "torch.sign",
+             "minimum": "torch.minimum", "maximum": "torch.maximum"}
+_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
+_FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
+
+
+def _n(x: float) -> str:
+    """A number as short readable code."""
+    if x == int(x) and abs(x) < 1e6:
+        return f"{int(x)}.0"
+    return f"{x:.4g}"
+
+
+# ------------------------------------------------------------------------ expression -> code
+
+
+class _Coder:
+    """Translate expression-language trees into torch code over the reward's arguments."""
+
+    def __init__(self, env: EnvDescription):
+        self.env = env
+
+    def code(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Constant):
+            return _n(float(node.value))
+        if isinstance(node, ast.Name):
+            return "math.pi" if node.id == "pi" else node.id
+        if isinstance(node, ast.Subscript):
+            return f"{node.value.id}[..., {node.slice.value}]"
+        if isinstance(node, ast.UnaryOp):
+            inner = self.code(node.operand)
+            if isinstance(node.op, ast.Not):
+                return f"(~({inner}).bool()).float()"
+            return f"(-{inner})" if isinstance(node.op, ast.USub) else inner
+        if isinstance(node, ast.BinOp):
+            return f"({self.code(node.left)} {_OPS[type(node.op)]} {self.code(node.right)})"
+        if isinstance(node, ast.Call):
+            name, args = node.func.id, [self.code(a) for a in node.args]
+            if name == "norm":
+                return f"torch.linalg.vector_norm({args[0]}, dim=-1)"
+            if name == "clip":
+                return f"torch.clamp({args[0]}, {args[1]}, {args[2]})"
+            if name in ("minimum", "maximum") and any(isinstance(a, ast.Constant) for a in node.args):
+                tensor_arg, const = (args[0], args[1]) if isinstance(node.args[1], ast.Constant) else (args[1], args[0])
+                return f"torch.clamp({tensor_arg}, {'max' if name == 'minimum' else 'min'}={const})"
+            return f"{_TORCH_FN[name]}({', '.join(args)})"
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            return f"({ast.unparse(node)})"  # only reached for conditions inside arithmetic
+        if isinstance(node, ast.IfExp):
+            return f"torch.where({self.code(node.test)}, {self.code(node.body)}, {self.code(node.orelse)})"
+        raise ValueError(f"cannot translate {ast.unparse(node)}")
+
+    def is_nonnegative(self, node: ast.expr) -> bool:
+        if isinstance(node, ast.Call) and node.func.id in ("abs", "norm", "sqrt", "exp"):
+            return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) \
+                and float(node.right.value) % 2 == 0:
+            return True
+        if isinstance(node, ast.Name):
+            var = self.env.variable(node.id)
+            return var is not None and var.low is not None and var.low >= 0
+        return False
+
+    def bounds(self, node: ast.expr) -> tuple[float | None, float | None]:
+        """Known range of a bare variable (or a component of one)."""
+        name = node.id if isinstance(node, ast.Name) else (
+            node.value.id if isinstance(node, ast.Subscript) else None)
+        var = self.env.variable(name) if name else None
+        return (var.low, var.high) if var else (None, None)
+
+    def scale(self, node: ast.expr, threshold: float | None = None) -> float:
+        """A natural unit for the quantity in ``node``: its declared range, else the threshold."""
+        lows, highs = [], []
+        for name in names_in(node):
+            var = self.env.variable(name)
+            if var and var.low is not None and var.high is not None and var.high > var.low:
+                lows.append(var.low)
+                highs.append(var.high)
+        if lows:
+            return max((h - lo) / 2 for lo, h in zip(lows, highs))
+        if threshold:
+            return abs(threshold)
+        return 1.0
+
+
+# ---------------------------------------------------------------------------- reward terms
+
+
+@dataclass
+class Leaf:
+    """One component: a smooth score for one condition (or a quantity to maximise)."""
+
+    name: str
+    source: str          # the condition as the fitness writes it
+    template: str        # torch code with {t} for the temperature-dependent number
+    kind: str            # decay, ramp, soft, near, value, indicator
+    unit: float = 1.0    # the number that {t} multiplies (or divides, for ramps)
+
+    def code(self, temperature: float) -> str:
+        if self.kind == "ramp":  # a ramp's temperature is the inverse of its power
+            return self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
+        return self.template.replace("{t}", _n(self.unit * temperature))
+
+
+@dataclass
+class Group:
+    """The leaves of one aggregation in the fitness, and how much the fitness wants it."""
+
+    leaves: list[Leaf]
+    coefficient: float = 1.0   # negative: the fitness wants this small
+
+
+@dataclass
+class Params:
+    """What the builtin designer varies between candidates."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    temperatures: dict[str, float] = field(default_factory=dict)
+    combine: str = "product"          # how leaves of one group combine: product or sum
+    action_weight: float = 0.0        # penalty on squared actions (continuous actions)
+
+    def to_dict(self) -> dict:
+        return {"weights": self.weights, "temperatures": self.temperatures, "combine": self.combine,
+                "action_weight": self.action_weight}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Params:
+        return cls(dict(data.get("weights", {})), dict(data.get("temperatures", {})),
+                   data.get("combine", "product"), float(data.get("action_weight", 0.0)))
+
+
+class RewardPlan:
+    """The reward structure derived from one fitness expression."""
+
+    def __init__(self, fitness: str, env: EnvDescription):
+        self.env = env
+        self.fitness = fitness
+        self.coder = _Coder(env)
+        program = FitnessProgram(fitness, set(env.variable_names))
+        coefficients = _linear_coefficients(program.episode_tree)
+        self.groups: list[Group] = []
+        self.names: set[str] = set()
+        for agg in program.aggregations:
+            coef = coefficients.get(agg.slot, 1.0)
+            self.groups.append(Group(self._leaves(agg.step), coef))
+        length_coef = coefficients.get("episode_length", 0.0)
+        if length_coef:
+            name = "alive" if length_coef > 0 else "time_penalty"
+            self.groups.append(Group([Leaf(name, "episode_length", "torch.ones_like({any})", "value")],
+                                     1.0 if length_coef > 0 else -1.0))
+        self.continuous = env.action.kind == "continuous"
+
+    # -- conditions -> leaves
+    def _leaves(self, node: ast.expr) -> list[Leaf]:
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            return [leaf for value in node.values for leaf in self._leaves(value)]
+        if isinstance(node, ast.Compare) and len(node.ops) > 1:  # a < x < b
+            parts, left = [], node.left
+            for op, right in zip(node.ops, node.comparators):
+                parts.append(ast.Compare(left=left, ops=[op], comparators=[right]))
+                left = right
+            return [leaf for p in parts for leaf in self._leaves(p)]
+        return [self._leaf(node)]
+
+    def _unique(self, base: str) -> str:
+        base = re.sub(r"\W+", "_", base).strip("_") or "term"
+        name, i = base, 2
+        while name in self.names:
+            name, i = f"{base}_{i}", i + 1
+        self.names.add(name)
+        return name
+
+    def _subject(self, node: ast.expr) -> str:
+        names = sorted(names_in(node) - {"action"}) or ["action"]
+        return "_".join(names[:2])
+
+    def _leaf(self, node: ast.expr) -> Leaf:
+        source = ast.unparse(node)
+        c = self.coder
+        if isinstance(node, ast.Compare):
+            op, left, right = type(node.ops[0]), node.left, node.comparators[0]
+            if isinstance(left, ast.Constant) and not isinstance(right, ast.Constant):
+                left, right, op = right, left, _FLIP.get(op, op)  # put the constant on the right
+            if op in (ast.Eq, ast.NotEq):
+                diff = f"torch.abs({c.code(left)} - {c.code(right)})"
+                s = c.scale(left)
+                tmpl = f"torch.exp(-{diff} / {{t}})" if op is ast.Eq else f"1.0 - torch.exp(-{diff} / {{t}})"
+                return Leaf(self._unique(self._subject(node) + "_close"), source, tmpl, "near", s)
+            below = op in (ast.Lt, ast.LtE)
+            if isinstance(right, ast.Constant):
+                threshold = float(right.value)
+                if below and c.is_nonnegative(left) and threshold > 0:
+                    tmpl = f"torch.exp(-{c.code(left)} / {{t}})"
+                    return Leaf(self._unique(self._subject(left) + "_small"), source, tmpl, "decay", threshold)
+                low, high = c.bounds(left)
+                if not below and low is not None and threshold > low:
+                    tmpl = (f"torch.clamp(({c.code(left)} - {_n(low)}) / {_n(threshold - low)}, 0.0, 1.0)"
+                            " ** {t}")
+                    return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp")
+                if below and high is not None and threshold < high:
+                    tmpl = (f"torch.clamp(({_n(high)} - {c.code(left)}) / {_n(high - threshold)}, 0.0, 1.0)"
+                            " ** {t}")
+                    return Leaf(self._unique(self._subject(left) + "_low"), source, tmpl, "ramp")
+            s = c.scale(left, float(right.value) if isinstance(right, ast.Constant) else None)
+            gap = (f"torch.relu({c.code(left)} - {c.code(right)})" if below
+                   else f"torch.relu({c.code(right)} - {c.code(left)})")
+            suffix = "_low" if below else "_high"
+            return Leaf(self._unique(self._subject(left) + suffix), source, f"torch.exp(-{gap} / {{t}})", "soft", s)
+        if isinstance(node, (ast.BoolOp, ast.UnaryOp)) and _is_condition(node):
+            return Leaf(self._unique(self._subject(node) + "_condition"), source, self._smooth(node), "soft",
+                        1.0)
+        if _is_condition(node):
+            return Leaf(self._unique(self._subject(node) + "_met"), source,
+                        f"({c.code(node)}).float()", "indicator")
+        return Leaf(self._unique(self._subject(node)), source, c.code(node), "value")
+
+    def _smooth(self, node: ast.expr) -> str:
+        """Code for a compound condition (or/not/nested and), with {t} kept as a placeholder."""
+        if isinstance(node, ast.BoolOp):
+            parts = [self._smooth(v) for v in node.values]
+            if isinstance(node.op, ast.Or):
+                out = parts[0]
+                for p in parts[1:]:
+                    out = f"torch.maximum({out}, {p})"
+                return out
+            return " * ".join(f"({p})" for p in parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return f"(1.0 - {self._smooth(node.operand)})"
+        leaf = self._leaf(node)
+        self.names.discard(leaf.name)
+        if leaf.kind == "ramp":
+            return leaf.template.replace("{t}", "1.0")
+        return leaf.template.replace("{t}", f"({_n(leaf.unit)} * {{t}})")
+
+    @property
+    def leaves(self) -> list[Leaf]:
+        return [leaf for g in self.groups for leaf in g.leaves]
+
+    # -- params -> code
+    def default_params(self) -> Params:
+        return Params({leaf.name: 1.0 for leaf in self.leaves}, {leaf.name: 1.0 for leaf in self.leaves},
+                      "product", 0.01 if self.continuous else 0.0)
+
+    def render(self, params: Params) -> str:
+        args = sorted({n for leaf in self.leaves for n in re.findall(r"\b[a-z_][a-z0-9_]*\b", leaf.template)}
+                      & set(self.env.variable_names), key=self.env.variable_names.index)
+        uses_action = params.action_weight > 0 or any(re.search(r"\baction\b", leaf.template) for leaf in self.leaves)
+        if not args:
+            args = [self.env.variable_names[0]]
+        if uses_action:
+            args.append("action")
+        anchor = args[0]
+        lines = ["import math", "", "import torch", "", "",
+                 f"def compute_reward({', '.join(a + ': torch.Tensor' for a in args)}):",
+                 f'    """Dense reward derived from the task fitness: {self.fitness}"""']
+        component_names: list[str] = []
+        group_terms: list[str] = []
+        for group in self.groups:
+            parts = []
+            for leaf in group.leaves:
+                t = params.temperatures.get(leaf.name, 1.0)
+                code = leaf.code(t).replace("{any}", anchor)
+                lines.append(f"    {leaf.name} = {code}  # {leaf.source}")
+                component_names.append(leaf.name)
+                parts.append(leaf)
+            group_terms.append(self._combine(group, parts, params))
+        total = " + ".join(group_terms).replace("+ -", "- ")
+        if params.action_weight > 0:
+            lines.append("    action_cost = torch.square(action).reshape(action.shape[0], -1).sum(-1)")
+            component_names.append("action_cost")
+            total += f" - {_n(params.action_weight)} * action_cost"
+        lines.append(f"    total = {total}")
+        parts = ", ".join(f'"{n}": {n}' for n in component_names)
+        lines.append(f"    return total, {{{parts}}}")
+        return "\n".join(lines) + "\n"
+
+    def _combine(self, group: Group, leaves: list[Leaf], params: Params) -> str:
+        w = {leaf.name: params.weights.get(leaf.name, 1.0) for leaf in leaves}
+        values = [leaf for leaf in leaves if leaf.kind == "value"]
+        scores = [leaf for leaf in leaves if leaf.kind != "value"]
+        terms = [f"{_n(w[leaf.name])} * {leaf.name}" for leaf in values]
+        if scores:
+            if params.combine == "product" and len(scores) > 1:
+                terms.append(" * ".join(f"{leaf.name} ** {_n(w[leaf.name])}" for leaf in scores))
+            elif len(scores) > 1:
+                norm = sum(w[leaf.name] for leaf in scores)
+                terms.append("(" + " + ".join(f"{_n(w[leaf.name] / norm)} * {leaf.name}" for leaf in scores) + ")")
+            else:
+                terms.append(f"{_n(w[scores[0].name])} * {scores[0].name}")
+        body = " + ".join(terms)
+        coef = group.coefficient
+        if coef == 1.0:
+            return body if len(terms) == 1 else f"({body})"
+        return f"{_n(coef)} * ({body})"
+
+
+def _is_condition(node: ast.expr) -> bool:
+    return isinstance(node, (ast.Compare, ast.BoolOp)) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+
+
+def _linear_coefficients(tree: ast.expr) -> dict[str, float]:
+    """How the episode-level fitness grows with each aggregation slot and ``episode_length``.
+
+    Sums, differences, negation and scaling by constants or episode constants are followed;
+    anything else counts as increasing (the common case: the fitness grows with its parts).
+    """
+    out: dict[str, float] = {}
+
+    def visit(node: ast.expr, scale: float) -> None:
+        if isinstance(node, ast.Name):
+            if node.id.startswith("_agg") or node.id == "episode_length":
+                out[node.id] = out.get(node.id, 0.0) + scale
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            visit(node.operand, -scale)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            visit(node.left, scale)
+            visit(node.right, -scale if isinstance(node.op, ast.Sub) else scale)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+            const = _constant(node.right) if isinstance(node.op, ast.Div) else (
+                _constant(node.left) if _constant(node.left) is not None else _constant(node.right))
+            if isinstance(node.op, ast.Div):
+                visit(node.left, scale if const is None else scale * (1.0 if const == "episode" else 1.0 / const))
+                if const is None:
+                    visit(node.right, -scale)
+            elif const is not None:
+                factor = 1.0 if const == "episode" else const
+                visit(node.right if _constant(node.left) is not None else node.left, scale * factor)
+            else:
+                visit(node.left, scale)
+                visit(node.right, scale)
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    visit(child, scale)
+
+    visit(tree, 1.0)
+    top = max((abs(v) for v in out.values()), default=1.0) or 1.0
+    return {k: v / top for k, v in out.items()}
+
+
+def _constant(node: ast.expr):
+    if isinstance(node, ast.Constant):
+        return float(node.value) or None
+    if isinstance(node, ast.Name) and node.id in ("max_episode_steps", "pi"):
+        return "episode" if node.id == "max_episode_steps" else math.pi
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constant(node.operand)
+        return -inner if isinstance(inner, float) else inner
+    return None
+
+
+# --------------------------------------------------------------------------------- search
+
+
+def _jitter(params: Params, rng: random.Random, strength: float, action_levels: list[float]) -> Params:
+    out = copy.deepcopy(params)
+    for name in out.weights:
+        out.weights[name] = round(out.weights[name] * math.exp(rng.gauss(0, strength)), 3)
+    for name in out.temperatures:
+        out.temperatures[name] = round(min(8.0, max(0.05, out.temperatures[name] * math.exp(rng.gauss(0, strength)))), 3)
+    if rng.random() < 0.3:
+        out.combine = "sum" if out.combine == "product" else "product"
+    if action_levels:
+        out.action_weight = rng.choice(action_levels)
+    return out
+
+
+def _adjust(params: Params, result: CandidateResult) -> tuple[Params, list[str]]:
+    """Apply the analyzer's findings to the parent's parameters."""
+    out = copy.deepcopy(params)
+    notes: list[str] = []
+    findings = result.analysis.findings if result.analysis else []
+    for f in findings:
+        name = f.component
+        if f.kind == "constant" and name in out.temperatures:
+            out.temperatures[name] = round(out.temperatures[name] * 0.5, 3)
+            notes.append(f"sharpened {name} (constant)")
+        elif f.kind in ("dominating", "rising_without_fitness") and name in out.weights:
+            out.weights[name] = round(out.weights[name] * 0.5, 3)
+            notes.append(f"halved the weight of {name} ({f.kind.replace('_', ' ')})")
+        elif f.kind == "rising_without_fitness" and name == "action_cost":
+            out.action_weight *= 0.5
+        elif f.kind == "no_progress":
+            out.combine = "sum" if out.combine == "product" else "product"
+            out.action_weight *= 0.1
+            notes.append(f"switched to a {out.combine} of terms (no progress)")
+    return out, notes
+
+
+def _parent(history: list[IterationRecord]) -> CandidateResult | None:
+    """The best candidate so far: by fitness under metric feedback, else the last one people chose."""
+    if not history:
+        return None
+    last = history[-1]
+    if last.feedback is not None and last.feedback.kind != "metric" and last.feedback.best is not None:
+        return next((c for c in last.candidates if c.index == last.feedback.best), None)
+    scored = [c for rec in history for c in rec.candidates if c.status == "ok" and c.fitness is not None]
+    return max(scored, key=lambda c: c.fitness) if scored else None
+
+
+class BuiltinDesigner:
+    """Offline designer; the same code for every task (see the module docstring)."""
+
+    name = "builtin"
+
+    def propose(self, request: DesignRequest) -> list[Candidate]:
+        plan = RewardPlan(request.task.fitness.expression, request.env)
+        rng = random.Random(f"{request.task.train.seed}-{request.iteration}")
+        action_levels = [0.0, 0.001, 0.01, 0.1] if plan.continuous else []
+        parent = _parent(request.history)
+        if parent is None or "params" not in parent.origin:
+            base, notes, strength = plan.default_params(), ["defaults derived from the fitness"], 0.7
+        else:
+            base, notes = _adjust(Params.from_dict(parent.origin["params"]), parent)
+            notes.insert(0, f"refined from iteration {parent.iteration} candidate {parent.index}")
+            strength = 0.4
+        proposals = [(base, notes)]
+        while len(proposals) < request.samples:
+            proposals.append((_jitter(base, rng, strength, action_levels), ["random variation"]))
+        return [Candidate(iteration=request.iteration, index=i, code=plan.render(p),
+                          origin={"designer": self.name, "params": p.to_dict(), "notes": n})
+                for i, (p, n) in enumerate(proposals)]
+

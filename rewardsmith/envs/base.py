@@ -1,0 +1,114 @@
+"""What every environment backend provides: a self-description and a batched step on one device.
+
+An env describes itself with named state variables (shape, unit, meaning, typical range). Those
+names are the arguments a reward function may take and the names fitness expressions use.
+
+``step`` returns the named variables of the state *after* the step and *before* any automatic
+reset, so rewards and fitness see the terminal state of an episode; ``obs`` is already the first
+observation of the next episode for envs that were done (``final_obs`` keeps the last one, for
+bootstrapping values at time limits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from .description import ActionSpec, EnvDescription
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One batched step. All tensors live on the env's device."""
+
+    obs: torch.Tensor          # (n, obs_dim), after automatic reset of done envs
+    variables: dict[str, torch.Tensor]  # named state after the step, before reset
+    action: torch.Tensor       # the action as applied (clipped), float, for the reward
+    terminated: torch.Tensor   # (n,) bool: the task ended (failure or goal)
+    truncated: torch.Tensor    # (n,) bool: time limit reached and not terminated
+    final_obs: torch.Tensor    # (n, obs_dim) observation of the state after the step, before reset
+
+
+class TorchVecEnv:
+    """Base class for batched envs written in torch: state lives on one device, no Python loop.
+
+    Subclasses set ``description`` and implement the five ``_`` hooks on state tensors of shape
+    ``(n, state_dim)``.
+    """
+
+    description: ClassVar[EnvDescription]
+
+    def __init__(self, num_envs: int, device: str | torch.device = "cpu", seed: int = 0,
+                 max_episode_steps: int | None = None, dtype: torch.dtype = torch.float32):
+        if num_envs < 1:
+            raise ValueError("num_envs must be at least 1")
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.max_episode_steps = max_episode_steps or self.description.max_episode_steps
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.state = self._sample_initial(num_envs)
+        self.elapsed = torch.zeros(num_envs, dtype=torch.long, device=self.device)
+        spec = self.description.action
+        if spec.kind == "continuous":
+            self.action_low = torch.tensor(spec.low, dtype=dtype, device=self.device)
+            self.action_high = torch.tensor(spec.high, dtype=dtype, device=self.device)
+
+    # -- hooks -------------------------------------------------------------------------------
+    def _sample_initial(self, n: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _advance(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _observe(self, state: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _variables(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _terminated(self, state: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(state.shape[0], dtype=torch.bool, device=state.device)
+
+    # -- API ---------------------------------------------------------------------------------
+    @property
+    def obs_dim(self) -> int:
+        return int(self._observe(self.state[:1]).shape[-1])
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        return self.description.action
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Uniform [0, 1) numbers from the env's own generator."""
+        return torch.rand(*shape, generator=self.generator, device=self.device, dtype=self.dtype)
+
+    def reset(self) -> torch.Tensor:
+        self.state = self._sample_initial(self.num_envs)
+        self.elapsed.zero_()
+        return self._observe(self.state)
+
+    def variables(self) -> dict[str, torch.Tensor]:
+        """Named variables of the current state."""
+        return self._variables(self.state)
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        if self.action_spec.kind == "continuous":
+            action = torch.clamp(action.to(self.dtype), self.action_low, self.action_high)
+            applied = action
+        else:
+            action = action.long()
+            applied = action.to(self.dtype)
+        new_state = self._advance(self.state, action)
+        self.elapsed += 1
+        terminated = self._terminated(new_state)
+        truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
+        done = terminated | truncated
+        variables = self._variables(new_state)
+        final_obs = self._observe(new_state)
+        self.state = torch.where(done[:, None], self._sample_initial(self.num_envs), new_state)
+        self.elapsed = torch.where(done, torch.zeros_like(self.elapsed), self.elapsed)
+        return StepResult(self._observe(self.state), variables, applied, terminated, truncated, final_obs)

@@ -1,0 +1,96 @@
+"""How an environment describes itself: named state variables, actions, terminations.
+
+Pure data (no torch), so the host can validate tasks and prompt designers without importing
+any simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StateVar(BaseModel):
+    """One named quantity a reward may read, per env."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    unit: str = "-"
+    shape: tuple[int, ...] = Field(default=(), description="per-env shape; () is a scalar per env")
+    low: float | None = Field(default=None, description="lowest value it takes (bound or typical)")
+    high: float | None = None
+
+
+class ActionSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["discrete", "continuous"]
+    n: int | None = Field(default=None, description="number of choices (discrete)")
+    shape: tuple[int, ...] = ()
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    description: str = ""
+
+    @property
+    def size(self) -> int:
+        return self.n if self.kind == "discrete" else int(self.shape[0])
+
+
+class EnvDescription(BaseModel):
+    """The compact, named description of an env that designers and users read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    summary: str
+    variables: tuple[StateVar, ...]
+    action: ActionSpec
+    terminations: dict[str, str] = Field(
+        default_factory=dict, description="reason -> step expression that ends an episode")
+    max_episode_steps: int
+    observation: str = ""
+    dt: float | None = Field(default=None, description="seconds of simulated time per step")
+
+    @property
+    def variable_names(self) -> list[str]:
+        return [v.name for v in self.variables]
+
+    @property
+    def reward_arguments(self) -> list[str]:
+        """Names a reward function may take: every state variable plus ``action``."""
+        return [*self.variable_names, "action"]
+
+    def variable(self, name: str) -> StateVar | None:
+        return next((v for v in self.variables if v.name == name), None)
+
+    def to_text(self) -> str:
+        """The description as plain text, for prompts and ``rewardsmith describe``."""
+        lines = [f"Environment {self.id}: {self.summary}"]
+        if self.dt:
+            lines.append(f"Time step: {self.dt} s; episodes last at most {self.max_episode_steps} steps.")
+        else:
+            lines.append(f"Episodes last at most {self.max_episode_steps} steps.")
+        lines.append("State variables (reward arguments; first dimension is the number of envs):")
+        for v in self.variables:
+            shape = "(num_envs" + "".join(f", {d}" for d in v.shape) + ")"
+            rng = ""
+            if v.low is not None or v.high is not None:
+                rng = f", range [{_num(v.low)}, {_num(v.high)}]"
+            lines.append(f"  {v.name}: {shape} [{v.unit}]{rng} - {v.description}")
+        a = self.action
+        if a.kind == "discrete":
+            lines.append(f"  action: (num_envs,) float, the chosen index in 0..{a.n - 1} - {a.description}")
+        else:
+            lines.append(f"  action: (num_envs, {a.shape[0]}) float in [{_num(a.low[0])}, "
+                         f"{_num(a.high[0])}] - {a.description}")
+        if self.terminations:
+            lines.append("An episode ends early when: " + "; ".join(
+                f"{expr} ({name})" for name, expr in self.terminations.items()))
+        return "\n".join(lines)
+
+
+def _num(x: float | None) -> str:
+    return "-inf" if x is None else f"{x:g}"

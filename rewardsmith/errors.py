@@ -1,0 +1,44 @@
+"""Errors a user can cause. The CLI turns each into a one-line message and exit code 2.
+
+Anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class RewardsmithError(Exception):
+    """Base class: a problem the user can fix (bad input, missing tool, unreachable service)."""
+
+    exit_code = 2
+
+
+class TaskFileError(RewardsmithError):
+    """The task file is missing, is not valid YAML, or does not match the schema."""
+
+
+class UnknownEnvError(RewardsmithError):
+    """No environment is registered under that name."""
+
+
+class ExpressionError(RewardsmithError):
+    """A fitness or termination expression uses something that is not allowed."""
+
+
+class RewardCodeError(RewardsmithError):
+    """Reward code breaks the reward contract (parse error, wrong signature, ...)."""
+
+
+class SandboxUnavailable(RewardsmithError):
+    """The requested sandbox backend cannot run on this machine."""
+
+
+class LLMError(RewardsmithError):
+    """The language model could not be reached or refused the request."""
+
+
+class RunDirError(RewardsmithError):
+    """A run directory is missing, foreign, or cannot be resumed."""
+
+
+class BudgetExceeded(RewardsmithError):
+    """A spending limit (such as --max-cost) was reached; the run stops cleanly."""

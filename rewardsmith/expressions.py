@@ -1,0 +1,310 @@
+"""A small, safe expression language over batched tensors.
+
+Task files describe the ground-truth fitness and env descriptions name their termination
+conditions with expressions such as ``sum(abs(pole_angle) < 0.2095) / max_episode_steps``.
+They are parsed with :mod:`ast`, checked against a whitelist, and interpreted with torch ops:
+nothing is ever passed to ``eval``.
+
+Two kinds of expression exist:
+
+- *step* expressions use state variables (and ``action``) and give one value per env;
+- the *episode* (fitness) expression reduces step expressions over an episode with an
+  aggregation (``mean``, ``sum``, ``min``, ``max``, ``any``, ``all``, ``last``) and may use
+  episode statistics (``episode_length``, ``max_episode_steps``, ``terminated``, ``truncated``).
+
+>>> import torch
+>>> e = StepExpression("abs(x) < 1 and y > 0", names={"x", "y"})
+>>> e({"x": torch.tensor([0.5, 2.0]), "y": torch.tensor([1.0, 1.0])}).tolist()
+[1.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ExpressionError
+
+AGGREGATIONS = ("mean", "sum", "min", "max", "any", "all", "last")
+EPISODE_NAMES = ("episode_length", "max_episode_steps", "terminated", "truncated")
+CONSTANTS = {"pi": math.pi}
+
+# name -> (number of arguments, torch implementation); imported lazily so that parsing
+# (done on the host when a task file is loaded) does not need torch.
+_FUNCTIONS: dict[str, int] = {
+    "abs": 1, "sqrt": 1, "exp": 1, "log": 1, "cos": 1, "sin": 1, "tanh": 1, "sign": 1,
+    "norm": 1, "clip": 3, "minimum": 2, "maximum": 2,
+}
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod)
+_CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+
+
+def parse(text: str, where: str) -> ast.expr:
+    """Parse ``text`` and reject any syntax outside the language. ``where`` names the field."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError(f"{where}: expected a non-empty expression")
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ExpressionError(f"{where}: invalid expression {text!r}: {exc.msg}") from None
+    for node in ast.walk(tree):
+        _check_node(node, where)
+    return tree
+
+
+def _check_node(node: ast.AST, where: str) -> None:
+    allowed = (
+        ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.BinOp,
+        ast.Compare, ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Subscript,
+        *_BINOPS, *_CMPOPS,
+    )
+    if not isinstance(node, allowed):
+        raise ExpressionError(f"{where}: {type(node).__name__} is not allowed in expressions")
+    if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
+        raise ExpressionError(f"{where}: only numeric constants are allowed, got {node.value!r}")
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise ExpressionError(f"{where}: only plain calls like abs(x) are allowed")
+        name = node.func.id
+        arity = 1 if name in AGGREGATIONS else _FUNCTIONS.get(name)
+        if arity is None:
+            known = ", ".join(sorted([*_FUNCTIONS, *AGGREGATIONS]))
+            raise ExpressionError(f"{where}: unknown function {name!r} (known: {known})")
+        if len(node.args) != arity:
+            raise ExpressionError(f"{where}: {name}() takes {arity} argument(s)")
+    if isinstance(node, ast.Subscript):
+        index = node.slice
+        if not (isinstance(node.value, ast.Name) and isinstance(index, ast.Constant)
+                and isinstance(index.value, int)):
+            raise ExpressionError(f"{where}: only indexing a variable by a constant, like pos[0], is allowed")
+
+
+def names_in(tree: ast.expr) -> set[str]:
+    """Variable names an expression reads (functions and constants excluded)."""
+    return {
+        n.id for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and n.id not in _FUNCTIONS and n.id not in AGGREGATIONS
+        and n.id not in CONSTANTS
+    }
+
+
+def _check_names(tree: ast.expr, allowed: set[str], where: str, hint: str = "") -> None:
+    for name in sorted(names_in(tree)):
+        if name not in allowed:
+            raise ExpressionError(
+                f"{where}: unknown name {name!r}{hint} (known: {', '.join(sorted(allowed))})")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _as_bool(x: Any):
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        return x if x.dtype == torch.bool else x != 0
+    return bool(x)
+
+
+def _as_float(x: Any, like=None):
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        if x.dtype == torch.bool:
+            return x.to(like.dtype if like is not None and like.is_floating_point() else torch.float32)
+        return x
+    return float(x)
+
+
+def _call(name: str, args: list[Any]):
+    torch = _torch()
+    if not any(isinstance(a, torch.Tensor) for a in args):  # all constants: plain math
+        a = [float(v) for v in args]
+        simple = {"abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "cos": math.cos,
+                  "sin": math.sin, "tanh": math.tanh, "sign": lambda v: float((v > 0) - (v < 0)),
+                  "norm": abs, "clip": lambda v, lo, hi: min(max(v, lo), hi),
+                  "minimum": min, "maximum": max}
+        return simple[name](*a)
+    args = [_as_float(a) for a in args]
+    x = args[0]
+    if name == "norm":
+        return torch.linalg.vector_norm(x, dim=-1) if x.dim() > 1 else x.abs()
+    if name == "clip":
+        return torch.clamp(x, min=args[1], max=args[2])
+    if name in ("minimum", "maximum"):
+        a, b = args
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            return torch.minimum(a, b) if name == "minimum" else torch.maximum(a, b)
+        t, c = (a, b) if isinstance(a, torch.Tensor) else (b, a)
+        return t.clamp(max=c) if name == "minimum" else t.clamp(min=c)
+    return getattr(torch, name)(x)
+
+
+def _binop(op: ast.operator, a: Any, b: Any):
+    a, b = _as_float(a), _as_float(b)
+    if isinstance(op, ast.Add):
+        return a + b
+    if isinstance(op, ast.Sub):
+        return a - b
+    if isinstance(op, ast.Mult):
+        return a * b
+    if isinstance(op, ast.Div):
+        return a / b
+    if isinstance(op, ast.Pow):
+        return a ** b
+    return a % b
+
+
+def _compare(op: ast.cmpop, a: Any, b: Any):
+    a, b = _as_float(a), _as_float(b)
+    if isinstance(op, ast.Lt):
+        return a < b
+    if isinstance(op, ast.LtE):
+        return a <= b
+    if isinstance(op, ast.Gt):
+        return a > b
+    if isinstance(op, ast.GtE):
+        return a >= b
+    if isinstance(op, ast.Eq):
+        return a == b
+    return a != b
+
+
+def evaluate(tree: ast.expr, values: Mapping[str, Any]) -> Any:
+    """Interpret a checked tree over tensors (or numbers) in ``values``."""
+    torch = _torch()
+    if isinstance(tree, ast.Constant):
+        return float(tree.value)
+    if isinstance(tree, ast.Name):
+        if tree.id in CONSTANTS:
+            return CONSTANTS[tree.id]
+        return values[tree.id]
+    if isinstance(tree, ast.Subscript):
+        return values[tree.value.id][..., tree.slice.value]
+    if isinstance(tree, ast.UnaryOp):
+        v = evaluate(tree.operand, values)
+        if isinstance(tree.op, ast.Not):
+            b = _as_bool(v)
+            return ~b if isinstance(b, torch.Tensor) else (not b)
+        v = _as_float(v)
+        return -v if isinstance(tree.op, ast.USub) else v
+    if isinstance(tree, ast.BoolOp):
+        parts = [_as_bool(evaluate(v, values)) for v in tree.values]
+        out = parts[0]
+        for p in parts[1:]:
+            if isinstance(tree.op, ast.And):
+                out = (out & p) if isinstance(out, torch.Tensor) or isinstance(p, torch.Tensor) else (out and p)
+            else:
+                out = (out | p) if isinstance(out, torch.Tensor) or isinstance(p, torch.Tensor) else (out or p)
+        return out
+    if isinstance(tree, ast.BinOp):
+        return _binop(tree.op, evaluate(tree.left, values), evaluate(tree.right, values))
+    if isinstance(tree, ast.Compare):
+        left = evaluate(tree.left, values)
+        result = None
+        for op, comparator in zip(tree.ops, tree.comparators):
+            right = evaluate(comparator, values)
+            part = _compare(op, left, right)
+            result = part if result is None else (result & part)
+            left = right
+        return result
+    if isinstance(tree, ast.IfExp):
+        cond = _as_bool(evaluate(tree.test, values))
+        a, b = _as_float(evaluate(tree.body, values)), _as_float(evaluate(tree.orelse, values))
+        if not isinstance(cond, torch.Tensor):
+            return a if cond else b
+        return torch.where(cond, a, b)
+    if isinstance(tree, ast.Call):
+        return _call(tree.func.id, [evaluate(a, values) for a in tree.args])
+    raise AssertionError(f"unchecked node {type(tree).__name__}")
+
+
+def to_float_tensor(value: Any, like):
+    """Turn a result (bool tensor, float tensor or number) into a float tensor shaped like ``like``."""
+    torch = _torch()
+    if isinstance(value, torch.Tensor):
+        value = value.to(like.dtype)
+        return value.expand_as(like) if value.shape != like.shape else value
+    return torch.full_like(like, float(value))
+
+
+class StepExpression:
+    """A per-step expression over state variables; returns one float per env."""
+
+    def __init__(self, text: str, names: set[str], where: str = "expression"):
+        self.text = text
+        self.tree = parse(text, where)
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and node.func.id in AGGREGATIONS:
+                raise ExpressionError(f"{where}: {node.func.id}() is an episode aggregation; "
+                                      "it cannot be used in a per-step expression")
+        _check_names(self.tree, set(names), where)
+
+    def __call__(self, values: Mapping[str, Any]):
+        like = next(v for v in values.values() if hasattr(v, "shape") and v.dim() == 1)
+        return to_float_tensor(evaluate(self.tree, values), like)
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """One ``kind(step_expression)`` inside a fitness expression."""
+
+    kind: str
+    step: ast.expr
+    slot: str  # the name the aggregated value takes in the episode-level tree
+
+
+class FitnessProgram:
+    """A parsed fitness expression, split into per-step aggregations and an episode-level tree.
+
+    >>> p = FitnessProgram("sum(abs(a) < 1) / max_episode_steps", step_names={"a"})
+    >>> [(agg.kind, ast.unparse(agg.step)) for agg in p.aggregations]
+    [('sum', 'abs(a) < 1')]
+    """
+
+    def __init__(self, text: str, step_names: set[str], where: str = "fitness.expression"):
+        self.text = text
+        self.where = where
+        self.tree = parse(text, where)
+        self.aggregations: list[Aggregation] = []
+        self.episode_tree = self._split(self.tree, set(step_names))
+        names = names_in(self.episode_tree)
+        stray = sorted(names & set(step_names))
+        if stray:
+            raise ExpressionError(
+                f"{where}: state variable {stray[0]!r} must be inside an aggregation such as "
+                f"mean({stray[0]}) or last({stray[0]})")
+        _check_names(self.episode_tree, set(EPISODE_NAMES) | {a.slot for a in self.aggregations}, where)
+
+    def _split(self, tree: ast.expr, step_names: set[str]) -> ast.expr:
+        program = self
+
+        class Splitter(ast.NodeTransformer):
+            def visit_Call(self, node: ast.Call) -> ast.AST:
+                if node.func.id not in AGGREGATIONS:
+                    return self.generic_visit(node)
+                inner = node.args[0]
+                for sub in ast.walk(inner):
+                    if isinstance(sub, ast.Call) and sub.func.id in AGGREGATIONS:
+                        raise ExpressionError(f"{program.where}: aggregations cannot be nested")
+                _check_names(inner, step_names | {"action"}, program.where,
+                             hint=" inside " + node.func.id + "()")
+                slot = f"_agg{len(program.aggregations)}"
+                program.aggregations.append(Aggregation(node.func.id, inner, slot))
+                return ast.copy_location(ast.Name(id=slot, ctx=ast.Load()), node)
+
+        import copy
+
+        return Splitter().visit(copy.deepcopy(tree))
+
+    def episode_value(self, slots: Mapping[str, Any]) -> Any:
+        return evaluate(self.episode_tree, slots)
+

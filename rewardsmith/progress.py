@@ -1,0 +1,80 @@
+"""Progress on screen with rich: one bar per candidate, a line per finished candidate."""
+
+from __future__ import annotations
+
+import threading
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from .schemas import Candidate, CandidateResult, IterationRecord
+
+
+def _fit(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+class RichReporter:
+    """Live bars while candidates train; a summary line as each one ends."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(bar_width=28),
+            TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} steps"),
+            TextColumn("fitness {task.fields[fitness]}"), TimeElapsedColumn(),
+            console=self.console, transient=True)
+        self.rows: dict[tuple[int, int], TaskID] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def iteration_started(self, iteration: int, iterations: int, candidates: list[Candidate]) -> None:
+        self.console.rule(f"iteration {iteration + 1}/{iterations} · {len(candidates)} candidates")
+
+    def candidate_started(self, candidate: Candidate, total_steps: int) -> None:
+        with self.lock:
+            self.rows[(candidate.iteration, candidate.index)] = self.progress.add_task(
+                f"  candidate {candidate.index}", total=total_steps, fitness="-")
+
+    def candidate_progress(self, candidate: Candidate, payload: dict) -> None:
+        row = self.rows.get((candidate.iteration, candidate.index))
+        if row is None:
+            return
+        fitness = payload.get("eval_fitness")
+        if fitness is None:
+            fitness = payload.get("fitness")
+        step = payload.get("step")
+        if isinstance(step, (int, float)):
+            self.progress.update(row, completed=step, fitness=_fit(fitness) if isinstance(fitness, (int, float)) else "-")
+
+    def candidate_finished(self, result: CandidateResult, resumed: bool = False) -> None:
+        with self.lock:
+            row = self.rows.pop((result.iteration, result.index), None)
+            if row is not None:
+                self.progress.remove_task(row)
+        tag = " (from the earlier session)" if resumed else ""
+        if result.status == "ok":
+            mark = "[green]solved[/]" if result.success else "[yellow]not solved[/]"
+            steps = result.train.env_steps if result.train else 0
+            self.console.print(f"  candidate {result.index}: fitness {_fit(result.fitness)} {mark} · "
+                               f"{steps:,} steps · {result.wall_s:.1f} s{tag}")
+        else:
+            self.console.print(f"  candidate {result.index}: [red]{result.status}[/] - "
+                               f"{escape(str(result.reason))}{tag}", highlight=False)
+
+    def iteration_finished(self, record: IterationRecord) -> None:
+        fb = record.feedback
+        if fb and fb.best is not None:
+            best = next(c for c in record.candidates if c.index == fb.best)
+            self.console.print(f"  best of iteration {record.iteration + 1}: candidate {fb.best} "
+                               f"(fitness {_fit(best.fitness)})")
+
+    def message(self, text: str) -> None:
+        self.console.print(text)

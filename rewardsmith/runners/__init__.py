@@ -1,0 +1,1 @@
+"""Host side of running untrusted work: sandboxes, candidate jobs and executors."""

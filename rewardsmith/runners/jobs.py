@@ -1,0 +1,151 @@
+"""One candidate as one job: train in a sandbox, then measure fitness in a second, clean sandbox.
+
+The training job runs the reward code and can write anything into its own folder (``work/``);
+the host reads back only ``outcome.json`` (size-capped, schema-checked) and ``policy.pt`` (a
+regular file, loaded later with ``weights_only``). The evaluation job gets a fresh folder with a
+copy of the checkpoint and no reward code; its fitness is the only score that counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..schemas import EvalSummary, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..task import TaskSpec
+from ..worker import PROGRESS
+from .sandbox import Limits, Sandbox, SandboxResult
+
+MAX_OUTCOME_BYTES = 4 * 1024 * 1024
+MAX_POLICY_BYTES = 256 * 1024 * 1024
+MAX_LOG_BYTES = 256 * 1024
+
+ProgressFn = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    task: TaskSpec
+    reward_code: str
+    job_dir: Path
+    limits: Limits
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    status: Status
+    reason: str | None
+    train: TrainLog | None
+    eval: EvalSummary | None
+    wall_s: float
+    sandbox: str
+
+
+def read_untrusted(path: Path, max_bytes: int) -> bytes | None:
+    """Read a file a sandbox wrote: a regular file only (no symlink, FIFO or device), capped."""
+    try:  # O_NONBLOCK: opening a FIFO planted by the job must not hang the host
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        return f.read(max_bytes)
+
+
+def _write_job(folder: Path, job: WorkerJob) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.json").write_text(job.model_dump_json(indent=1))
+
+
+def _save_log(path: Path, result: SandboxResult) -> None:
+    text = result.output[-MAX_LOG_BYTES:]
+    if result.output_dropped:
+        text = f"[{result.output_dropped} bytes of earlier output dropped]\n" + text
+    path.write_text(text)
+
+
+def _progress_listener(on_progress: ProgressFn | None) -> Callable[[str], None] | None:
+    if on_progress is None:
+        return None
+
+    def listen(line: str) -> None:
+        if line.startswith(PROGRESS):
+            try:
+                payload = json.loads(line[len(PROGRESS):])
+            except ValueError:
+                return
+            if isinstance(payload, dict):
+                on_progress(payload)
+
+    return listen
+
+
+def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None = None,
+                       threads: int = 1) -> JobOutcome:
+    start = time.perf_counter()
+    limits = Limits(**{**spec.limits.__dict__, "threads": threads})
+    task_data = spec.task.model_dump(mode="json")
+
+    def done(status: Status, reason: str | None, train: TrainLog | None = None,
+             ev: EvalSummary | None = None) -> JobOutcome:
+        return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name)
+
+    # ---- training, with the reward code ------------------------------------------------------
+    work = spec.job_dir / "work"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work / "reward.py").write_text(spec.reward_code)
+    _write_job(work, WorkerJob(kind="train", task=task_data, reward_file="reward.py",
+                               device=spec.device, threads=threads))
+    result = sandbox.run_worker("train", work, limits, on_line=_progress_listener(on_progress))
+    _save_log(spec.job_dir / "train.log", result)
+    shutil.rmtree(work / "tmp", ignore_errors=True)
+    failure = result.failure_reason(limits)
+    if failure:
+        return done("failed", failure)
+    raw = read_untrusted(work / "outcome.json", MAX_OUTCOME_BYTES)
+    if raw is None:
+        return done("failed", "the training job wrote no readable outcome.json")
+    try:
+        outcome = WorkerOutcome.model_validate_json(raw)
+    except ValidationError:
+        return done("failed", "the training job wrote a malformed outcome.json")
+    if outcome.status != "ok":
+        return done(outcome.status, outcome.reason, outcome.log)
+
+    # ---- evaluation, without the reward code -------------------------------------------------
+    policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
+    if policy is None:
+        return done("failed", "the training job left no policy checkpoint", outcome.log)
+    (spec.job_dir / "policy.pt").write_bytes(policy)
+    eval_dir = spec.job_dir / "eval"
+    if eval_dir.exists():
+        shutil.rmtree(eval_dir)
+    eval_dir.mkdir()
+    (eval_dir / "policy.pt").write_bytes(policy)
+    _write_job(eval_dir, WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads))
+    result = sandbox.run_worker("evaluate", eval_dir, limits)
+    _save_log(spec.job_dir / "eval.log", result)
+    failure = result.failure_reason(limits)
+    if failure:
+        return done("failed", f"evaluation {failure}", outcome.log)
+    try:
+        payload = json.loads(result.result_line or "")
+    except ValueError:
+        return done("failed", "evaluation printed no result", outcome.log)
+    if "error" in payload:
+        return done("failed", str(payload["error"])[:500], outcome.log)
+    summary = EvalSummary.model_validate(payload)
+    return done("ok", None, outcome.log, summary)

@@ -1,0 +1,159 @@
+"""The run directory: every artifact of a solve, written atomically; the source of truth for resume.
+
+```
+RUN/
+  run.json                 options the run was started with
+  task.yaml                the task as resolved (defaults filled in, flags applied)
+  summary.json             best candidate, every candidate, wall time, LLM usage
+  iter_00/
+    proposals.json         what the designer proposed (so a resume does not ask again)
+    feedback.json          the judgement on this iteration
+    cand_00/
+      reward.py  critic.json  result.json  train.log  eval.log  policy.pt
+      work/  eval/         the sandboxes' job folders
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import RunDirError
+from .schemas import Candidate, CandidateResult, Feedback, IterationRecord, Summary
+from .task import TaskSpec, parse_task
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: BaseModel | dict | list) -> None:
+    text = data.model_dump_json(indent=2) if isinstance(data, BaseModel) else json.dumps(data, indent=2)
+    atomic_write_text(path, text + "\n")
+
+
+def default_run_path(task_name: str, root: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{task_name}-{stamp}"
+    n = 2
+    while path.exists():
+        path, n = root / f"{task_name}-{stamp}-{n}", n + 1
+    return path
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # -- creation and resume ----------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, task: TaskSpec, options: dict) -> RunDir:
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"{path} already exists and is not empty; choose another --out "
+                              f"or continue it with --resume {path}")
+        run = cls(path)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path / "task.yaml", yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+        atomic_write_json(path / "run.json", {"version": 1, "options": options,
+                                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> tuple[RunDir, TaskSpec, dict]:
+        """An existing run, its task and options (for ``--resume``, ``rank`` and ``report``)."""
+        path = Path(path)
+        if not (path / "run.json").is_file() or not (path / "task.yaml").is_file():
+            raise RunDirError(f"{path} is not a rewardsmith run directory (no run.json/task.yaml)")
+        try:
+            options = json.loads((path / "run.json").read_text())["options"]
+        except (ValueError, KeyError):
+            raise RunDirError(f"{path}/run.json is damaged") from None
+        task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"))
+        return cls(path), task, options
+
+    # -- layout -------------------------------------------------------------------------------
+    def iteration_dir(self, iteration: int) -> Path:
+        return self.path / f"iter_{iteration:02d}"
+
+    def candidate_dir(self, iteration: int, index: int) -> Path:
+        return self.iteration_dir(iteration) / f"cand_{index:02d}"
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.path))
+
+    # -- records ------------------------------------------------------------------------------
+    def save_proposals(self, iteration: int, candidates: list[Candidate]) -> None:
+        for c in candidates:
+            folder = self.candidate_dir(iteration, c.index)
+            atomic_write_text(folder / "reward.py", c.code)
+        atomic_write_json(self.iteration_dir(iteration) / "proposals.json",
+                          [c.model_dump(mode="json") for c in candidates])
+
+    def load_proposals(self, iteration: int) -> list[Candidate] | None:
+        return self._load_list(self.iteration_dir(iteration) / "proposals.json", Candidate)
+
+    def save_result(self, result: CandidateResult) -> None:
+        atomic_write_json(self.candidate_dir(result.iteration, result.index) / "result.json", result)
+
+    def load_result(self, iteration: int, index: int) -> CandidateResult | None:
+        return self._load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)
+
+    def save_feedback(self, feedback: Feedback) -> None:
+        atomic_write_json(self.iteration_dir(feedback.iteration) / "feedback.json", feedback)
+
+    def load_feedback(self, iteration: int) -> Feedback | None:
+        return self._load(self.iteration_dir(iteration) / "feedback.json", Feedback)
+
+    def history(self) -> list[IterationRecord]:
+        """Finished iterations (those with feedback), in order."""
+        records = []
+        iteration = 0
+        while (feedback := self.load_feedback(iteration)) is not None:
+            proposals = self.load_proposals(iteration) or []
+            results = [r for c in proposals if (r := self.load_result(iteration, c.index)) is not None]
+            records.append(IterationRecord(iteration=iteration, candidates=results, feedback=feedback))
+            iteration += 1
+        return records
+
+    def write_summary(self, summary: Summary) -> None:
+        atomic_write_json(self.path / "summary.json", summary)
+
+    def load_summary(self) -> Summary | None:
+        return self._load(self.path / "summary.json", Summary)
+
+    @staticmethod
+    def _load(path: Path, model: type[BaseModel]):
+        if not path.is_file():
+            return None
+        try:
+            return model.model_validate_json(path.read_text())
+        except (ValidationError, ValueError):
+            return None  # a damaged file counts as not written; the work is redone
+
+    @staticmethod
+    def _load_list(path: Path, model: type[BaseModel]):
+        if not path.is_file():
+            return None
+        try:
+            return [model.model_validate(item) for item in json.loads(path.read_text())]
+        except (ValidationError, ValueError, TypeError):
+            return None

@@ -1,0 +1,201 @@
+"""Typed records passed between stages and written to the run directory.
+
+Records that come back from a sandbox are untrusted: they are parsed with these models (extra
+keys forbidden, sizes bounded by the reader) and only the evaluation's fitness, measured in a
+process that never loads reward code, decides which candidate is best.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["ok", "rejected", "failed", "skipped"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Stats(Record):
+    """Summary of a quantity over many steps."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class Candidate(Record):
+    """A reward proposed by a designer."""
+
+    iteration: int
+    index: int
+    code: str
+    origin: dict = Field(default_factory=dict, description="how the designer made it (params, sample id)")
+
+
+class CriticVerdict(Record):
+    ok: bool
+    stage: Literal["static", "dry_run", "llm", "duplicate"] = "static"
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+class TrainCheckpoint(Record):
+    """Statistics over the steps since the previous checkpoint (Eureka's reward reflection)."""
+
+    step: int
+    wall_s: float
+    reward: Stats
+    components: dict[str, Stats]
+    episodes: int
+    fitness: float | None = Field(None, description="mean task fitness of training episodes that ended")
+    episode_length: float | None = None
+    terminations: dict[str, int] = Field(default_factory=dict, description="why episodes ended")
+    eval_fitness: float | None = Field(None, description="deterministic evaluation, when one ran")
+
+
+class TrainLog(Record):
+    checkpoints: list[TrainCheckpoint]
+    env_steps: int
+    wall_s: float
+    steps_per_s: float
+    stopped_early: bool = False
+    nonfinite_rewards: int = 0
+    device: str = "cpu"
+
+
+class WorkerOutcome(Record):
+    """What the training worker reports about itself (untrusted)."""
+
+    status: Literal["ok", "rejected", "failed"]
+    reason: str | None = None
+    log: TrainLog | None = None
+
+
+class EvalSummary(Record):
+    """Evaluation of a trained policy with the task's fitness; computed without the reward code."""
+
+    fitness: float
+    success: bool
+    episodes: int
+    fitness_per_episode: list[float]
+    episode_length: Stats
+    terminations: dict[str, int]
+    variables: dict[str, Stats] = Field(default_factory=dict, description="what the policy did")
+    wall_s: float = 0.0
+
+
+class Finding(Record):
+    kind: Literal["constant", "dominating", "rising_without_fitness", "nonfinite", "no_progress",
+                  "early_termination"]
+    component: str | None = None
+    detail: str
+
+
+class Analysis(Record):
+    findings: list[Finding]
+    text: str = Field(description="the feedback as the designer will read it")
+
+
+class CandidateResult(Record):
+    """Everything known about one candidate after it went through the pipeline."""
+
+    iteration: int
+    index: int
+    status: Status
+    reason: str | None = None
+    fitness: float | None = None
+    success: bool = False
+    reward_file: str
+    code: str = ""
+    origin: dict = Field(default_factory=dict)
+    critic: CriticVerdict | None = None
+    train: TrainLog | None = None
+    eval: EvalSummary | None = None
+    analysis: Analysis | None = None
+    wall_s: float = 0.0
+    sandbox: str = ""
+
+    @property
+    def component_names(self) -> list[str]:
+        if not self.train or not self.train.checkpoints:
+            return []
+        return list(self.train.checkpoints[-1].components)
+
+
+class Feedback(Record):
+    """The judgement on one iteration that the designer reads next."""
+
+    iteration: int
+    kind: Literal["metric", "human", "synthetic"]
+    best: int | None
+    worst: int | None = None
+    order: list[int] = Field(default_factory=list, description="candidate indices, best first")
+    note: str = ""
+
+
+class IterationRecord(Record):
+    iteration: int
+    candidates: list[CandidateResult]
+    feedback: Feedback | None = None
+
+
+class BestCandidate(Record):
+    iteration: int
+    index: int
+    fitness: float
+    success: bool
+    reward_file: str
+
+
+class CandidateLine(Record):
+    iteration: int
+    index: int
+    status: Status
+    fitness: float | None
+    reason: str | None
+    success: bool = False
+
+
+class LLMUsage(Record):
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class Summary(Record):
+    task: str
+    status: Literal["running", "done", "stopped"]
+    best: BestCandidate | None
+    candidates: list[CandidateLine]
+    wall_s: float
+    iterations_done: int
+    llm: LLMUsage = LLMUsage()
+    designer: str = ""
+    sandbox: str = ""
+
+
+class WorkerJob(Record):
+    """What the host asks a worker to do; written as ``job.json`` into the job folder."""
+
+    kind: Literal["check", "train", "evaluate"]
+    task: dict = Field(description="the resolved task (TaskSpec as a dict)")
+    reward_file: str | None = Field(None, description="reward code, relative to the job folder")
+    policy_file: str = "policy.pt"
+    device: str = "auto"
+    threads: int = 1
+    eval_seed: int = 1_000_003
+
+
+class CheckReport(Record):
+    """Result of a dry run of reward code on real states."""
+
+    ok: bool
+    reason: str | None = None
+    components: list[str] = Field(default_factory=list)
+    signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")

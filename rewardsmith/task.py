@@ -1,0 +1,126 @@
+"""Task files: YAML validated into a :class:`TaskSpec`.
+
+Every problem in a task file becomes one :class:`~rewardsmith.errors.TaskFileError` whose
+message names the file and the field (``cartpole.yaml: env.num_envs: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ExpressionError, RewardsmithError, TaskFileError
+from .train.config import PPOConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EnvSpec(_Strict):
+    backend: str = Field(description="torch, gymnasium or isaacgym")
+    id: str = Field(description="env id within the backend, e.g. CartPole or HalfCheetah-v5")
+    num_envs: int = Field(64, ge=1, description="parallel envs for training")
+    max_episode_steps: int | None = Field(None, ge=1, description="time limit (default: the env's)")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="extra arguments for the env")
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}:{self.id}"
+
+
+class FitnessSpec(_Strict):
+    expression: str = Field(description="ground-truth score of one episode, e.g. "
+                                        "'sum(abs(pole_angle) < 0.2) / max_episode_steps'")
+    success_threshold: float = Field(description="mean evaluation fitness that counts as solved")
+    eval_episodes: int = Field(16, ge=1, description="evaluation episodes of the trained policy")
+
+
+class SearchSpec(_Strict):
+    iterations: int = Field(3, ge=1, description="design-train-reflect rounds")
+    samples: int = Field(4, ge=1, description="reward candidates per round")
+
+
+class SandboxSpec(_Strict):
+    timeout_s: float = Field(900, gt=0, description="wall-clock limit per candidate job")
+    memory_mb: int = Field(4096, ge=256, description="memory limit per candidate job")
+
+
+class TaskSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name, used in run folder names")
+    description: str = Field(min_length=1, description="the goal in plain language")
+    env: EnvSpec
+    fitness: FitnessSpec
+    search: SearchSpec = SearchSpec()
+    train: PPOConfig = PPOConfig()
+    sandbox: SandboxSpec = SandboxSpec()
+
+    def with_overrides(self, **sections: dict[str, Any]) -> TaskSpec:
+        """A copy with some fields of some sections replaced (CLI flags), validated again."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data[section].update({k: v for k, v in values.items() if v is not None})
+        return TaskSpec.model_validate(data)
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _format_error(source: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    path = _field_path(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{source}: {path}: unknown field (check the spelling)"
+    if err["type"] == "missing":
+        return f"{source}: {path}: field required"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"{source}: {path}: {err['msg']}{more}"
+
+
+def parse_task(data: Any, source: str = "task") -> TaskSpec:
+    """Validate a task given as a dict, then check its env and fitness expression."""
+    if not isinstance(data, dict):
+        raise TaskFileError(f"{source}: expected a mapping of fields at the top level")
+    try:
+        task = TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise TaskFileError(_format_error(source, exc)) from None
+    check_task(task, source)
+    return task
+
+
+def check_task(task: TaskSpec, source: str = "task") -> None:
+    """Cross-field checks that need the env: it exists, and the fitness names its variables."""
+    from . import envs
+    from .expressions import FitnessProgram
+
+    try:
+        description = envs.describe(task.env.name, **task.env.kwargs)
+    except RewardsmithError as exc:
+        raise TaskFileError(f"{source}: env.id: {exc}") from None
+    try:
+        FitnessProgram(task.fitness.expression, set(description.variable_names))
+    except ExpressionError as exc:
+        raise TaskFileError(f"{source}: {exc}") from None
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Read and validate a task file.
+
+    >>> load_task("tasks/cartpole.yaml").env.name
+    'torch:CartPole'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TaskFileError(f"{path}: no such task file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise TaskFileError(f"{path}: not valid YAML{where}") from None
+    return parse_task(data, str(path))

@@ -1,0 +1,263 @@
+"""PPO on a batched torch env, readable top to bottom (after CleanRL's ``ppo_continuous_action.py``).
+
+Env state, rollout buffers, reward statistics and the policy all live on one device; buffers are
+allocated once with shape ``(num_steps, num_envs, ...)``. The rollout loop has no host copies:
+reward statistics, non-finite counts and episode bookkeeping are accumulated as tensors and only
+read at the ~10 logging checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import RewardCodeError
+from ..expressions import FitnessProgram
+from ..fitness import FitnessTracker
+from ..schemas import Stats, TrainCheckpoint, TrainLog
+from .config import PPOConfig
+from .policy import ActorCritic, build_policy
+
+RewardFn = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class TrainOutput:
+    policy: ActorCritic
+    log: TrainLog
+
+
+class RewardStats:
+    """Mean/std/min/max of the total reward and each component, accumulated on the device."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.names: list[str] | None = None
+        self.nonfinite = torch.zeros((), dtype=torch.long, device=device)
+
+    def _reset(self, size: int) -> None:
+        z = lambda fill: torch.full((size,), fill, dtype=torch.float64, device=self.device)  # noqa: E731
+        self.sum, self.sq, self.min, self.max = z(0.0), z(0.0), z(float("inf")), z(float("-inf"))
+        self.count = 0
+
+    def add(self, total: torch.Tensor, components: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Record one step; returns the total with non-finite values replaced by 0."""
+        if self.names is None:
+            self.names = list(components)
+            self._reset(1 + len(self.names))
+        x = torch.stack([total, *components.values()]).double()  # (1 + C, n)
+        finite = torch.isfinite(x)
+        self.nonfinite += (~finite[0]).sum()
+        x = torch.where(finite, x, 0.0)
+        self.sum += x.sum(1)
+        self.sq += x.square().sum(1)
+        self.min = torch.minimum(self.min, x.amin(1))
+        self.max = torch.maximum(self.max, x.amax(1))
+        self.count += x.shape[1]
+        return x[0].to(total.dtype)
+
+    def pop(self) -> tuple[Stats, dict[str, Stats]]:
+        if self.names is None or self.count == 0:
+            zero = Stats(mean=0.0, std=0.0, min=0.0, max=0.0)
+            return zero, {}
+        mean = self.sum / self.count
+        std = torch.sqrt(torch.clamp(self.sq / self.count - mean.square(), min=0.0))
+        rows = torch.stack([mean, std, self.min, self.max], 1).tolist()
+        self._reset(len(rows))
+        stats = [Stats(mean=r[0], std=r[1], min=r[2], max=r[3]) for r in rows]
+        return stats[0], dict(zip(self.names, stats[1:]))
+
+
+class ReturnScaler:
+    """Scale rewards by the running std of the discounted return (as SB3's VecNormalize)."""
+
+    def __init__(self, num_envs: int, gamma: float, device: torch.device):
+        self.gamma = gamma
+        self.ret = torch.zeros(num_envs, device=device)
+        self.mean = torch.zeros((), device=device, dtype=torch.float64)
+        self.var = torch.ones((), device=device, dtype=torch.float64)
+        self.count = 1e-4
+
+    def track(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """Advance the discounted return; returns its value for this step (for ``update``)."""
+        self.ret = self.ret * self.gamma + reward
+        out = self.ret
+        self.ret = torch.where(done, torch.zeros_like(self.ret), self.ret)
+        return out
+
+    def update(self, returns: torch.Tensor) -> None:
+        x = returns.double().flatten()
+        n, batch_mean, batch_var = x.numel(), x.mean(), x.var(unbiased=False)
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta.square() * self.count * n / total) / total
+        self.count = total
+
+    def scale(self) -> torch.Tensor:
+        return (1.0 / torch.sqrt(self.var + 1e-8)).float()
+
+
+def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram | None = None,
+          evaluate: Callable[[ActorCritic], float] | None = None,
+          success_threshold: float | None = None,
+          on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None) -> TrainOutput:
+    """Train a policy on ``env`` with ``reward_fn``; log statistics at ``config.checkpoints`` points.
+
+    ``evaluate(policy) -> fitness`` runs at checkpoints when ``config.early_stop`` is set, and
+    training stops once it reaches ``success_threshold``.
+    """
+    start = time.perf_counter()
+    device, n, T = env.device, env.num_envs, config.num_steps
+    torch.manual_seed(config.seed)
+    spec = env.action_spec
+    policy = build_policy(env.obs_dim, spec, config).to(device)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+
+    batch_size = n * T
+    num_updates = max(1, config.total_timesteps // batch_size)
+    minibatch_size = max(1, batch_size // config.num_minibatches)
+    obs_dim = env.obs_dim
+    obs_buf = torch.zeros((T, n, obs_dim), device=device)          # normalised, as the policy saw them
+    raw_obs_buf = torch.zeros((T, n, obs_dim), device=device)      # raw, to update the normaliser
+    if spec.kind == "discrete":
+        act_buf = torch.zeros((T, n), device=device, dtype=torch.long)
+    else:
+        act_buf = torch.zeros((T, n, spec.size), device=device)
+    logp_buf, val_buf, rew_buf, boot_buf, ret_buf, start_buf = (
+        torch.zeros((T, n), device=device) for _ in range(6))
+
+    stats = RewardStats(device)
+    tracker = (FitnessTracker(program, n, env.max_episode_steps, env.description.terminations,
+                              env.description.variable_names, device) if program is not None else None)
+    scaler = ReturnScaler(n, config.gamma, device) if config.normalize_reward else None
+    checkpoints: list[TrainCheckpoint] = []
+    checkpoint_every = max(batch_size, config.total_timesteps // config.checkpoints)
+    eval_every = config.eval_every or checkpoint_every
+    next_checkpoint, next_eval = checkpoint_every, eval_every
+    last_eval: float | None = None
+    stopped_early = False
+
+    obs = env.reset()
+    episode_start = torch.ones(n, device=device)
+    global_step = 0
+    for update in range(num_updates):
+        if config.anneal_lr:
+            optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - update / num_updates)
+
+        # ---- rollout -------------------------------------------------------------------------
+        for t in range(T):
+            with torch.no_grad():
+                obs_n = policy.normalize(obs)
+                dist = policy.distribution(obs_n)
+                action = dist.sample()
+                logp_buf[t] = policy.log_prob(dist, action)
+                val_buf[t] = policy.value(obs_n)
+            obs_buf[t], raw_obs_buf[t], act_buf[t], start_buf[t] = obs_n, obs, action, episode_start
+
+            step = env.step(action)
+            total, components = reward_fn(step.variables, step.action)
+            total = stats.add(total, components)
+            rew_buf[t] = total
+            done = step.terminated | step.truncated
+            with torch.no_grad():  # bootstrap through time limits: the episode did not really end
+                boot_buf[t] = policy.value(policy.normalize(step.final_obs)) * step.truncated
+            if scaler is not None:
+                ret_buf[t] = scaler.track(total, done)
+            if tracker is not None:
+                tracker.update(step.variables, step.action, step.terminated, step.truncated)
+            obs, episode_start = step.obs, done.float()
+        global_step += batch_size
+
+        # ---- advantages ----------------------------------------------------------------------
+        with torch.no_grad():
+            if scaler is not None:
+                scaler.update(ret_buf)
+                rewards = torch.clamp(rew_buf * scaler.scale(), -10.0, 10.0)
+            else:
+                rewards = rew_buf
+            rewards = rewards + config.gamma * boot_buf
+            next_value = policy.value(policy.normalize(obs))
+            advantages = torch.zeros_like(rew_buf)
+            last_gae = torch.zeros(n, device=device)
+            for t in reversed(range(T)):
+                if t == T - 1:
+                    not_done, next_values = 1.0 - episode_start, next_value
+                else:
+                    not_done, next_values = 1.0 - start_buf[t + 1], val_buf[t + 1]
+                delta = rewards[t] + config.gamma * next_values * not_done - val_buf[t]
+                last_gae = delta + config.gamma * config.gae_lambda * not_done * last_gae
+                advantages[t] = last_gae
+            returns = advantages + val_buf
+        if policy.obs_norm is not None:
+            policy.obs_norm.update(raw_obs_buf)
+
+        # ---- update --------------------------------------------------------------------------
+        b_obs = obs_buf.reshape(batch_size, obs_dim)
+        b_act = act_buf.reshape(batch_size, *act_buf.shape[2:])
+        b_logp, b_adv = logp_buf.reshape(-1), advantages.reshape(-1)
+        b_ret, b_val = returns.reshape(-1), val_buf.reshape(-1)
+        for _epoch in range(config.update_epochs):
+            perm = torch.randperm(batch_size, device=device)
+            for lo in range(0, batch_size, minibatch_size):
+                mb = perm[lo:lo + minibatch_size]
+                dist = policy.distribution(b_obs[mb])
+                new_logp = policy.log_prob(dist, b_act[mb])
+                log_ratio = new_logp - b_logp[mb]
+                ratio = log_ratio.exp()
+                mb_adv = b_adv[mb]
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(-mb_adv * ratio,
+                                    -mb_adv * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
+                new_val = policy.value(b_obs[mb])
+                v_clipped = b_val[mb] + torch.clamp(new_val - b_val[mb], -config.clip_coef, config.clip_coef)
+                v_loss = 0.5 * torch.max((new_val - b_ret[mb]).square(), (v_clipped - b_ret[mb]).square()).mean()
+                loss = pg_loss + config.vf_coef * v_loss
+                if config.ent_coef:
+                    loss = loss - config.ent_coef * policy.entropy(dist).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                optimizer.step()
+            if config.target_kl is not None:
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                if float(approx_kl) > config.target_kl:
+                    break
+
+        # ---- logging and early stop ------------------------------------------------------------
+        last_update = update == num_updates - 1
+        if global_step >= next_eval or last_update:
+            next_eval += eval_every
+            if config.early_stop and evaluate is not None and success_threshold is not None:
+                last_eval = evaluate(policy)
+                stopped_early = last_eval >= success_threshold and not last_update
+        if global_step >= next_checkpoint or last_update or stopped_early:
+            next_checkpoint += checkpoint_every
+            checkpoint = _checkpoint(global_step, start, stats, tracker, last_eval)
+            last_eval = None
+            checkpoints.append(checkpoint)
+            if int(stats.nonfinite):
+                raise RewardCodeError(f"the reward was NaN or infinite {int(stats.nonfinite)} times "
+                                      f"in the first {global_step} steps")
+            if on_checkpoint is not None:
+                on_checkpoint(checkpoint, config.total_timesteps)
+        if stopped_early:
+            break
+
+    wall = time.perf_counter() - start
+    log = TrainLog(checkpoints=checkpoints, env_steps=global_step, wall_s=wall,
+                   steps_per_s=global_step / max(wall, 1e-9), stopped_early=stopped_early,
+                   device=str(device))
+    return TrainOutput(policy.eval(), log)
+
+
+def _checkpoint(step: int, start: float, stats: RewardStats, tracker: FitnessTracker | None,
+                eval_fitness: float | None) -> TrainCheckpoint:
+    reward, components = stats.pop()
+    episodes = tracker.pop_interval() if tracker is not None else {"episodes": 0}
+    return TrainCheckpoint(step=step, wall_s=time.perf_counter() - start, reward=reward,
+                           components=components, eval_fitness=eval_fitness, **episodes)

@@ -1,0 +1,192 @@
+"""The process that runs inside a sandbox: ``python -I -m rewardsmith.worker KIND JOB_DIR``.
+
+- ``check``: load the reward and call it on a batch of real states (a dry run).
+- ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder.
+- ``evaluate``: load a policy checkpoint and measure the task's fitness. This process never
+  loads reward code, so its result (the last ``@@result`` line on stdout) can be trusted.
+
+Progress goes to stdout as ``@@progress {json}`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+PROGRESS = "@@progress "
+RESULT = "@@result "
+DRY_RUN_ENVS = 16
+DRY_RUN_STEPS = 32
+
+
+def emit(prefix: str, payload: dict) -> None:
+    sys.stdout.write(prefix + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but CUDA is not available here")
+    return device
+
+
+def _setup(job_dir: Path):
+    import torch
+
+    from .schemas import WorkerJob
+    from .task import TaskSpec
+
+    job = WorkerJob.model_validate_json((job_dir / "job.json").read_text())
+    torch.set_num_threads(max(1, job.threads))
+    task = TaskSpec.model_validate(job.task)
+    return job, task, resolve_device(job.device)
+
+
+def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
+    """Call the reward on states from a short random rollout; raise RewardCodeError on misuse.
+
+    Returns the component names and the total reward on those states (a signature that lets
+    the host spot near-duplicate rewards).
+    """
+    import torch
+
+    from . import envs
+    from .reward import check_finite
+
+    env = envs.make(task.env.name, num_envs=DRY_RUN_ENVS, device=device, seed=12345,
+                    max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
+    gen = torch.Generator(device=device).manual_seed(0)
+    totals = []
+    spec = env.action_spec
+    for _ in range(DRY_RUN_STEPS):
+        if spec.kind == "discrete":
+            action = torch.randint(0, spec.n, (env.num_envs,), generator=gen, device=device)
+        else:
+            u = torch.rand(env.num_envs, spec.size, generator=gen, device=device)
+            action = env.action_low + u * (env.action_high - env.action_low)
+        step = env.step(action)
+        total, components = reward.checked_call(step.variables, step.action, env.num_envs)
+        check_finite(total, components)
+        totals.append(total.detach().double())
+    return list(components), torch.cat(totals).cpu().tolist()
+
+
+def run_check(job_dir: Path) -> int:
+    from .errors import RewardCodeError
+    from .reward import RewardFunction
+    from .schemas import CheckReport
+
+    job, task, device = _setup(job_dir)
+    from . import envs
+
+    allowed = envs.describe(task.env.name).reward_arguments
+    try:
+        reward = RewardFunction.from_file(job_dir / job.reward_file, allowed)
+        names, signature = dry_run(task, reward, device)
+        report = CheckReport(ok=True, components=names, signature=signature)
+    except RewardCodeError as exc:
+        report = CheckReport(ok=False, reason=str(exc))
+    except Exception as exc:  # the reward raised: report it like a user error
+        report = CheckReport(ok=False, reason=_exception_reason(exc))
+    emit(RESULT, report.model_dump())
+    return 0
+
+
+def _exception_reason(exc: BaseException) -> str:
+    """``ValueError: ... (reward.py line 7)``: the exception and where in the reward it happened."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith("reward.py")]
+    where = f" (reward.py line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def run_train(job_dir: Path) -> int:
+    from . import envs
+    from .errors import RewardCodeError
+    from .expressions import FitnessProgram
+    from .reward import RewardFunction
+    from .schemas import WorkerOutcome
+    from .train.evaluate import evaluate_policy
+    from .train.policy import save_policy
+    from .train.ppo import train
+
+    job, task, device = _setup(job_dir)
+    desc = envs.describe(task.env.name)
+    outcome_path = job_dir / "outcome.json"
+
+    def finish(outcome: WorkerOutcome) -> int:
+        outcome_path.write_text(outcome.model_dump_json())
+        emit(RESULT, {"status": outcome.status, "reason": outcome.reason})
+        return 0
+
+    try:
+        reward = RewardFunction.from_file(job_dir / job.reward_file, desc.reward_arguments)
+        dry_run(task, reward, device)
+    except RewardCodeError as exc:
+        return finish(WorkerOutcome(status="rejected", reason=str(exc)))
+    except Exception as exc:
+        return finish(WorkerOutcome(status="rejected", reason=_exception_reason(exc)))
+
+    env = envs.make(task.env.name, num_envs=task.env.num_envs, device=device, seed=task.train.seed,
+                    max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
+    eval_env = envs.make(task.env.name, num_envs=task.fitness.eval_episodes, device=device,
+                         seed=task.train.seed + 7919, max_episode_steps=task.env.max_episode_steps,
+                         **task.env.kwargs)
+    program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    threshold = task.fitness.success_threshold
+
+    def progress(checkpoint, total):
+        emit(PROGRESS, {"step": checkpoint.step, "total": total, "fitness": checkpoint.fitness,
+                        "eval_fitness": checkpoint.eval_fitness})
+
+    try:
+        out = train(env, lambda v, a: reward.checked_call(v, a, env.num_envs), task.train, program,
+                    evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold).fitness,
+                    success_threshold=threshold, on_checkpoint=progress)
+    except RewardCodeError as exc:
+        return finish(WorkerOutcome(status="failed", reason=str(exc)))
+    except Exception as exc:
+        return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc)))
+    save_policy(out.policy, job_dir / job.policy_file)
+    return finish(WorkerOutcome(status="ok", log=out.log))
+
+
+def run_evaluate(job_dir: Path) -> int:
+    from . import envs
+    from .expressions import FitnessProgram
+    from .train.evaluate import evaluate_policy
+    from .train.policy import load_policy
+
+    job, task, device = _setup(job_dir)
+    desc = envs.describe(task.env.name)
+    env = envs.make(task.env.name, num_envs=task.fitness.eval_episodes, device=device,
+                    seed=job.eval_seed, max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
+    try:
+        policy = load_policy(job_dir / job.policy_file, env.obs_dim, desc.action, task.train, device)
+    except Exception as exc:
+        emit(RESULT, {"error": f"could not load the policy checkpoint: {type(exc).__name__}: {exc}"})
+        return 0
+    program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+    emit(RESULT, summary.model_dump())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in ("check", "train", "evaluate"):
+        print("usage: python -m rewardsmith.worker {check,train,evaluate} JOB_DIR", file=sys.stderr)
+        return 2
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate}[argv[0]]
+    return runner(Path(argv[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

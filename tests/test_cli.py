@@ -1,0 +1,92 @@
+"""End to end through the real CLI: solve, train, resume, describe."""
+
+import json
+import os
+
+import pytest
+
+from conftest import GOOD_CARTPOLE_REWARD, run_cli
+
+
+def test_describe_prints_named_variables():
+    proc = run_cli("describe", "torch:CartPole")
+    assert proc.returncode == 0
+    for name in ("cart_pos", "cart_vel", "pole_angle", "pole_vel", "action"):
+        assert name in proc.stdout
+    bad = run_cli("describe", "torch:Nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown environment") and "Traceback" not in bad.stderr
+
+
+def test_solve_cartpole_end_to_end_and_resume(tmp_path, cartpole_yaml):
+    out = tmp_path / "run"
+    proc = run_cli("solve", str(cartpole_yaml), "--model", "builtin", "--iterations", "1", "--samples", "2",
+                   "--sandbox", "process", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "done"
+    assert summary["best"]["success"] is True and summary["best"]["fitness"] >= 0.95
+    assert (out / summary["best"]["reward_file"]).read_text().startswith("import")
+    assert [(c["iteration"], c["index"]) for c in summary["candidates"]] == [(0, 0), (0, 1)]
+    assert all(c["status"] == "ok" for c in summary["candidates"])
+    assert summary["wall_s"] > 0
+    cand = out / "iter_00" / "cand_00"
+    for name in ("reward.py", "critic.json", "result.json", "policy.pt", "train.log"):
+        assert (cand / name).is_file(), name
+    result = json.loads((cand / "result.json").read_text())
+    assert len(result["train"]["checkpoints"]) >= 1
+    assert set(result["train"]["checkpoints"][0]["components"]) == {"pole_angle_small", "cart_pos_small"}
+    assert "pole_angle_small" in result["analysis"]["text"]
+    assert "Best reward" in proc.stdout and "fitness" in proc.stdout
+
+    # resume with one more iteration: the finished candidates are not trained again
+    before = {p: p.stat().st_mtime_ns for p in out.glob("iter_00/cand_*/result.json")}
+    proc = run_cli("solve", "--resume", str(out), "--iterations", "2", "--sandbox", "process")
+    assert proc.returncode == 0, proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("iter_00/cand_*/result.json")} == before
+    summary = json.loads((out / "summary.json").read_text())
+    pairs = [(c["iteration"], c["index"]) for c in summary["candidates"]]
+    assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert summary["iterations_done"] == 2
+    refined = json.loads((out / "iter_01" / "proposals.json").read_text())
+    assert "refined from iteration 0" in refined[0]["origin"]["notes"][0]
+
+
+def test_train_json_last_line(tmp_path, cartpole_yaml):
+    reward = tmp_path / "reward.py"
+    reward.write_text(GOOD_CARTPOLE_REWARD)
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-secret-123"}
+    proc = run_cli("train", str(cartpole_yaml), "--reward", str(reward), "--sandbox", "process",
+                   "--total-timesteps", "60000", "--out", str(tmp_path / "out"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"status", "fitness", "wall_s", "env_steps"} <= set(line)
+    assert line["status"] == "ok" and line["fitness"] > 0.5 and 0 < line["env_steps"] <= 61440
+    assert (tmp_path / "out" / "result.json").is_file()
+
+
+def test_train_rejects_broken_reward_without_training(tmp_path, cartpole_yaml):
+    reward = tmp_path / "reward.py"
+    reward.write_text("def compute_reward(pole_angel):\n    return pole_angel, {}\n")
+    proc = run_cli("train", str(cartpole_yaml), "--reward", str(reward), "--sandbox", "process",
+                   "--out", str(tmp_path / "out"), "--json")
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert line["status"] == "rejected" and "unknown argument 'pole_angel'" in line["reason"]
+    assert line["env_steps"] == 0
+
+
+def test_train_missing_reward_file_is_a_user_error(tmp_path, cartpole_yaml):
+    proc = run_cli("train", str(cartpole_yaml), "--reward", str(tmp_path / "nope.py"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "no such reward file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["solve"], "give a task file"),
+    (["solve", "tasks/cartpole.yaml", "--model", "builtin", "--sandbox", "nope"], "unknown sandbox 'nope'"),
+    (["solve", "tasks/cartpole.yaml", "--samples", "0"], "search.samples"),
+    (["solve", "--resume", "/nonexistent/run"], "not a rewardsmith run directory"),
+])
+def test_user_errors_exit_2(tmp_path, args, words):
+    proc = run_cli(*args, "--out", str(tmp_path / "o")) if "--resume" not in args else run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
