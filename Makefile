@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 #   make install TORCH=torch
 TORCH ?= torch==2.13.0
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip warns about every local index folder that lacks a package; hide only those lines
+QUIET_PIP := 2>&1 | grep -v '^WARNING: Location' || true
+
 .PHONY: install demo test bench clean system-deps
 
 install: $(VENV)/.installed
@@ -13,8 +18,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@bash scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(QUIET_PIP)
+	@$(BIN)/python -c "import rewardsmith.cli, torch" || { echo "install failed" >&2; exit 1; }
 	@touch $@
 
 system-deps:

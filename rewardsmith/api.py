@@ -108,7 +108,6 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
                  timeout: float | None = None, memory: int | None = None, threads: int | None = None,
                  on_progress=None) -> tuple[CandidateResult, Path]:
     """Train and evaluate one reward (code or a file path) on ``task``; no designer involved."""
-    from . import envs
     from .runners.executor import cpu_count
     from .runners.jobs import JobSpec, train_and_evaluate
     from .runners.sandbox import Limits, make_sandbox
@@ -123,7 +122,7 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     atomic_write_text(folder / "reward.py", code)
     atomic_write_text(folder / "task.yaml", _task_yaml(task_spec))
     start = time.perf_counter()
-    description = envs.describe(task_spec.env.name)
+    description = task_spec.env.describe()
     verdict = static_check(code, description.reward_arguments)
     atomic_write_json(folder / "critic.json", verdict)
     common = dict(iteration=0, index=0, reward_file="reward.py", code=code, critic=verdict, sandbox=box.name)

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import envs
 from .analyzer import analyze
 from .critic import static_check
 from .designer import Designer, DesignRequest
@@ -21,8 +20,16 @@ from .feedback import FeedbackSource
 from .runners.jobs import JobSpec, train_and_evaluate
 from .runners.sandbox import Limits, Sandbox, kill_all
 from .runs import RunDir, atomic_write_json
-from .schemas import (BestCandidate, Candidate, CandidateLine, CandidateResult, CriticVerdict,
-                      IterationRecord, LLMUsage, Summary)
+from .schemas import (
+    BestCandidate,
+    Candidate,
+    CandidateLine,
+    CandidateResult,
+    CriticVerdict,
+    IterationRecord,
+    LLMUsage,
+    Summary,
+)
 from .task import TaskSpec
 
 
@@ -54,7 +61,7 @@ class Solver:
     device: str = "auto"
 
     def __post_init__(self):
-        self.env = envs.describe(self.task.env.name)
+        self.env = self.task.env.describe()
         self.limits = Limits(timeout_s=self.task.sandbox.timeout_s, memory_mb=self.task.sandbox.memory_mb)
         self.stopping = threading.Event()
         previous = self.run.load_summary()

@@ -31,6 +31,19 @@ class EnvSpec(_Strict):
     def name(self) -> str:
         return f"{self.backend}:{self.id}"
 
+    def describe(self):
+        """The env's self-description (names a reward and the fitness may use)."""
+        from . import envs
+
+        return envs.describe(self.name, **self.kwargs)
+
+    def make(self, num_envs: int, device: str = "cpu", seed: int = 0):
+        """Build the batched env this spec names."""
+        from . import envs
+
+        return envs.make(self.name, num_envs=num_envs, device=device, seed=seed,
+                         max_episode_steps=self.max_episode_steps, **self.kwargs)
+
 
 class FitnessSpec(_Strict):
     expression: str = Field(description="ground-truth score of one episode, e.g. "
@@ -95,11 +108,10 @@ def parse_task(data: Any, source: str = "task") -> TaskSpec:
 
 def check_task(task: TaskSpec, source: str = "task") -> None:
     """Cross-field checks that need the env: it exists, and the fitness names its variables."""
-    from . import envs
     from .expressions import FitnessProgram
 
     try:
-        description = envs.describe(task.env.name, **task.env.kwargs)
+        description = task.env.describe()
     except RewardsmithError as exc:
         raise TaskFileError(f"{source}: env.id: {exc}") from None
     try:

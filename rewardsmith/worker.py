@@ -57,11 +57,9 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
     """
     import torch
 
-    from . import envs
     from .reward import check_finite
 
-    env = envs.make(task.env.name, num_envs=DRY_RUN_ENVS, device=device, seed=12345,
-                    max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
+    env = task.env.make(DRY_RUN_ENVS, device, seed=12345)
     gen = torch.Generator(device=device).manual_seed(0)
     totals = []
     spec = env.action_spec
@@ -84,9 +82,7 @@ def run_check(job_dir: Path) -> int:
     from .schemas import CheckReport
 
     job, task, device = _setup(job_dir)
-    from . import envs
-
-    allowed = envs.describe(task.env.name).reward_arguments
+    allowed = task.env.describe().reward_arguments
     try:
         reward = RewardFunction.from_file(job_dir / job.reward_file, allowed)
         names, signature = dry_run(task, reward, device)
@@ -107,7 +103,6 @@ def _exception_reason(exc: BaseException) -> str:
 
 
 def run_train(job_dir: Path) -> int:
-    from . import envs
     from .errors import RewardCodeError
     from .expressions import FitnessProgram
     from .reward import RewardFunction
@@ -117,7 +112,7 @@ def run_train(job_dir: Path) -> int:
     from .train.ppo import train
 
     job, task, device = _setup(job_dir)
-    desc = envs.describe(task.env.name)
+    desc = task.env.describe()
     outcome_path = job_dir / "outcome.json"
 
     def finish(outcome: WorkerOutcome) -> int:
@@ -133,11 +128,8 @@ def run_train(job_dir: Path) -> int:
     except Exception as exc:
         return finish(WorkerOutcome(status="rejected", reason=_exception_reason(exc)))
 
-    env = envs.make(task.env.name, num_envs=task.env.num_envs, device=device, seed=task.train.seed,
-                    max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
-    eval_env = envs.make(task.env.name, num_envs=task.fitness.eval_episodes, device=device,
-                         seed=task.train.seed + 7919, max_episode_steps=task.env.max_episode_steps,
-                         **task.env.kwargs)
+    env = task.env.make(task.env.num_envs, device, seed=task.train.seed)
+    eval_env = task.env.make(task.fitness.eval_episodes, device, seed=task.train.seed + 7919)
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
     threshold = task.fitness.success_threshold
 
@@ -158,15 +150,13 @@ def run_train(job_dir: Path) -> int:
 
 
 def run_evaluate(job_dir: Path) -> int:
-    from . import envs
     from .expressions import FitnessProgram
     from .train.evaluate import evaluate_policy
     from .train.policy import load_policy
 
     job, task, device = _setup(job_dir)
-    desc = envs.describe(task.env.name)
-    env = envs.make(task.env.name, num_envs=task.fitness.eval_episodes, device=device,
-                    seed=job.eval_seed, max_episode_steps=task.env.max_episode_steps, **task.env.kwargs)
+    desc = task.env.describe()
+    env = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
     try:
         policy = load_policy(job_dir / job.policy_file, env.obs_dim, desc.action, task.train, device)
     except Exception as exc:

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import GOOD_CARTPOLE_REWARD
+
 from rewardsmith.critic import static_check
 
 NAMES = ["cart_pos", "cart_vel", "pole_angle", "pole_vel", "action"]

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import TASKS
 
 from rewardsmith import envs
 from rewardsmith.critic import static_check
@@ -7,10 +8,8 @@ from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.builtin import BuiltinDesigner, RewardPlan
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
 from rewardsmith.reward import RewardFunction
-from rewardsmith.schemas import (Analysis, CandidateResult, Feedback, Finding, IterationRecord)
+from rewardsmith.schemas import Analysis, CandidateResult, Feedback, Finding, IterationRecord
 from rewardsmith.task import load_task
-
-from conftest import TASKS
 
 TOY = EnvDescription(
     id="toy:Toy", summary="toy", max_episode_steps=10,

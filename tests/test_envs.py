@@ -59,7 +59,7 @@ def test_terminates_when_pole_falls():
     env = envs.make("torch:CartPole", num_envs=4, seed=0)
     env.reset()
     fell = torch.zeros(4, dtype=torch.bool)
-    for t in range(30):
+    for _ in range(30):
         step = env.step(torch.ones(4, dtype=torch.long))  # always push right: the pole falls left
         assert (step.variables["pole_angle"][step.terminated] < -0.2094).all()
         fell |= step.terminated

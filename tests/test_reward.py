@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import GOOD_CARTPOLE_REWARD
+
 from rewardsmith.errors import RewardCodeError
 from rewardsmith.reward import RewardFunction, check_finite
 

@@ -1,16 +1,13 @@
 """The process sandbox: limits, output cap, clean environment, group kill. No isolation."""
 
-import os
 import time
 
-import pytest
+from conftest import TASKS
 
 from rewardsmith.runners.jobs import JobSpec, train_and_evaluate
 from rewardsmith.runners.process import ProcessSandbox
 from rewardsmith.runners.sandbox import Limits, OutputCapture
 from rewardsmith.task import load_task
-
-from conftest import TASKS
 
 HEADER = "import torch\nos = torch.serialization.os\n"
 

@@ -1,7 +1,7 @@
 import pytest
 import yaml
-
 from conftest import TASKS, run_cli
+
 from rewardsmith.errors import TaskFileError
 from rewardsmith.task import load_task
 
