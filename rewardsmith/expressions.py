@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,19 @@ def _check_names(tree: ast.expr, allowed: set[str], where: str, hint: str = "") 
 
 
 # --------------------------------------------------------------------------- evaluation
+#
+# A checked tree is compiled once into nested closures that call torch directly; evaluating it
+# per step then costs the torch ops and little else.
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod}
+_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_MATH = {"abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "cos": math.cos, "sin": math.sin,
+         "tanh": math.tanh, "sign": lambda v: float((v > 0) - (v < 0)), "norm": abs,
+         "clip": lambda v, lo, hi: min(max(v, lo), hi), "minimum": min, "maximum": max}
+
+Compiled = Callable[[Mapping[str, Any]], Any]
 
 
 def _torch():
@@ -109,30 +123,21 @@ def _torch():
 
 
 def _as_bool(x: Any):
-    torch = _torch()
-    if isinstance(x, torch.Tensor):
-        return x if x.dtype == torch.bool else x != 0
+    if hasattr(x, "dtype"):
+        return x if x.dtype == _torch().bool else x != 0
     return bool(x)
 
 
-def _as_float(x: Any, like=None):
-    torch = _torch()
-    if isinstance(x, torch.Tensor):
-        if x.dtype == torch.bool:
-            return x.to(like.dtype if like is not None and like.is_floating_point() else torch.float32)
-        return x
+def _as_float(x: Any):
+    if hasattr(x, "dtype"):
+        return x.float() if x.dtype == _torch().bool else x
     return float(x)
 
 
 def _call(name: str, args: list[Any]):
     torch = _torch()
     if not any(isinstance(a, torch.Tensor) for a in args):  # all constants: plain math
-        a = [float(v) for v in args]
-        simple = {"abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "cos": math.cos,
-                  "sin": math.sin, "tanh": math.tanh, "sign": lambda v: float((v > 0) - (v < 0)),
-                  "norm": abs, "clip": lambda v, lo, hi: min(max(v, lo), hi),
-                  "minimum": min, "maximum": max}
-        return simple[name](*a)
+        return _MATH[name](*(float(v) for v in args))
     args = [_as_float(a) for a in args]
     x = args[0]
     if name == "norm":
@@ -148,83 +153,79 @@ def _call(name: str, args: list[Any]):
     return getattr(torch, name)(x)
 
 
-def _binop(op: ast.operator, a: Any, b: Any):
-    a, b = _as_float(a), _as_float(b)
-    if isinstance(op, ast.Add):
-        return a + b
-    if isinstance(op, ast.Sub):
-        return a - b
-    if isinstance(op, ast.Mult):
-        return a * b
-    if isinstance(op, ast.Div):
-        return a / b
-    if isinstance(op, ast.Pow):
-        return a ** b
-    return a % b
+def _logical(op: ast.boolop, a: Any, b: Any):
+    if hasattr(a, "dtype") or hasattr(b, "dtype"):
+        return (a & b) if isinstance(op, ast.And) else (a | b)
+    return (a and b) if isinstance(op, ast.And) else (a or b)
 
 
-def _compare(op: ast.cmpop, a: Any, b: Any):
-    a, b = _as_float(a), _as_float(b)
-    if isinstance(op, ast.Lt):
-        return a < b
-    if isinstance(op, ast.LtE):
-        return a <= b
-    if isinstance(op, ast.Gt):
-        return a > b
-    if isinstance(op, ast.GtE):
-        return a >= b
-    if isinstance(op, ast.Eq):
-        return a == b
-    return a != b
+def compile_tree(tree: ast.expr) -> Compiled:
+    """Compile a checked tree into a function of ``values`` (a mapping of names to tensors)."""
+    if isinstance(tree, ast.Constant):
+        value = float(tree.value)
+        return lambda values: value
+    if isinstance(tree, ast.Name):
+        if tree.id in CONSTANTS:
+            const = CONSTANTS[tree.id]
+            return lambda values: const
+        name = tree.id
+        return lambda values: values[name]
+    if isinstance(tree, ast.Subscript):
+        name, index = tree.value.id, tree.slice.value
+        return lambda values: values[name][..., index]
+    if isinstance(tree, ast.UnaryOp):
+        inner = compile_tree(tree.operand)
+        if isinstance(tree.op, ast.Not):
+            def negate(values):
+                b = _as_bool(inner(values))
+                return ~b if hasattr(b, "dtype") else (not b)
+            return negate
+        if isinstance(tree.op, ast.USub):
+            return lambda values: -_as_float(inner(values))
+        return lambda values: _as_float(inner(values))
+    if isinstance(tree, ast.BoolOp):
+        parts, op = [compile_tree(v) for v in tree.values], tree.op
+
+        def boolean(values):
+            out = _as_bool(parts[0](values))
+            for part in parts[1:]:
+                out = _logical(op, out, _as_bool(part(values)))
+            return out
+        return boolean
+    if isinstance(tree, ast.BinOp):
+        left, right, fn = compile_tree(tree.left), compile_tree(tree.right), _BINARY[type(tree.op)]
+        return lambda values: fn(_as_float(left(values)), _as_float(right(values)))
+    if isinstance(tree, ast.Compare):
+        operands = [compile_tree(tree.left), *(compile_tree(c) for c in tree.comparators)]
+        ops = [_COMPARE[type(op)] for op in tree.ops]
+
+        def compare(values):
+            left = _as_float(operands[0](values))
+            result = None
+            for op, operand in zip(ops, operands[1:]):
+                right = _as_float(operand(values))
+                part = op(left, right)
+                result = part if result is None else _logical(ast.And(), result, part)
+                left = right
+            return result
+        return compare
+    if isinstance(tree, ast.IfExp):
+        test, body, orelse = compile_tree(tree.test), compile_tree(tree.body), compile_tree(tree.orelse)
+
+        def choose(values):
+            cond = _as_bool(test(values))
+            a, b = _as_float(body(values)), _as_float(orelse(values))
+            return _torch().where(cond, a, b) if hasattr(cond, "dtype") else (a if cond else b)
+        return choose
+    if isinstance(tree, ast.Call):
+        name, args = tree.func.id, [compile_tree(a) for a in tree.args]
+        return lambda values: _call(name, [a(values) for a in args])
+    raise AssertionError(f"unchecked node {type(tree).__name__}")
 
 
 def evaluate(tree: ast.expr, values: Mapping[str, Any]) -> Any:
-    """Interpret a checked tree over tensors (or numbers) in ``values``."""
-    torch = _torch()
-    if isinstance(tree, ast.Constant):
-        return float(tree.value)
-    if isinstance(tree, ast.Name):
-        if tree.id in CONSTANTS:
-            return CONSTANTS[tree.id]
-        return values[tree.id]
-    if isinstance(tree, ast.Subscript):
-        return values[tree.value.id][..., tree.slice.value]
-    if isinstance(tree, ast.UnaryOp):
-        v = evaluate(tree.operand, values)
-        if isinstance(tree.op, ast.Not):
-            b = _as_bool(v)
-            return ~b if isinstance(b, torch.Tensor) else (not b)
-        v = _as_float(v)
-        return -v if isinstance(tree.op, ast.USub) else v
-    if isinstance(tree, ast.BoolOp):
-        parts = [_as_bool(evaluate(v, values)) for v in tree.values]
-        out = parts[0]
-        for p in parts[1:]:
-            if isinstance(tree.op, ast.And):
-                out = (out & p) if isinstance(out, torch.Tensor) or isinstance(p, torch.Tensor) else (out and p)
-            else:
-                out = (out | p) if isinstance(out, torch.Tensor) or isinstance(p, torch.Tensor) else (out or p)
-        return out
-    if isinstance(tree, ast.BinOp):
-        return _binop(tree.op, evaluate(tree.left, values), evaluate(tree.right, values))
-    if isinstance(tree, ast.Compare):
-        left = evaluate(tree.left, values)
-        result = None
-        for op, comparator in zip(tree.ops, tree.comparators):
-            right = evaluate(comparator, values)
-            part = _compare(op, left, right)
-            result = part if result is None else (result & part)
-            left = right
-        return result
-    if isinstance(tree, ast.IfExp):
-        cond = _as_bool(evaluate(tree.test, values))
-        a, b = _as_float(evaluate(tree.body, values)), _as_float(evaluate(tree.orelse, values))
-        if not isinstance(cond, torch.Tensor):
-            return a if cond else b
-        return torch.where(cond, a, b)
-    if isinstance(tree, ast.Call):
-        return _call(tree.func.id, [evaluate(a, values) for a in tree.args])
-    raise AssertionError(f"unchecked node {type(tree).__name__}")
+    """Evaluate a checked tree once (compile with :func:`compile_tree` to evaluate it often)."""
+    return compile_tree(tree)(values)
 
 
 def to_float_tensor(value: Any, like):
@@ -247,10 +248,11 @@ class StepExpression:
                 raise ExpressionError(f"{where}: {node.func.id}() is an episode aggregation; "
                                       "it cannot be used in a per-step expression")
         _check_names(self.tree, set(names), where)
+        self.fn = compile_tree(self.tree)
 
     def __call__(self, values: Mapping[str, Any]):
         like = next(v for v in values.values() if hasattr(v, "shape") and v.dim() == 1)
-        return to_float_tensor(evaluate(self.tree, values), like)
+        return to_float_tensor(self.fn(values), like)
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,7 @@ class Aggregation:
     kind: str
     step: ast.expr
     slot: str  # the name the aggregated value takes in the episode-level tree
+    fn: Callable[[Mapping[str, Any]], Any]  # the compiled step expression
 
 
 class FitnessProgram:
@@ -283,6 +286,7 @@ class FitnessProgram:
                 f"{where}: state variable {stray[0]!r} must be inside an aggregation such as "
                 f"mean({stray[0]}) or last({stray[0]})")
         _check_names(self.episode_tree, set(EPISODE_NAMES) | {a.slot for a in self.aggregations}, where)
+        self.episode_fn = compile_tree(self.episode_tree)
 
     def _split(self, tree: ast.expr, step_names: set[str]) -> ast.expr:
         program = self
@@ -298,7 +302,7 @@ class FitnessProgram:
                 _check_names(inner, step_names | {"action"}, program.where,
                              hint=" inside " + node.func.id + "()")
                 slot = f"_agg{len(program.aggregations)}"
-                program.aggregations.append(Aggregation(node.func.id, inner, slot))
+                program.aggregations.append(Aggregation(node.func.id, inner, slot, compile_tree(inner)))
                 return ast.copy_location(ast.Name(id=slot, ctx=ast.Load()), node)
 
         import copy
@@ -306,5 +310,5 @@ class FitnessProgram:
         return Splitter().visit(copy.deepcopy(tree))
 
     def episode_value(self, slots: Mapping[str, Any]) -> Any:
-        return evaluate(self.episode_tree, slots)
+        return self.episode_fn(slots)
 

@@ -8,7 +8,8 @@ from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.builtin import BuiltinDesigner, RewardPlan
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
 from rewardsmith.reward import RewardFunction
-from rewardsmith.schemas import Analysis, CandidateResult, Feedback, Finding, IterationRecord
+from rewardsmith.schemas import (Analysis, CandidateResult, Feedback, Finding, IterationRecord, Stats,
+                                 TrainCheckpoint, TrainLog)
 from rewardsmith.task import load_task
 
 TOY = EnvDescription(
@@ -74,8 +75,12 @@ def test_first_iteration_samples_distinct_candidates():
     assert cands[0].origin["params"]["temperatures"] == {"pole_angle_small": 1.0, "cart_pos_small": 1.0}
 
 
-def _result(index, fitness, params, findings):
-    return CandidateResult(iteration=0, index=index, status="ok", fitness=fitness, reward_file="r.py",
+def _result(index, fitness, params, findings, means=None):
+    stats = lambda m: Stats(mean=m, std=0.001, min=m, max=m)  # noqa: E731
+    train = TrainLog(checkpoints=[TrainCheckpoint(step=1, wall_s=1, reward=stats(0.5), episodes=1,
+                                                  components={k: stats(m) for k, m in (means or {}).items()})],
+                     env_steps=1, wall_s=1, steps_per_s=1)
+    return CandidateResult(iteration=0, index=index, status="ok", fitness=fitness, reward_file="r.py", train=train,
                            origin={"params": params}, analysis=Analysis(findings=findings, text=""))
 
 
@@ -86,7 +91,8 @@ def test_refinement_applies_findings_to_the_best_candidate():
     first = designer.propose(DesignRequest(task, env, [], 0, 2))
     best = _result(1, 0.9, first[1].origin["params"],
                    [Finding(kind="constant", component="cart_pos_small", detail=""),
-                    Finding(kind="dominating", component="pole_angle_small", detail="")])
+                    Finding(kind="dominating", component="pole_angle_small", detail="")],
+                   means={"cart_pos_small": 0.99, "pole_angle_small": 0.7})
     worse = _result(0, 0.2, first[0].origin["params"], [])
     history = [IterationRecord(iteration=0, candidates=[worse, best],
                                feedback=Feedback(iteration=0, kind="metric", best=1, worst=0, order=[1, 0]))]
@@ -96,3 +102,30 @@ def test_refinement_applies_findings_to_the_best_candidate():
     assert child["temperatures"]["cart_pos_small"] == pytest.approx(parent["temperatures"]["cart_pos_small"] * 0.5, abs=1e-3)
     assert child["weights"]["pole_angle_small"] == pytest.approx(parent["weights"]["pole_angle_small"] * 0.5, abs=1e-3)
     assert "refined from iteration 0 candidate 1" in refined[0].origin["notes"][0]
+
+
+def test_constant_near_zero_is_widened_and_no_progress_adds_motion():
+    task = load_task(TASKS / "cartpole.yaml")
+    env = envs.describe("torch:CartPole")
+    designer = BuiltinDesigner()
+    first = designer.propose(DesignRequest(task, env, [], 0, 1))
+    stuck = _result(0, 0.0, first[0].origin["params"],
+                    [Finding(kind="constant", component="pole_angle_small", detail=""),
+                     Finding(kind="no_progress", detail="")], means={"pole_angle_small": 0.001})
+    history = [IterationRecord(iteration=0, candidates=[stuck],
+                               feedback=Feedback(iteration=0, kind="metric", best=0, order=[0]))]
+    child = designer.propose(DesignRequest(task, env, history, 1, 1))[0]
+    params = child.origin["params"]
+    assert params["temperatures"]["pole_angle_small"] == pytest.approx(2.0)
+    assert params["motion_weight"] > 0 and "motion = " in child.code
+    fn = RewardFunction(child.code, env.reward_arguments)
+    _, parts = fn.checked_call({k: torch.zeros(3) for k in env.variable_names}, torch.zeros(3), 3)
+    assert "motion" in parts
+
+
+def test_reach_goals_become_costs():
+    """Reaching the goal ends the episode, so the reward must not pay the policy to stay away."""
+    plan = RewardPlan("any(x > 1.5)", TOY)
+    fn = RewardFunction(plan.render(plan.default_params()), TOY.reward_arguments)
+    total, _ = fn.checked_call(toy_state(), torch.zeros(5, 2), 5)
+    assert (total <= 0).all() and total[-1] == 0.0

@@ -7,24 +7,74 @@ from rewardsmith import envs
 from rewardsmith.errors import UnknownEnvError
 
 
-def test_cartpole_matches_gymnasium_step_for_step():
-    """Same start state and actions: same trajectory and terminations as CartPole-v1."""
+def _discrete(n):
+    return lambda rng, obs, t: int(rng.integers(n))
+
+
+def _continuous(low, high):
+    return lambda rng, obs, t: rng.uniform(low, high, size=(1,)).astype(np.float32)
+
+
+@pytest.mark.parametrize("torch_id, gym_id, policy, steps, dtype, tol", [
+    ("CartPole", "CartPole-v1", lambda rng, obs, t: int(rng.integers(2)) if t % 7 else int(obs[2] > 0),
+     500, torch.float64, 1e-6),
+    ("Pendulum", "Pendulum-v1", _continuous(-2.5, 2.5), 200, torch.float64, 1e-5),  # gym multiplies u in float32
+    ("Acrobot", "Acrobot-v1", _discrete(3), 500, torch.float64, 1e-5),
+    # gymnasium keeps this env's state in float32, so compare in float32
+    ("MountainCarContinuous", "MountainCarContinuous-v0",
+     lambda rng, obs, t: np.array([1.0 if obs[1] >= 0 else -1.0], dtype=np.float32), 999, torch.float32, 1e-5),
+])
+def test_matches_gymnasium_step_for_step(torch_id, gym_id, policy, steps, dtype, tol):
+    """Same start state and actions: same observations, terminations and time limits as gymnasium."""
     rng = np.random.default_rng(0)
-    for episode in range(5):
-        genv = gym.make("CartPole-v1")
+    compared = 0
+    for episode in range(3):
+        genv = gym.make(gym_id)
         obs, _ = genv.reset(seed=episode)
-        tenv = envs.make("torch:CartPole", num_envs=1, dtype=torch.float64)
-        tenv.state = torch.tensor(genv.unwrapped.state, dtype=torch.float64)[None]
-        for t in range(500):
-            action = int(rng.integers(2)) if t % 7 else int(obs[2] > 0)
+        tenv = envs.make(f"torch:{torch_id}", num_envs=1, dtype=dtype)
+        tenv.state = torch.tensor(np.asarray(genv.unwrapped.state, dtype=np.float64), dtype=dtype)[None]
+        for t in range(steps):
+            action = policy(rng, obs, t)
             obs, _, terminated, truncated, _ = genv.step(action)
-            step = tenv.step(torch.tensor([action]))
-            np.testing.assert_allclose(step.final_obs[0].numpy(), obs, rtol=1e-6, atol=1e-6)
+            step = tenv.step(torch.as_tensor(np.atleast_1d(action))[None] if np.ndim(action) else torch.tensor([action]))
+            np.testing.assert_allclose(step.final_obs[0].numpy(), obs, rtol=tol, atol=tol)
             assert bool(step.terminated[0]) == terminated
             assert bool(step.truncated[0]) == truncated
+            compared += 1
             if terminated or truncated:
                 break
-        assert t > 5  # the episode was long enough to compare something
+    assert compared > 30  # long enough to compare something
+
+
+def test_acrobot_can_terminate():
+    env = envs.make("torch:Acrobot", num_envs=256, seed=0)
+    reached = torch.zeros(256, dtype=torch.bool)
+    for _ in range(500):  # pump energy: torque along the second link's motion
+        step = env.step(torch.where(env.state[:, 3] > 0, 2, 0))
+        reached |= step.terminated
+        assert (step.variables["tip_height"][step.terminated] > 1.0).all()
+    assert reached.any()
+
+
+def test_reacher_kinematics_and_control():
+    env = envs.make("torch:Reacher", num_envs=64, seed=0, dtype=torch.float64)
+    env.reset()
+    v = env.variables()
+    assert v["fingertip"].shape == (64, 2) and v["goal"].shape == (64, 2)
+    # stretched arm along x: fingertip near (2, 0); goals inside the reachable annulus
+    assert torch.allclose(v["fingertip"][:, 0], torch.full((64,), 2.0, dtype=torch.float64), atol=0.05)
+    assert ((v["goal"].norm(dim=-1) >= 0.3) & (v["goal"].norm(dim=-1) <= 1.9)).all()
+    torch.testing.assert_close(v["distance"], (v["fingertip"] - v["goal"]).norm(dim=-1))
+    # no torque: a resting arm stays at rest; a shoulder torque turns it counter-clockwise
+    still = env.step(torch.zeros(64, 2, dtype=torch.float64))
+    torch.testing.assert_close(still.variables["joint_vel"], torch.zeros(64, 2, dtype=torch.float64))
+    for _ in range(5):
+        step = env.step(torch.tensor([[1.0, 0.0]] * 64, dtype=torch.float64))
+    assert (step.variables["joint_vel"][:, 0] > 0).all()
+    # energy dissipates with damping when no torque is applied
+    speeds = [env.step(torch.zeros(64, 2, dtype=torch.float64)).variables["joint_vel"].norm(dim=-1).mean()
+              for _ in range(40)]
+    assert speeds[-1] < speeds[0]
 
 
 def test_cartpole_float32_batched_tracks_float64():
@@ -64,6 +114,20 @@ def test_terminates_when_pole_falls():
         assert (step.variables["pole_angle"][step.terminated] < -0.2094).all()
         fell |= step.terminated
     assert fell.all()
+
+
+@pytest.mark.parametrize("name", envs.known_envs())
+def test_every_env_steps_on_its_own_description(name):
+    env = envs.make(name, num_envs=5, seed=1)
+    spec = env.action_spec
+    obs = env.reset()
+    assert obs.shape == (5, env.obs_dim)
+    action = torch.zeros(5, dtype=torch.long) if spec.kind == "discrete" else torch.zeros(5, spec.size)
+    step = env.step(action)
+    assert set(step.variables) == set(env.description.variable_names)
+    for var in env.description.variables:
+        assert step.variables[var.name].shape == (5, *var.shape), var.name
+    assert step.obs.shape == (5, env.obs_dim) and step.final_obs.shape == (5, env.obs_dim)
 
 
 def test_describe_and_unknown():

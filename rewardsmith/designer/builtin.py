@@ -142,6 +142,7 @@ class Group:
 
     leaves: list[Leaf]
     coefficient: float = 1.0   # negative: the fitness wants this small
+    reach: bool = False        # any/max/last: reaching the condition is the goal (often ending the episode)
 
 
 @dataclass
@@ -152,15 +153,17 @@ class Params:
     temperatures: dict[str, float] = field(default_factory=dict)
     combine: str = "product"          # how leaves of one group combine: product or sum
     action_weight: float = 0.0        # penalty on squared actions (continuous actions)
+    motion_weight: float = 0.0        # bonus for moving (added when training made no progress)
 
     def to_dict(self) -> dict:
         return {"weights": self.weights, "temperatures": self.temperatures, "combine": self.combine,
-                "action_weight": self.action_weight}
+                "action_weight": self.action_weight, "motion_weight": self.motion_weight}
 
     @classmethod
     def from_dict(cls, data: dict) -> Params:
         return cls(dict(data.get("weights", {})), dict(data.get("temperatures", {})),
-                   data.get("combine", "product"), float(data.get("action_weight", 0.0)))
+                   data.get("combine", "product"), float(data.get("action_weight", 0.0)),
+                   float(data.get("motion_weight", 0.0)))
 
 
 class RewardPlan:
@@ -176,7 +179,7 @@ class RewardPlan:
         self.names: set[str] = set()
         for agg in program.aggregations:
             coef = coefficients.get(agg.slot, 1.0)
-            self.groups.append(Group(self._leaves(agg.step), coef))
+            self.groups.append(Group(self._leaves(agg.step), coef, reach=agg.kind in ("any", "max", "last")))
         length_coef = coefficients.get("episode_length", 0.0)
         if length_coef:
             name = "alive" if length_coef > 0 else "time_penalty"
@@ -224,8 +227,11 @@ class RewardPlan:
             if isinstance(right, ast.Constant):
                 threshold = float(right.value)
                 if below and c.is_nonnegative(left) and threshold > 0:
+                    # a width no narrower than a quarter of the quantity's range, so the term
+                    # still has a slope far from the goal
+                    width = max(threshold, 0.25 * c.scale(left, threshold))
                     tmpl = f"torch.exp(-{c.code(left)} / {{t}})"
-                    return Leaf(self._unique(self._subject(left) + "_small"), source, tmpl, "decay", threshold)
+                    return Leaf(self._unique(self._subject(left) + "_small"), source, tmpl, "decay", width)
                 low, high = c.bounds(left)
                 if not below and low is not None and threshold > low:
                     tmpl = (f"torch.clamp(({c.code(left)} - {_n(low)}) / {_n(threshold - low)}, 0.0, 1.0)"
@@ -275,9 +281,25 @@ class RewardPlan:
         return Params({leaf.name: 1.0 for leaf in self.leaves}, {leaf.name: 1.0 for leaf in self.leaves},
                       "product", 0.01 if self.continuous else 0.0)
 
+    @property
+    def velocities(self) -> list:
+        """State variables that are rates (their unit is per second or per step)."""
+        return [v for v in self.env.variables if "/s" in v.unit or "/step" in v.unit]
+
+    def _motion_code(self) -> str:
+        parts = []
+        for v in self.velocities:
+            half_range = (v.high - v.low) / 2 if v.low is not None and v.high is not None else 1.0
+            magnitude = f"torch.linalg.vector_norm({v.name}, dim=-1)" if v.shape else f"torch.abs({v.name})"
+            parts.append(f"{magnitude} / {_n(half_range)}")
+        return f"({' + '.join(parts)}) / {len(parts)}.0"
+
     def render(self, params: Params) -> str:
-        args = sorted({n for leaf in self.leaves for n in re.findall(r"\b[a-z_][a-z0-9_]*\b", leaf.template)}
-                      & set(self.env.variable_names), key=self.env.variable_names.index)
+        motion = params.motion_weight > 0 and bool(self.velocities)
+        used = {n for leaf in self.leaves for n in re.findall(r"\b[a-z_][a-z0-9_]*\b", leaf.template)}
+        if motion:
+            used |= {v.name for v in self.velocities}
+        args = sorted(used & set(self.env.variable_names), key=self.env.variable_names.index)
         uses_action = params.action_weight > 0 or any(re.search(r"\baction\b", leaf.template) for leaf in self.leaves)
         if not args:
             args = [self.env.variable_names[0]]
@@ -299,6 +321,10 @@ class RewardPlan:
                 parts.append(leaf)
             group_terms.append(self._combine(group, parts, params))
         total = " + ".join(group_terms).replace("+ -", "- ")
+        if motion:
+            lines.append(f"    motion = {self._motion_code()}  # moving explores (no progress was made without it)")
+            component_names.append("motion")
+            total += f" + {_n(params.motion_weight)} * motion"
         if params.action_weight > 0:
             lines.append("    action_cost = torch.square(action).reshape(action.shape[0], -1).sum(-1)")
             component_names.append("action_cost")
@@ -315,12 +341,16 @@ class RewardPlan:
         terms = [f"{_n(w[leaf.name])} * {leaf.name}" for leaf in values]
         if scores:
             if params.combine == "product" and len(scores) > 1:
-                terms.append(" * ".join(f"{leaf.name} ** {_n(w[leaf.name])}" for leaf in scores))
+                score = " * ".join(f"{leaf.name} ** {_n(w[leaf.name])}" for leaf in scores)
             elif len(scores) > 1:
                 norm = sum(w[leaf.name] for leaf in scores)
-                terms.append("(" + " + ".join(f"{_n(w[leaf.name] / norm)} * {leaf.name}" for leaf in scores) + ")")
+                score = "(" + " + ".join(f"{_n(w[leaf.name] / norm)} * {leaf.name}" for leaf in scores) + ")"
             else:
-                terms.append(f"{_n(w[scores[0].name])} * {scores[0].name}")
+                score = f"{_n(w[scores[0].name])} * {scores[0].name}"
+            # When reaching the condition is the goal (and often ends the episode), a positive
+            # reward per step would teach the policy to avoid the goal; a cost of (score - 1)
+            # per step teaches it to get there soon.
+            terms.append(f"({score} - {_n(w[scores[0].name]) if len(scores) == 1 else '1.0'})" if group.reach else score)
         body = " + ".join(terms)
         coef = group.coefficient
         if coef == 1.0:
@@ -405,20 +435,27 @@ def _adjust(params: Params, result: CandidateResult) -> tuple[Params, list[str]]
     out = copy.deepcopy(params)
     notes: list[str] = []
     findings = result.analysis.findings if result.analysis else []
+    last = result.train.checkpoints[-1].components if result.train and result.train.checkpoints else {}
     for f in findings:
         name = f.component
         if f.kind == "constant" and name in out.temperatures:
-            out.temperatures[name] = round(out.temperatures[name] * 0.5, 3)
-            notes.append(f"sharpened {name} (constant)")
+            # a score stuck near 1 is too wide (always satisfied): sharpen it; stuck near 0 it
+            # is too narrow (never close): widen it
+            high = name in last and last[name].mean > 0.5
+            out.temperatures[name] = round(out.temperatures[name] * (0.5 if high else 2.0), 3)
+            notes.append(f"{'sharpened' if high else 'widened'} {name} (constant)")
         elif f.kind in ("dominating", "rising_without_fitness") and name in out.weights:
             out.weights[name] = round(out.weights[name] * 0.5, 3)
             notes.append(f"halved the weight of {name} ({f.kind.replace('_', ' ')})")
         elif f.kind == "rising_without_fitness" and name == "action_cost":
             out.action_weight *= 0.5
+        elif f.kind == "rising_without_fitness" and name == "motion":
+            out.motion_weight *= 0.5
         elif f.kind == "no_progress":
             out.combine = "sum" if out.combine == "product" else "product"
             out.action_weight *= 0.1
-            notes.append(f"switched to a {out.combine} of terms (no progress)")
+            out.motion_weight = max(out.motion_weight, 0.3)
+            notes.append(f"switched to a {out.combine} of terms and added a motion bonus (no progress)")
     return out, notes
 
 

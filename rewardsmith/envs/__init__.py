@@ -31,6 +31,10 @@ class TorchBackend:
 
     ENVS: dict[str, tuple[EnvDescription, str]] = {
         "CartPole": (catalog.CARTPOLE, "rewardsmith.envs.cartpole:CartPole"),
+        "Pendulum": (catalog.PENDULUM, "rewardsmith.envs.pendulum:Pendulum"),
+        "MountainCarContinuous": (catalog.MOUNTAIN_CAR_CONTINUOUS, "rewardsmith.envs.mountain_car:MountainCarContinuous"),
+        "Acrobot": (catalog.ACROBOT, "rewardsmith.envs.acrobot:Acrobot"),
+        "Reacher": (catalog.REACHER, "rewardsmith.envs.reacher:Reacher"),
     }
 
     def known(self) -> list[str]:

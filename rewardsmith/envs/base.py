@@ -34,7 +34,7 @@ class StepResult:
 class TorchVecEnv:
     """Base class for batched envs written in torch: state lives on one device, no Python loop.
 
-    Subclasses set ``description`` and implement the five ``_`` hooks on state tensors of shape
+    Subclasses set ``description`` and implement the ``_`` hooks on state tensors of shape
     ``(n, state_dim)``.
     """
 
@@ -50,6 +50,7 @@ class TorchVecEnv:
         self.max_episode_steps = max_episode_steps or self.description.max_episode_steps
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
+        self._setup()
         self.state = self._sample_initial(num_envs)
         self.elapsed = torch.zeros(num_envs, dtype=torch.long, device=self.device)
         spec = self.description.action
@@ -58,6 +59,9 @@ class TorchVecEnv:
             self.action_high = torch.tensor(spec.high, dtype=dtype, device=self.device)
 
     # -- hooks -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Make constant tensors on ``self.device`` (called before the first state is sampled)."""
+
     def _sample_initial(self, n: int) -> torch.Tensor:
         raise NotImplementedError
 
@@ -109,6 +113,11 @@ class TorchVecEnv:
         done = terminated | truncated
         variables = self._variables(new_state)
         final_obs = self._observe(new_state)
+        # On a CPU, checking for ended episodes is free and lets most steps skip the reset; on a
+        # GPU the check would stall the pipeline, so resets are always computed there.
+        if self.device.type == "cpu" and not bool(done.any()):
+            self.state = new_state
+            return StepResult(final_obs, variables, applied, terminated, truncated, final_obs)
         self.state = torch.where(done[:, None], self._sample_initial(self.num_envs), new_state)
-        self.elapsed = torch.where(done, torch.zeros_like(self.elapsed), self.elapsed)
+        self.elapsed.masked_fill_(done, 0)
         return StepResult(self._observe(self.state), variables, applied, terminated, truncated, final_obs)

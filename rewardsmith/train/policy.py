@@ -1,5 +1,10 @@
 """Actor-critic networks for discrete and continuous actions, with observation normalisation.
 
+Built for the rollout hot loop: layers are applied with ``F.linear`` (no per-module call
+overhead) and actions are sampled and scored with closed-form expressions rather than
+``torch.distributions`` objects, whose construction costs more than the networks themselves at
+small batch sizes.
+
 The checkpoint is a plain ``state_dict`` (tensors only), loaded with ``weights_only=True`` into a
 network the loader builds itself, so a checkpoint written inside a sandbox cannot run code.
 """
@@ -10,14 +15,20 @@ import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Categorical, Normal
 
 from ..envs.description import ActionSpec
 
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
 
 class RunningNorm(nn.Module):
-    """Running mean and variance of observations (parallel-batch update), kept on the device."""
+    """Running mean and variance of observations (parallel-batch update), kept on the device.
+
+    ``forward`` uses the statistics as of the last ``update``; the trainer updates them once per
+    rollout, so every observation of a rollout is normalised the same way.
+    """
 
     def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
@@ -25,6 +36,7 @@ class RunningNorm(nn.Module):
         self.register_buffer("var", torch.ones(size))
         self.register_buffer("count", torch.tensor(1e-4))
         self.clip, self.eps = clip, eps
+        self._inv_std: torch.Tensor | None = None
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
@@ -36,37 +48,47 @@ class RunningNorm(nn.Module):
         m2 = self.var * self.count + batch_var * n + delta.square() * self.count * n / total
         self.var.copy_(m2 / total)
         self.count.copy_(total)
+        self._inv_std = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.clamp((x - self.mean) / torch.sqrt(self.var + self.eps), -self.clip, self.clip)
+        if self._inv_std is None or self._inv_std.device != self.var.device:
+            self._inv_std = torch.rsqrt(self.var + self.eps)
+        return torch.clamp((x - self.mean) * self._inv_std, -self.clip, self.clip)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._inv_std = None
+        super()._load_from_state_dict(*args, **kwargs)
 
 
-def _layer(inp: int, out: int, gain: float) -> nn.Linear:
-    layer = nn.Linear(inp, out)
-    nn.init.orthogonal_(layer.weight, gain)
-    nn.init.zeros_(layer.bias)
-    return layer
+class MLP(nn.Module):
+    """Linear layers with tanh between them, orthogonal initialisation (CleanRL's layout)."""
 
+    def __init__(self, sizes: list[int], out_gain: float):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        for i, layer in enumerate(self.layers):
+            nn.init.orthogonal_(layer.weight, out_gain if i == len(self.layers) - 1 else math.sqrt(2))
+            nn.init.zeros_(layer.bias)
 
-def _mlp(inp: int, hidden: tuple[int, ...], out: int, out_gain: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [_layer(inp, h, math.sqrt(2)), nn.Tanh()]
-        inp = h
-    layers.append(_layer(inp, out, out_gain))
-    return nn.Sequential(*layers)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = F.linear(x, layer.weight, layer.bias)
+            if i < last:
+                x = torch.tanh(x)
+        return x
 
 
 class ActorCritic(nn.Module):
-    """Separate actor and critic MLPs (CleanRL layout); observations normalised inside."""
+    """Separate actor and critic MLPs; observations are normalised inside (see ``normalize``)."""
 
     def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...] = (64, 64),
                  init_log_std: float = 0.0, normalize_obs: bool = True):
         super().__init__()
         self.discrete = action.kind == "discrete"
         self.obs_norm = RunningNorm(obs_dim) if normalize_obs else None
-        self.critic = _mlp(obs_dim, hidden_sizes, 1, 1.0)
-        self.actor = _mlp(obs_dim, hidden_sizes, action.size, 0.01)
+        self.critic = MLP([obs_dim, *hidden_sizes, 1], 1.0)
+        self.actor = MLP([obs_dim, *hidden_sizes, action.size], 0.01)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((action.size,), float(init_log_std)))
 
@@ -76,28 +98,40 @@ class ActorCritic(nn.Module):
     def value(self, obs_n: torch.Tensor) -> torch.Tensor:
         return self.critic(obs_n).squeeze(-1)
 
-    def distribution(self, obs_n: torch.Tensor):
+    def sample(self, obs_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sampled action and its log-probability."""
         out = self.actor(obs_n)
         if self.discrete:
-            return Categorical(logits=out)
-        return Normal(out, self.log_std.exp().expand_as(out))
+            log_p = torch.log_softmax(out, -1)
+            # Gumbel-max: argmax(log p + Gumbel noise) is a sample of the categorical
+            gumbel = -torch.log(-torch.log(torch.rand_like(log_p).clamp_(min=1e-20)))
+            action = torch.argmax(log_p + gumbel, -1)
+            return action, log_p.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        action = out + self.log_std.exp() * torch.randn_like(out)
+        return action, self._normal_log_prob(out, action)
 
-    def log_prob(self, dist, action: torch.Tensor) -> torch.Tensor:
-        lp = dist.log_prob(action)
-        return lp if self.discrete else lp.sum(-1)
+    def _normal_log_prob(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        z = (action - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.square() - self.log_std - LOG_SQRT_2PI).sum(-1)
 
-    def entropy(self, dist) -> torch.Tensor:
-        ent = dist.entropy()
-        return ent if self.discrete else ent.sum(-1)
+    def evaluate(self, obs_n: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy of ``action`` under the current policy."""
+        out = self.actor(obs_n)
+        if self.discrete:
+            log_p = torch.log_softmax(out, -1)
+            entropy = -(log_p.exp() * log_p).sum(-1)
+            return log_p.gather(-1, action.long().unsqueeze(-1)).squeeze(-1), entropy
+        entropy = (self.log_std + 0.5 + LOG_SQRT_2PI).sum().expand(out.shape[0])
+        return self._normal_log_prob(out, action), entropy
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Action for raw observations (for evaluation and rendering)."""
         obs_n = self.normalize(obs)
-        out = self.actor(obs_n)
         if deterministic:
+            out = self.actor(obs_n)
             return out.argmax(-1) if self.discrete else out
-        return self.distribution(obs_n).sample()
+        return self.sample(obs_n)[0]
 
 
 def build_policy(obs_dim: int, action: ActionSpec, config) -> ActorCritic:

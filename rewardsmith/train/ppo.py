@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from ..errors import RewardCodeError
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import Stats, TrainCheckpoint, TrainLog
 from .config import PPOConfig
+from .optim import Adam
 from .policy import ActorCritic, build_policy
 
 RewardFn = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -32,33 +32,42 @@ class TrainOutput:
 
 
 class RewardStats:
-    """Mean/std/min/max of the total reward and each component, accumulated on the device."""
+    """Mean/std/min/max of the total reward and each component.
 
-    def __init__(self, device: torch.device):
-        self.device = device
+    Each step's values are copied into a rollout buffer of shape ``(num_steps, 1 + C, num_envs)``
+    (one op per step); statistics are folded in once per rollout, on the device.
+    """
+
+    def __init__(self, num_steps: int, num_envs: int, device: torch.device):
+        self.shape, self.device = (num_steps, num_envs), device
         self.names: list[str] | None = None
         self.nonfinite = torch.zeros((), dtype=torch.long, device=device)
 
-    def _reset(self, size: int) -> None:
+    def _reset(self) -> None:
+        size = 1 + len(self.names)
         z = lambda fill: torch.full((size,), fill, dtype=torch.float64, device=self.device)  # noqa: E731
         self.sum, self.sq, self.min, self.max = z(0.0), z(0.0), z(float("inf")), z(float("-inf"))
         self.count = 0
 
-    def add(self, total: torch.Tensor, components: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Record one step; returns the total with non-finite values replaced by 0."""
+    def record(self, t: int, total: torch.Tensor, components: dict[str, torch.Tensor]) -> None:
         if self.names is None:
             self.names = list(components)
-            self._reset(1 + len(self.names))
-        x = torch.stack([total, *components.values()]).double()  # (1 + C, n)
+            self.buffer = torch.zeros((self.shape[0], 1 + len(self.names), self.shape[1]), device=self.device)
+            self._reset()
+        torch.stack([total, *components.values()], out=self.buffer[t])
+
+    def fold(self) -> torch.Tensor:
+        """Add this rollout to the running statistics; return its totals with NaN/inf as 0."""
+        x = self.buffer.double()
         finite = torch.isfinite(x)
-        self.nonfinite += (~finite[0]).sum()
+        self.nonfinite += (~finite[:, 0]).sum()
         x = torch.where(finite, x, 0.0)
-        self.sum += x.sum(1)
-        self.sq += x.square().sum(1)
-        self.min = torch.minimum(self.min, x.amin(1))
-        self.max = torch.maximum(self.max, x.amax(1))
-        self.count += x.shape[1]
-        return x[0].to(total.dtype)
+        self.sum += x.sum((0, 2))
+        self.sq += x.square().sum((0, 2))
+        self.min = torch.minimum(self.min, x.amin((0, 2)))
+        self.max = torch.maximum(self.max, x.amax((0, 2)))
+        self.count += x.shape[0] * x.shape[2]
+        return x[:, 0].to(self.buffer.dtype)
 
     def pop(self) -> tuple[Stats, dict[str, Stats]]:
         if self.names is None or self.count == 0:
@@ -67,7 +76,7 @@ class RewardStats:
         mean = self.sum / self.count
         std = torch.sqrt(torch.clamp(self.sq / self.count - mean.square(), min=0.0))
         rows = torch.stack([mean, std, self.min, self.max], 1).tolist()
-        self._reset(len(rows))
+        self._reset()
         stats = [Stats(mean=r[0], std=r[1], min=r[2], max=r[3]) for r in rows]
         return stats[0], dict(zip(self.names, stats[1:]))
 
@@ -82,23 +91,20 @@ class ReturnScaler:
         self.var = torch.ones((), device=device, dtype=torch.float64)
         self.count = 1e-4
 
-    def track(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
-        """Advance the discounted return; returns its value for this step (for ``update``)."""
-        self.ret = self.ret * self.gamma + reward
-        out = self.ret
-        self.ret = torch.where(done, torch.zeros_like(self.ret), self.ret)
-        return out
-
-    def update(self, returns: torch.Tensor) -> None:
+    def scale(self, rewards: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
+        """Update the return statistics with a rollout ``(T, n)`` and return scaled rewards."""
+        returns = torch.empty_like(rewards)
+        for t in range(rewards.shape[0]):
+            self.ret = self.ret * self.gamma + rewards[t]
+            returns[t] = self.ret
+            self.ret = self.ret * (1.0 - dones[t])
         x = returns.double().flatten()
         n, batch_mean, batch_var = x.numel(), x.mean(), x.var(unbiased=False)
         delta, total = batch_mean - self.mean, self.count + n
         self.mean = self.mean + delta * n / total
         self.var = (self.var * self.count + batch_var * n + delta.square() * self.count * n / total) / total
         self.count = total
-
-    def scale(self) -> torch.Tensor:
-        return (1.0 / torch.sqrt(self.var + 1e-8)).float()
+        return torch.clamp(rewards * torch.rsqrt(self.var + 1e-8).float(), -10.0, 10.0)
 
 
 def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram | None = None,
@@ -112,10 +118,13 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     """
     start = time.perf_counter()
     device, n, T = env.device, env.num_envs, config.num_steps
+    # On a CPU, reading a flag costs nothing, so work for rare events (an episode ends, a time
+    # limit) is skipped when it is not needed; on a GPU that read would stall the pipeline.
+    cheap_sync = device.type == "cpu"
     torch.manual_seed(config.seed)
     spec = env.action_spec
     policy = build_policy(env.obs_dim, spec, config).to(device)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+    optimizer = Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
 
     batch_size = n * T
     num_updates = max(1, config.total_timesteps // batch_size)
@@ -127,10 +136,9 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
         act_buf = torch.zeros((T, n), device=device, dtype=torch.long)
     else:
         act_buf = torch.zeros((T, n, spec.size), device=device)
-    logp_buf, val_buf, rew_buf, boot_buf, ret_buf, start_buf = (
-        torch.zeros((T, n), device=device) for _ in range(6))
+    logp_buf, val_buf, boot_buf, done_buf, start_buf = (torch.zeros((T, n), device=device) for _ in range(5))
 
-    stats = RewardStats(device)
+    stats = RewardStats(T, n, device)
     tracker = (FitnessTracker(program, n, env.max_episode_steps, env.description.terminations,
                               env.description.variable_names, device) if program is not None else None)
     scaler = ReturnScaler(n, config.gamma, device) if config.normalize_reward else None
@@ -146,42 +154,38 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     global_step = 0
     for update in range(num_updates):
         if config.anneal_lr:
-            optimizer.param_groups[0]["lr"] = config.learning_rate * (1.0 - update / num_updates)
+            optimizer.lr = config.learning_rate * (1.0 - update / num_updates)
 
         # ---- rollout -------------------------------------------------------------------------
-        for t in range(T):
-            with torch.no_grad():
-                obs_n = policy.normalize(obs)
-                dist = policy.distribution(obs_n)
-                action = dist.sample()
-                logp_buf[t] = policy.log_prob(dist, action)
-                val_buf[t] = policy.value(obs_n)
-            obs_buf[t], raw_obs_buf[t], act_buf[t], start_buf[t] = obs_n, obs, action, episode_start
-
-            step = env.step(action)
-            total, components = reward_fn(step.variables, step.action)
-            total = stats.add(total, components)
-            rew_buf[t] = total
-            done = step.terminated | step.truncated
-            with torch.no_grad():  # bootstrap through time limits: the episode did not really end
-                boot_buf[t] = policy.value(policy.normalize(step.final_obs)) * step.truncated
-            if scaler is not None:
-                ret_buf[t] = scaler.track(total, done)
-            if tracker is not None:
-                tracker.update(step.variables, step.action, step.terminated, step.truncated)
-            obs, episode_start = step.obs, done.float()
-        global_step += batch_size
-
-        # ---- advantages ----------------------------------------------------------------------
         with torch.no_grad():
+            for t in range(T):
+                obs_n = policy.normalize(obs)
+                action, logp_buf[t] = policy.sample(obs_n)
+                val_buf[t] = policy.value(obs_n)
+                obs_buf[t], raw_obs_buf[t], act_buf[t], start_buf[t] = obs_n, obs, action, episode_start
+
+                step = env.step(action)
+                total, components = reward_fn(step.variables, step.action)
+                stats.record(t, total, components)
+                done = step.terminated | step.truncated
+                # bootstrap through time limits: the episode did not really end
+                if not cheap_sync or bool(step.truncated.any()):
+                    boot_buf[t] = policy.value(policy.normalize(step.final_obs)) * step.truncated
+                else:
+                    boot_buf[t] = 0.0
+                if tracker is not None:
+                    tracker.update(step.variables, step.action, step.terminated, step.truncated)
+                obs, episode_start = step.obs, done.float()
+                done_buf[t] = episode_start
+            global_step += batch_size
+
+            # ---- advantages ----------------------------------------------------------------------
+            rewards = stats.fold()
             if scaler is not None:
-                scaler.update(ret_buf)
-                rewards = torch.clamp(rew_buf * scaler.scale(), -10.0, 10.0)
-            else:
-                rewards = rew_buf
+                rewards = scaler.scale(rewards, done_buf)
             rewards = rewards + config.gamma * boot_buf
             next_value = policy.value(policy.normalize(obs))
-            advantages = torch.zeros_like(rew_buf)
+            advantages = torch.zeros_like(rewards)
             last_gae = torch.zeros(n, device=device)
             for t in reversed(range(T)):
                 if t == T - 1:
@@ -204,8 +208,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
             perm = torch.randperm(batch_size, device=device)
             for lo in range(0, batch_size, minibatch_size):
                 mb = perm[lo:lo + minibatch_size]
-                dist = policy.distribution(b_obs[mb])
-                new_logp = policy.log_prob(dist, b_act[mb])
+                new_logp, entropy = policy.evaluate(b_obs[mb], b_act[mb])
                 log_ratio = new_logp - b_logp[mb]
                 ratio = log_ratio.exp()
                 mb_adv = b_adv[mb]
@@ -217,10 +220,10 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                 v_loss = 0.5 * torch.max((new_val - b_ret[mb]).square(), (v_clipped - b_ret[mb]).square()).mean()
                 loss = pg_loss + config.vf_coef * v_loss
                 if config.ent_coef:
-                    loss = loss - config.ent_coef * policy.entropy(dist).mean()
-                optimizer.zero_grad(set_to_none=True)
+                    loss = loss - config.ent_coef * entropy.mean()
+                optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                optimizer.clip_grad_norm(config.max_grad_norm)
                 optimizer.step()
             if config.target_kl is not None:
                 with torch.no_grad():
