@@ -8,8 +8,7 @@ from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.builtin import BuiltinDesigner, RewardPlan
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
 from rewardsmith.reward import RewardFunction
-from rewardsmith.schemas import (Analysis, CandidateResult, Feedback, Finding, IterationRecord, Stats,
-                                 TrainCheckpoint, TrainLog)
+from rewardsmith.schemas import Analysis, CandidateResult, Feedback, Finding, IterationRecord, Stats, TrainCheckpoint, TrainLog
 from rewardsmith.task import load_task
 
 TOY = EnvDescription(
