@@ -33,6 +33,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' $(QUIET_PIP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -1,0 +1,17 @@
+"""Run every benchmark in turn (``make bench``). Each prints its table and writes JSON to
+benchmarks/results/. Expect about 15-30 minutes on a 2-core machine."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py"]
+
+if __name__ == "__main__":
+    failed = []
+    for name in BENCHMARKS + [b for b in ("sandbox_overhead.py", "preference_queries.py") if (HERE / b).exists()]:
+        print(f"\n=== {name}", flush=True)
+        if subprocess.run([sys.executable, str(HERE / name)], cwd=HERE).returncode != 0:
+            failed.append(name)
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,116 @@
+"""Env steps per second of the whole PPO training loop (rollout + update), side by side:
+rewardsmith (torch envs), Stable-Baselines3 PPO (gymnasium envs in its DummyVecEnv) and a
+CleanRL-style PPO (gymnasium SyncVectorEnv), at 1, 64, 1024 and 8192 envs, on CartPole and
+Pendulum. All three use the same network (64x64 tanh), rollout length (32 steps per env),
+4 epochs of 4 minibatches, one torch thread (so they compare implementations, not core counts).
+
+    python benchmarks/throughput.py [--envs 1 64 1024 8192] [--tasks cartpole pendulum] [--skip-peers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from common import ROOT, console, save, table
+
+TASKS = {
+    "cartpole": ("torch:CartPole", "CartPole-v1", "cartpole_alive.py",
+                 "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps"),
+    "pendulum": ("torch:Pendulum", "Pendulum-v1", "pendulum_classic.py", "mean(cos_theta > 0.95)"),
+}
+NUM_STEPS, EPOCHS, MINIBATCHES = 32, 4, 4
+
+
+def budget(num_envs: int, seconds_per_step: float) -> int:
+    """Timesteps for a run of a few seconds: at least 2 and at most 60 updates."""
+    per_update = num_envs * NUM_STEPS
+    updates = int(min(60, max(2, 4.0 / max(seconds_per_step * NUM_STEPS, 1e-6))))
+    return per_update * updates
+
+
+def rewardsmith_rate(task: str, num_envs: int) -> float:
+    from rewardsmith import envs
+    from rewardsmith.expressions import FitnessProgram
+    from rewardsmith.reward import RewardFunction
+    from rewardsmith.train.config import PPOConfig
+    from rewardsmith.train.ppo import train
+
+    env_name, _, reward_file, fitness = TASKS[task]
+    env = envs.make(env_name, num_envs=num_envs, seed=0)
+    desc = env.description
+    reward = RewardFunction.from_file(ROOT / "benchmarks" / "rewards" / reward_file, desc.reward_arguments)
+    program = FitnessProgram(fitness, set(desc.variable_names))
+    steps = budget(num_envs, 3e-4 if num_envs <= 1024 else 5e-3)
+    config = PPOConfig(total_timesteps=steps, num_steps=NUM_STEPS, update_epochs=EPOCHS,
+                       num_minibatches=MINIBATCHES, early_stop=False, checkpoints=1)
+    # warm-up (first calls allocate), then the measured run
+    train(env, lambda v, a: reward(v, a), config.model_copy(update={"total_timesteps": num_envs * NUM_STEPS}), program)
+    out = train(env, lambda v, a: reward(v, a), config, program)
+    return out.log.steps_per_s
+
+
+def sb3_rate(task: str, num_envs: int) -> float:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    gym_id = TASKS[task][1]
+    env = make_vec_env(gym_id, n_envs=num_envs, seed=0)
+    model = PPO("MlpPolicy", env, n_steps=NUM_STEPS, batch_size=max(1, num_envs * NUM_STEPS // MINIBATCHES),
+                n_epochs=EPOCHS, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]}, device="cpu", verbose=0)
+    model.learn(num_envs * NUM_STEPS)  # warm-up
+    steps = budget(num_envs, 2e-2 if num_envs > 1 else 2e-3)
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    return steps / (time.perf_counter() - start)
+
+
+def cleanrl_rate(task: str, num_envs: int) -> float:
+    from cleanrl_ppo import run
+
+    gym_id = TASKS[task][1]
+    run(gym_id, num_envs, num_envs * NUM_STEPS)  # warm-up
+    return run(gym_id, num_envs, budget(num_envs, 1.5e-2 if num_envs > 1 else 1e-3))["steps_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 1024, 8192])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--skip-peers", action="store_true", help="measure rewardsmith only")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    results = []
+    for task in args.tasks:
+        for n in args.envs:
+            row = {"task": task, "num_envs": n, "rewardsmith": rewardsmith_rate(task, n)}
+            if not args.skip_peers:
+                row["sb3"] = sb3_rate(task, n)
+                row["cleanrl"] = cleanrl_rate(task, n)
+                row["vs_sb3"] = row["rewardsmith"] / row["sb3"]
+                row["vs_cleanrl"] = row["rewardsmith"] / row["cleanrl"]
+            results.append(row)
+            console.print(f"[dim]{row}[/]")
+    columns = ["task", "envs", "rewardsmith steps/s"] + ([] if args.skip_peers else
+                                                        ["SB3 steps/s", "CleanRL-style steps/s", "x SB3", "x CleanRL"])
+    rows = [[r["task"], str(r["num_envs"]), r["rewardsmith"]] +
+            ([] if args.skip_peers else [r["sb3"], r["cleanrl"], r["vs_sb3"], r["vs_cleanrl"]]) for r in results]
+    table("Training throughput (env steps per second, whole PPO loop, 1 thread)", columns, rows)
+    best = {}
+    for task in args.tasks:
+        mine = [r for r in results if r["task"] == task]
+        top = max(mine, key=lambda r: r["rewardsmith"])
+        best[task] = {"rewardsmith_best": top["rewardsmith"], "at_envs": top["num_envs"]}
+        if not args.skip_peers:
+            best[task]["sb3_best"] = max(r["sb3"] for r in mine)
+            best[task]["ratio_best_vs_best"] = top["rewardsmith"] / best[task]["sb3_best"]
+            console.print(f"{task}: best rewardsmith {top['rewardsmith']:,.0f} steps/s ({top['num_envs']} envs) vs best "
+                          f"SB3 {best[task]['sb3_best']:,.0f} steps/s: {best[task]['ratio_best_vs_best']:.1f}x")
+    save("throughput", {"settings": {"num_steps": NUM_STEPS, "epochs": EPOCHS, "minibatches": MINIBATCHES,
+                                     "threads": 1}, "results": results, "best": best})
+
+
+if __name__ == "__main__":
+    main()
