@@ -146,9 +146,10 @@ def describe(
 
 @app.command()
 def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """Summarise a run in the terminal."""
+    """Summarise a run in the terminal and write RUN/report.html (plots, best code, failures)."""
     from rich.table import Table
 
+    from .report import load_results, write_report
     from .runs import RunDir
 
     run_dir, task, _ = RunDir.open(run)
@@ -156,14 +157,15 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     table = Table(title=f"{task.name}: {task.description}", title_justify="left")
     for column in ("iter", "cand", "status", "fitness", "reason"):
         table.add_column(column)
-    for c in summary.candidates if summary else []:
+    for c in load_results(run_dir):
         table.add_row(str(c.iteration + 1), str(c.index), c.status,
                       "-" if c.fitness is None else f"{c.fitness:.3f}", (c.reason or "")[:80])
     out_console.print(table)
     if summary and summary.best:
         b = summary.best
-        out_console.print(f"best: {b.reward_file} fitness {b.fitness:.3f} success {b.success} · "
-                          f"{summary.wall_s:.1f} s · status {summary.status}")
+        out_console.print(f"best: {b.reward_file} · fitness {b.fitness:.3f} · success {b.success} · "
+                          f"{summary.wall_s:.1f} s · {summary.status}", highlight=False)
+    out_console.print(f"report: {write_report(run_dir.path)}", highlight=False)
 
 
 def _print_code(code: str) -> None:
