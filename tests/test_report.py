@@ -6,12 +6,11 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import TASKS
+
 from rewardsmith.report import write_report
 from rewardsmith.runs import RunDir
-from rewardsmith.schemas import (Analysis, BestCandidate, CandidateLine, CandidateResult, Stats, Summary,
-                                 TrainCheckpoint, TrainLog)
+from rewardsmith.schemas import Analysis, BestCandidate, CandidateLine, CandidateResult, Stats, Summary, TrainCheckpoint, TrainLog
 from rewardsmith.task import load_task
 
 
