@@ -156,7 +156,8 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
     parts.append("<table class='facts'>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
                  + "</table>")
     if results:
-        parts.append("<h2>Fitness</h2>" + f"<img class='plot' alt='fitness per candidate' src='{fitness_plot(results, threshold)}'>")
+        plot = fitness_plot(results, threshold)
+        parts.append(f"<h2>Fitness</h2><img class='plot' alt='fitness per candidate' src='{plot}'>")
     if best_per_iteration and any(r.train for r in best_per_iteration):
         parts.append("<h2>Training</h2>" + f"<img class='plot' alt='training curves' "
                      f"src='{training_plot(best_per_iteration, threshold)}'>")

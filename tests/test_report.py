@@ -28,7 +28,8 @@ def _result(iteration, index, fitness, status="ok", reason=None):
                                                       eval_fitness=fitness if i == 4 else None)
                                       for i in range(5)], env_steps=5000, wall_s=5.0, steps_per_s=1000.0)
     return CandidateResult(iteration=iteration, index=index, status=status, reason=reason, fitness=fitness,
-                           success=bool(fitness and fitness >= 0.95), reward_file=f"iter_{iteration:02d}/cand_{index:02d}/reward.py",
+                           success=bool(fitness and fitness >= 0.95),
+                           reward_file=f"iter_{iteration:02d}/cand_{index:02d}/reward.py",
                            code="import torch\ndef compute_reward(pole_angle):\n    return pole_angle, {}\n", train=train,
                            analysis=Analysis(findings=[], text="Task fitness 0.97 <b>not html</b>"))
 
