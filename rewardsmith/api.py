@@ -12,6 +12,7 @@ from .errors import RewardsmithError, RunDirError
 from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
 from .schemas import CandidateResult, Summary
 from .task import TaskSpec, load_task
+from .tensorboard_log import log_candidate
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
             analysis=analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason),
             wall_s=time.perf_counter() - start, **common)
     atomic_write_json(folder / "result.json", result)
+    log_candidate(folder / "tensorboard", result)
     return result, folder
 
 

@@ -31,6 +31,7 @@ from .schemas import (
     Summary,
 )
 from .task import TaskSpec
+from .tensorboard_log import log_candidate
 
 
 class Reporter(Protocol):
@@ -123,6 +124,7 @@ class Solver:
             if self.stopping.is_set():
                 continue  # killed by Ctrl-C: not a real result, redo it on resume
             self.run.save_result(result)
+            log_candidate(self.run.path / "tensorboard", result)
             results[candidate.index] = result
             self.reporter.candidate_finished(result)
 

@@ -81,3 +81,20 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     green = ((abs(pixels[..., 0] - 0x27 / 255) < 0.08) & (abs(pixels[..., 1] - 0xae / 255) < 0.08)
              & (abs(pixels[..., 2] - 0x60 / 255) < 0.08)).sum()
     assert blue > 200 and green > 200
+
+
+def test_tensorboard_events_hold_the_training_curves(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rewardsmith.tensorboard_log import log_candidate
+
+    folder = log_candidate(tmp_path / "tb", _result(1, 0, 0.97))
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"reward/total", "reward/upright", "reward/centered", "fitness/training_episodes", "fitness/evaluation",
+            "fitness/final"} <= tags
+    upright = acc.Scalars("reward/upright")
+    assert [e.step for e in upright] == [1000, 2000, 3000, 4000, 5000]
+    assert upright[-1].value == pytest.approx(0.7)
+    assert acc.Scalars("fitness/final")[0].value == pytest.approx(0.97)
