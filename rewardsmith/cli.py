@@ -60,6 +60,9 @@ def solve(
     total_timesteps: StepsOpt = None,
     timeout: TimeoutOpt = None,
     memory: MemoryOpt = None,
+    final_seeds: Annotated[Optional[int], typer.Option(
+        help="At the end, retrain the best reward with this many other seeds and report mean and spread "
+             "(Eureka uses 5; default 0).")] = None,
 ) -> None:
     """Search for a reward function that makes a trained policy solve TASK."""
     from .api import solve as run_solve
@@ -71,7 +74,7 @@ def solve(
             result = run_solve(task, model=model, api_base=api_base, iterations=iterations, samples=samples,
                                sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
                                resume=resume, parallel=parallel, total_timesteps=total_timesteps,
-                               timeout=timeout, memory=memory, reporter=reporter)
+                               timeout=timeout, memory=memory, final_seeds=final_seeds, reporter=reporter)
         except KeyboardInterrupt:
             where = resume or out or "RUN"
             err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")
@@ -85,6 +88,10 @@ def solve(
     verdict = "[green]success[/]" if best.success else "[yellow]below the success threshold[/]"
     out_console.print(f"Best reward: iteration {best.iteration + 1}, candidate {best.index} · fitness "
                       f"{best.fitness:.3f} ({verdict}) · {summary.wall_s:.1f} s")
+    if summary.final and summary.final.mean is not None:
+        f = summary.final
+        out_console.print(f"Retrained with {len(f.seeds)} other seeds: fitness {f.mean:.3f} ± {f.std:.3f}, "
+                          f"success rate {f.success_rate:.0%}")
     out_console.print(f"Run directory: {result.run_dir}  (summary.json, {best.reward_file})")
 
 

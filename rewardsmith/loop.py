@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from .analyzer import analyze
@@ -26,6 +27,7 @@ from .schemas import (
     CandidateLine,
     CandidateResult,
     CriticVerdict,
+    FinalEvaluation,
     IterationRecord,
     LLMUsage,
     Summary,
@@ -60,6 +62,7 @@ class Solver:
     feedback: FeedbackSource
     reporter: Reporter
     device: str = "auto"
+    final_seeds: int = 0  # retrain the best reward with this many other seeds at the end
 
     def __post_init__(self):
         self.env = self.task.env.describe()
@@ -70,21 +73,24 @@ class Solver:
         self.start = time.perf_counter()
 
     # -- one candidate (runs in an executor thread) ---------------------------------------------
-    def _train_candidate(self, candidate: Candidate, threads: int) -> CandidateResult:
-        folder = self.run.candidate_dir(candidate.iteration, candidate.index)
-        spec = JobSpec(self.task, candidate.code, folder, self.limits, self.device)
-        self.reporter.candidate_started(candidate, self.task.train.total_timesteps)
+    def _train_candidate(self, candidate: Candidate, threads: int, folder: Path | None = None,
+                         task: TaskSpec | None = None) -> CandidateResult:
+        folder = folder or self.run.candidate_dir(candidate.iteration, candidate.index)
+        task = task or self.task
+        spec = JobSpec(task, candidate.code, folder, self.limits, self.device)
+        self.reporter.candidate_started(candidate, task.train.total_timesteps)
         outcome = train_and_evaluate(spec, self.sandbox, threads=threads,
                                      on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
-        threshold = self.task.fitness.success_threshold
+        threshold = task.fitness.success_threshold
         analysis = analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason)
         return self._result(candidate, outcome.status, outcome.reason, train=outcome.train, eval=outcome.eval,
                             analysis=analysis, wall_s=outcome.wall_s,
                             fitness=outcome.eval.fitness if outcome.eval else None,
-                            success=bool(outcome.eval and outcome.eval.success))
+                            success=bool(outcome.eval and outcome.eval.success), folder=folder)
 
-    def _result(self, candidate: Candidate, status: str, reason: str | None, **fields) -> CandidateResult:
-        folder = self.run.candidate_dir(candidate.iteration, candidate.index)
+    def _result(self, candidate: Candidate, status: str, reason: str | None, folder: Path | None = None,
+                **fields) -> CandidateResult:
+        folder = folder or self.run.candidate_dir(candidate.iteration, candidate.index)
         critic = fields.pop("critic", None) or self._verdicts.get(candidate.index)
         return CandidateResult(iteration=candidate.iteration, index=candidate.index, status=status,
                                reason=reason, reward_file=self.run.relative(folder / "reward.py"),
@@ -139,24 +145,64 @@ class Solver:
     # -- the loop ----------------------------------------------------------------------------------
     def solve(self) -> Summary:
         history = self.run.history()
+        final = None
         try:
             for iteration in range(len(history), self.task.search.iterations):
                 history.append(self._iteration(iteration, history))
                 self.run.write_summary(self.summary(history, "running"))
+            best = self._best(history)
+            if self.final_seeds and best is not None:
+                final = self._final_evaluation(best)
         except KeyboardInterrupt:
             self.stopping.set()
             kill_all()
             summary = self.summary(history, "stopped")
             self.run.write_summary(summary)
             raise
-        summary = self.summary(history, "done")
+        summary = self.summary(history, "done", final)
         self.run.write_summary(summary)
         return summary
 
-    def summary(self, history: list[IterationRecord], status: str) -> Summary:
+    def _final_evaluation(self, best: CandidateResult) -> FinalEvaluation:
+        """Retrain the best reward from scratch with other seeds; finished seeds are kept on resume."""
+        seeds = [self.task.train.seed + 1 + i for i in range(self.final_seeds)]
+        self.reporter.message(f"final evaluation: retraining the best reward with {len(seeds)} other seeds")
+        folders = {s: self.run.path / "final" / f"seed_{s}" for s in seeds}
+        results = {s: r for s in seeds if (r := self.run.load(folders[s] / "result.json", CandidateResult))}
+        todo = [Candidate(iteration=best.iteration, index=i, code=best.code, origin={"final_seed": s})
+                for i, s in enumerate(seeds) if s not in results]
+        self._verdicts = {}
+
+        def train_seed(candidate: Candidate, threads: int) -> CandidateResult:
+            seed = candidate.origin["final_seed"]
+            task = self.task.with_overrides(train={"seed": seed})
+            return self._train_candidate(candidate, threads, folder=folders[seed], task=task)
+
+        for candidate, result in self.executor.map(train_seed, todo):
+            if self.stopping.is_set():
+                continue
+            atomic_write_json(folders[candidate.origin["final_seed"]] / "result.json", result)
+            results[candidate.origin["final_seed"]] = result
+            self.reporter.candidate_finished(result)
+        fitness = [results[s].fitness if s in results else None for s in seeds]
+        scores = [f for f in fitness if f is not None]
+        mean = sum(scores) / len(scores) if scores else None
+        final = FinalEvaluation(
+            reward_file=best.reward_file, seeds=seeds, fitness=fitness,
+            statuses=[results[s].status if s in results else "failed" for s in seeds], mean=mean,
+            std=(sum((f - mean) ** 2 for f in scores) / len(scores)) ** 0.5 if scores else None,
+            success_rate=sum(bool(results[s].success) for s in results) / len(seeds))
+        atomic_write_json(self.run.path / "final_eval.json", final)
+        return final
+
+    @staticmethod
+    def _best(history: list[IterationRecord]) -> CandidateResult | None:
+        scored = [c for rec in history for c in rec.candidates if c.status == "ok" and c.fitness is not None]
+        return max(scored, key=lambda c: (c.fitness, -c.iteration, -c.index)) if scored else None
+
+    def summary(self, history: list[IterationRecord], status: str, final: FinalEvaluation | None = None) -> Summary:
         results = [c for rec in history for c in rec.candidates]
-        scored = [c for c in results if c.status == "ok" and c.fitness is not None]
-        best = max(scored, key=lambda c: (c.fitness, -c.iteration, -c.index)) if scored else None
+        best = self._best(history)
         usage = getattr(self.designer, "usage", None)
         return Summary(
             task=self.task.name, status=status,
@@ -167,4 +213,4 @@ class Solver:
             wall_s=round(self.wall_offset + time.perf_counter() - self.start, 3),
             iterations_done=len(history),
             llm=usage() if callable(usage) else LLMUsage(),
-            designer=self.designer.name, sandbox=self.sandbox.name)
+            designer=self.designer.name, sandbox=self.sandbox.name, final=final)

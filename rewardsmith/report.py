@@ -170,9 +170,14 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
             parts.append(f"<h3>What the best policy does</h3>{media}")
         if best.analysis:
             parts.append(f"<pre class='analysis'>{esc(best.analysis.text)}</pre>")
-    final = run.path / "final_eval.json"
-    if final.is_file():
-        parts.append(f"<h2>Final evaluation over seeds</h2><pre>{esc(final.read_text())}</pre>")
+    final = summary.final if summary else None
+    if final and final.mean is not None:
+        cells = "".join(f"<tr><td>{s}</td><td>{esc(st)}</td><td>{_fmt(f)}</td></tr>"
+                        for s, st, f in zip(final.seeds, final.statuses, final.fitness))
+        parts.append(f"<h2>Best reward retrained with {len(final.seeds)} other seeds</h2>"
+                     f"<p>fitness {final.mean:.3f} ± {final.std:.3f} (mean ± std), success rate "
+                     f"{final.success_rate:.0%}</p><table><tr><th>seed</th><th>status</th><th>fitness</th></tr>"
+                     f"{cells}</table>")
     rows = []
     for r in results:
         media = _media(run.candidate_dir(r.iteration, r.index)) if r is not best else ""

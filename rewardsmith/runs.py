@@ -115,13 +115,13 @@ class RunDir:
         atomic_write_json(self.candidate_dir(result.iteration, result.index) / "result.json", result)
 
     def load_result(self, iteration: int, index: int) -> CandidateResult | None:
-        return self._load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)
+        return self.load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)
 
     def save_feedback(self, feedback: Feedback) -> None:
         atomic_write_json(self.iteration_dir(feedback.iteration) / "feedback.json", feedback)
 
     def load_feedback(self, iteration: int) -> Feedback | None:
-        return self._load(self.iteration_dir(iteration) / "feedback.json", Feedback)
+        return self.load(self.iteration_dir(iteration) / "feedback.json", Feedback)
 
     def history(self) -> list[IterationRecord]:
         """Finished iterations (those with feedback), in order."""
@@ -138,10 +138,11 @@ class RunDir:
         atomic_write_json(self.path / "summary.json", summary)
 
     def load_summary(self) -> Summary | None:
-        return self._load(self.path / "summary.json", Summary)
+        return self.load(self.path / "summary.json", Summary)
 
     @staticmethod
-    def _load(path: Path, model: type[BaseModel]):
+    def load(path: Path, model: type[BaseModel]):
+        """A record from a file of the run, or ``None`` if it is missing or damaged."""
         if not path.is_file():
             return None
         try:

@@ -168,6 +168,18 @@ class LLMUsage(Record):
     cost_usd: float = 0.0
 
 
+class FinalEvaluation(Record):
+    """The best reward retrained from scratch with other seeds (Eureka's final evaluation)."""
+
+    reward_file: str
+    seeds: list[int]
+    fitness: list[float | None]
+    statuses: list[str]
+    mean: float | None
+    std: float | None
+    success_rate: float
+
+
 class Summary(Record):
     task: str
     status: Literal["running", "done", "stopped"]
@@ -178,6 +190,7 @@ class Summary(Record):
     llm: LLMUsage = LLMUsage()
     designer: str = ""
     sandbox: str = ""
+    final: FinalEvaluation | None = None
 
 
 class WorkerJob(Record):

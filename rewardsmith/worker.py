@@ -27,6 +27,12 @@ def emit(prefix: str, payload: dict) -> None:
     sys.stdout.flush()
 
 
+def threads_for(num_envs: int, available: int) -> int:
+    """Torch threads for a job: small batches run fastest on one thread (threads only add
+    synchronisation), large ones use up to their share of the cores."""
+    return max(1, min(available, num_envs // 2048))
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -44,8 +50,8 @@ def _setup(job_dir: Path):
     from .task import TaskSpec
 
     job = WorkerJob.model_validate_json((job_dir / "job.json").read_text())
-    torch.set_num_threads(max(1, job.threads))
     task = TaskSpec.model_validate(job.task)
+    torch.set_num_threads(threads_for(task.env.num_envs, job.threads))
     return job, task, resolve_device(job.device)
 
 

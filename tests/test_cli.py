@@ -39,7 +39,7 @@ def test_solve_cartpole_end_to_end_and_resume(tmp_path, cartpole_yaml):
 
     # resume with one more iteration: the finished candidates are not trained again
     before = {p: p.stat().st_mtime_ns for p in out.glob("iter_00/cand_*/result.json")}
-    proc = run_cli("solve", "--resume", str(out), "--iterations", "2", "--sandbox", "process")
+    proc = run_cli("solve", "--resume", str(out), "--iterations", "2", "--sandbox", "process", "--final-seeds", "1")
     assert proc.returncode == 0, proc.stderr
     assert {p: p.stat().st_mtime_ns for p in out.glob("iter_00/cand_*/result.json")} == before
     summary = json.loads((out / "summary.json").read_text())
@@ -48,6 +48,11 @@ def test_solve_cartpole_end_to_end_and_resume(tmp_path, cartpole_yaml):
     assert summary["iterations_done"] == 2
     refined = json.loads((out / "iter_01" / "proposals.json").read_text())
     assert "refined from iteration 0" in refined[0]["origin"]["notes"][0]
+    # the best reward was retrained from scratch with another seed
+    final = summary["final"]
+    assert final["seeds"] == [1] and final["statuses"] == ["ok"] and final["mean"] == final["fitness"][0] > 0.5
+    assert (out / "final" / "seed_1" / "result.json").is_file()
+    assert "Retrained with 1 other seeds" in proc.stdout
 
 
 def test_train_json_last_line(tmp_path, cartpole_yaml):
