@@ -7,11 +7,12 @@ message names the file and the field (``cartpole.yaml: env.num_envs: ...``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .envs.naming import VariableSource
 from .errors import ExpressionError, RewardsmithError, TaskFileError
 from .train.config import PPOConfig
 
@@ -26,23 +27,41 @@ class EnvSpec(_Strict):
     num_envs: int = Field(64, ge=1, description="parallel envs for training")
     max_episode_steps: int | None = Field(None, ge=1, description="time limit (default: the env's)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra arguments for the env")
+    variables: tuple[VariableSource, ...] = Field(
+        (), description="gymnasium only: the task's own names for the state (each from an obs index or "
+                        "slice, or an info key); when given, they replace the env's registered names")
+    vectorization: Literal["sync", "async"] = Field(
+        "sync", description="gymnasium only: step the copies in this process (sync) or one process "
+                            "each (async; pays only for slow envs on many cores)")
+
+    @model_validator(mode="after")
+    def _gymnasium_options(self) -> EnvSpec:
+        if self.backend != "gymnasium" and (self.variables or self.vectorization != "sync"):
+            raise ValueError("variables and vectorization are only for backend gymnasium")
+        return self
 
     @property
     def name(self) -> str:
         return f"{self.backend}:{self.id}"
 
+    def _options(self) -> dict[str, Any]:
+        options = dict(self.kwargs)
+        if self.backend == "gymnasium":
+            options.update(variables=self.variables, vectorization=self.vectorization)
+        return options
+
     def describe(self):
         """The env's self-description (names a reward and the fitness may use)."""
         from . import envs
 
-        return envs.describe(self.name, **self.kwargs)
+        return envs.describe(self.name, **self._options())
 
     def make(self, num_envs: int, device: str = "cpu", seed: int = 0):
         """Build the batched env this spec names."""
         from . import envs
 
         return envs.make(self.name, num_envs=num_envs, device=device, seed=seed,
-                         max_episode_steps=self.max_episode_steps, **self.kwargs)
+                         max_episode_steps=self.max_episode_steps, **self._options())
 
 
 class FitnessSpec(_Strict):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ..errors import UnknownEnvError
 from . import catalog
 from .description import EnvDescription
+from .gym_backend import GymnasiumBackend
 
 
 class Backend(Protocol):
@@ -56,7 +57,7 @@ class TorchBackend:
         return env_cls(num_envs=num_envs, device=device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
-BACKENDS: dict[str, Backend] = {"torch": TorchBackend()}
+BACKENDS: dict[str, Backend] = {"torch": TorchBackend(), "gymnasium": GymnasiumBackend()}
 
 
 def split_name(name: str, backend: str | None = None) -> tuple[str, str]:
