@@ -41,6 +41,7 @@ class GymVecEnv:
         self.venv = vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.obs_dim = layout.obs_dim
         self._seed: int | None = seed
+        self._needs_reset = True  # like the torch envs, stepping before reset() is allowed
         self._obs_vars = [(v.name, v.obs) for v in layout.variables if v.obs is not None]
         self._info_vars = [(v.name, v.info) for v in layout.variables if v.info is not None]
         spec = self.action_spec
@@ -58,10 +59,12 @@ class GymVecEnv:
     def reset(self) -> torch.Tensor:
         # the first reset seeds env i with seed + i; later resets continue their random streams
         obs, _ = self.venv.reset(seed=self._seed)
-        self._seed = None
+        self._seed, self._needs_reset = None, False
         return self._to_device(obs.reshape(self.num_envs, -1))
 
     def step(self, action: torch.Tensor) -> StepResult:
+        if self._needs_reset:
+            self.reset()
         if self.action_spec.kind == "continuous":
             applied = torch.clamp(action.to(self.dtype), self.action_low, self.action_high)
             np_action = applied.detach().cpu().numpy()
