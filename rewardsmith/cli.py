@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Write RL reward functions as code, train policies on them in sandboxes, and refine "
          "them until the policy does what the task asks.")
 out_console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, emoji=False)  # env ids like isaacgym:Ant: are not emoji
 
 SandboxOpt = Annotated[Optional[str], typer.Option(
     "--sandbox", help="Where reward code runs: bwrap, docker, process (no isolation) or auto "

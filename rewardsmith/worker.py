@@ -174,12 +174,26 @@ def run_evaluate(job_dir: Path) -> int:
     return 0
 
 
+def _import_isaacgym_first(job_dir: Path) -> None:
+    """Isaac Gym refuses to load after torch: import it first when the job's task needs it."""
+    try:
+        env = json.loads((job_dir / "job.json").read_text())["task"]["env"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if env.get("backend") == "isaacgym" and ":" not in str(env.get("id")):
+        try:
+            import isaacgym  # noqa: F401
+        except ImportError:
+            pass  # reported as a user error when the env is built
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ("check", "train", "evaluate"):
         print("usage: python -m rewardsmith.worker {check,train,evaluate} JOB_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("MUJOCO_GL", "osmesa")
+    _import_isaacgym_first(Path(argv[1]))
     runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate}[argv[0]]
     return runner(Path(argv[1]))
 

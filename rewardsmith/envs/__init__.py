@@ -17,6 +17,7 @@ from ..errors import UnknownEnvError
 from . import catalog
 from .description import EnvDescription
 from .gym_backend import GymnasiumBackend
+from .vectask import IsaacGymBackend
 
 
 class Backend(Protocol):
@@ -57,7 +58,8 @@ class TorchBackend:
         return env_cls(num_envs=num_envs, device=device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
 
 
-BACKENDS: dict[str, Backend] = {"torch": TorchBackend(), "gymnasium": GymnasiumBackend()}
+BACKENDS: dict[str, Backend] = {"torch": TorchBackend(), "gymnasium": GymnasiumBackend(),
+                               "isaacgym": IsaacGymBackend()}
 
 
 def split_name(name: str, backend: str | None = None) -> tuple[str, str]:
