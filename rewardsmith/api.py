@@ -153,3 +153,58 @@ def _read_reward(reward: str | Path) -> str:
             raise RewardsmithError(f"{path}: no such reward file")
         return path.read_text()
     return str(reward)
+
+
+def describe(env):
+    """The :class:`~rewardsmith.envs.description.EnvDescription` of an env: a name such as
+    ``"gymnasium:Pendulum-v1"`` or ``"torch:CartPole"`` (a bare gymnasium id works too), or a
+    gymnasium env or vector env object.
+
+    >>> describe("gymnasium:Pendulum-v1").variable_names
+    ['cos_theta', 'sin_theta', 'theta_dot']
+    """
+    from . import envs
+
+    if isinstance(env, str):
+        return envs.describe(env if ":" in env else f"gymnasium:{env}")
+    from .envs.gym_backend import describe_live
+
+    return describe_live(env).description
+
+
+def wrap(env, reward, variables=()):
+    """``env`` (a gymnasium env or vector env) with its reward replaced by ``reward``; see
+    :func:`rewardsmith.wrap.wrap`. The reward code runs in this process."""
+    from .wrap import wrap as wrap_env
+
+    return wrap_env(env, reward, variables)
+
+
+def export(source: SolveResult | str | Path, out: str | Path | None = None) -> str:
+    """The best reward of a run (a run directory or a :class:`SolveResult`) as a standalone
+    module that does not import rewardsmith; written to ``out`` when given."""
+    from .export import export_run
+
+    text = export_run(source.run_dir if isinstance(source, SolveResult) else Path(source))
+    if out is not None:
+        atomic_write_text(Path(out), text)
+    return text
+
+
+def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, retrain: bool = False,
+                 episodes: int | None = None, sandbox: str = "auto", device: str = "auto",
+                 timeout: float | None = None, memory: int | None = None, on_seed=None):
+    """Evaluate a run's best candidate over ``seeds`` seeds (Eureka's final evaluation): its saved
+    policy on fresh evaluation seeds, or with ``retrain`` a new policy per training seed.
+    Writes ``final_eval.json`` into the run and returns the
+    :class:`~rewardsmith.schemas.FinalEvaluation`."""
+    from .final_eval import final_evaluation
+    from .runners.sandbox import Limits, make_sandbox
+
+    if seeds < 1:
+        raise RewardsmithError("--seeds must be at least 1")
+    path = run.run_dir if isinstance(run, SolveResult) else Path(run)
+    _, task, _ = RunDir.open(path)
+    limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
+    return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, retrain=retrain,
+                            episodes=episodes, on_seed=on_seed)

@@ -175,6 +175,60 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     out_console.print(f"report: {write_report(run_dir.path)}", highlight=False)
 
 
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the module here "
+                                                   "(default: print it).")] = None,
+) -> None:
+    """Write the run's best reward as a standalone Python module (no rewardsmith import)."""
+    from .api import export as export_reward
+
+    text = export_reward(run, output)
+    if output is None:
+        print(text, end="")
+    else:
+        err_console.print(f"wrote {output}", highlight=False)
+
+
+@app.command(name="eval")
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    seeds: Annotated[int, typer.Option(help="How many seeds.")] = 5,
+    retrain: Annotated[bool, typer.Option(help="Train a new policy with the best reward for each seed "
+                                               "(Eureka's final evaluation) instead of re-evaluating "
+                                               "the saved policy.")] = False,
+    episodes: Annotated[Optional[int], typer.Option(help="Episodes per seed (default: the task's "
+                                                         "fitness.eval_episodes).")] = None,
+    sandbox: SandboxOpt = None,
+    device: DeviceOpt = None,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Evaluate the best candidate of RUN over several seeds; writes RUN/final_eval.json."""
+    from .api import evaluate_run
+
+    def on_seed(one) -> None:
+        score = "-" if one.fitness is None else f"{one.fitness:.3f}"
+        err_console.print(f"  seed {one.seed}: fitness {score} {one.status}"
+                          + (f" ({one.reason})" if one.reason else ""), highlight=False, markup=False)
+
+    report = evaluate_run(run, seeds=seeds, retrain=retrain, episodes=episodes, sandbox=sandbox or "auto",
+                          device=device or "auto", timeout=timeout, memory=memory, on_seed=on_seed)
+    if as_json:
+        print(report.model_dump_json())
+        return
+    if report.mean is None:
+        out_console.print(f"No seed finished; see {run}/final_eval/.", highlight=False, markup=False)
+        return
+    out_console.print(
+        f"{report.candidate} ({report.mode}, {len(report.seeds)} seeds x {report.episodes_per_seed} episodes): "
+        f"fitness {report.mean:.3f} +- {report.std:.3f} (min {report.min:.3f}, max {report.max:.3f}); "
+        f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/final_eval.json",
+        highlight=False, markup=False)
+
+
 def _print_code(code: str) -> None:
     if out_console.is_terminal:
         out_console.print(Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True))

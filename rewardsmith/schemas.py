@@ -212,3 +212,31 @@ class CheckReport(Record):
     reason: str | None = None
     components: list[str] = Field(default_factory=list)
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
+
+
+class SeedEvaluation(Record):
+    """One seed of a final evaluation (``rewardsmith eval``)."""
+
+    seed: int
+    fitness: float | None
+    success: bool = False
+    status: Status = "ok"
+    reason: str | None = None
+    episode_length: float | None = None
+
+
+class FinalEvaluation(Record):
+    """The best candidate's policy (or, with ``retrain``, its reward) measured over several seeds."""
+
+    candidate: str = Field(description="the candidate folder, relative to the run directory")
+    mode: Literal["policy", "retrain"] = Field(description="policy: the saved policy on new eval seeds; "
+                                                           "retrain: a new policy per training seed")
+    episodes_per_seed: int
+    seeds: list[SeedEvaluation]
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    success_rate: float = Field(description="fraction of seeds whose mean fitness passes the threshold")
+    success_threshold: float
+    wall_s: float

@@ -168,24 +168,32 @@ def _info_scalars(info: dict) -> list[str]:
 
 
 def _describe_instance(env_id: str, env, sources: tuple[VariableSource, ...], kwargs: dict) -> GymLayout:
-    import numpy as np
-    from gymnasium import spaces
-
-    parts, flatten = _obs_parts(env.observation_space)
-    obs_dim = int(spaces.flatdim(env.observation_space))
-    action = _action_spec(env.action_space)
     env.reset(seed=0)
     env.action_space.seed(0)
     _, _, _, _, info = env.step(env.action_space.sample())
-    info_keys = set(_info_scalars(info))
+    spec_steps = env.spec.max_episode_steps if env.spec is not None else None
+    return build_layout(env_id, env.observation_space, env.action_space, sources,
+                        naming=registered_naming(env_id, kwargs), info_keys=set(_info_scalars(info)),
+                        unwrapped=env.unwrapped, max_episode_steps=spec_steps)
 
-    naming = registered_naming(env_id, kwargs)
+
+def build_layout(env_id: str, observation_space, action_space, sources: tuple[VariableSource, ...] = (),
+                 naming=None, info_keys: set[str] | None = None, unwrapped=None,
+                 max_episode_steps: int | None = None) -> GymLayout:
+    """Names for an env given its spaces. ``info_keys`` (from a probe step) checks and completes
+    the info variables; without it, info variables are taken on trust and none are guessed."""
+    import numpy as np
+    from gymnasium import spaces
+
+    parts, flatten = _obs_parts(observation_space)
+    obs_dim = int(spaces.flatdim(observation_space))
+    action = _action_spec(action_space)
     if sources:
         variables, where = from_sources(sources), "env.variables"
     elif naming is not None:
         variables, where = naming.variables, None
     else:
-        variables, where = fallback_variables(parts, sorted(info_keys)), None
+        variables, where = fallback_variables(parts, sorted(info_keys or ())), None
     kept = []
     for v in variables:
         problem = _source_problem(v, obs_dim, info_keys)
@@ -196,40 +204,43 @@ def _describe_instance(env_id: str, env, sources: tuple[VariableSource, ...], kw
     names = [v.name for v in kept]
     if len(set(names)) != len(names):
         raise RewardsmithError(f"env.variables: duplicate names in {names}")
-    unwrapped = env.unwrapped
-    summary = naming.summary if naming else _summary(env_id, env)
+    if not kept:
+        raise RewardsmithError(f"gymnasium:{env_id}: no state variables could be named; list them in env.variables")
+    summary = naming.summary if naming else _summary(env_id, unwrapped)
     terminations = _terminations(naming, unwrapped, set(names)) if naming and not sources else {}
-    spec_steps = env.spec.max_episode_steps if env.spec is not None else None
     dt = getattr(unwrapped, "dt", None) or getattr(unwrapped, "tau", None)
     description = EnvDescription(
         id=f"gymnasium:{env_id}", summary=summary,
         variables=tuple(StateVar(name=v.name, description=v.description, unit=v.unit, shape=v.shape, low=v.low,
                                  high=v.high) for v in kept),
-        action=action, terminations=terminations, max_episode_steps=spec_steps or DEFAULT_MAX_EPISODE_STEPS,
+        action=action, terminations=terminations,
+        max_episode_steps=max_episode_steps or DEFAULT_MAX_EPISODE_STEPS,
         observation=f"a flat vector of {obs_dim} numbers" + (" (flattened)" if flatten else ""),
         dt=float(dt) if isinstance(dt, (int, float, np.floating)) else None,
     )
     return GymLayout(description, tuple(kept), obs_dim, flatten)
 
 
-def _source_problem(v: Var, obs_dim: int, info_keys: set[str]) -> str | None:
+def _source_problem(v: Var, obs_dim: int, info_keys: set[str] | None) -> str | None:
     if v.info is not None:
-        return None if v.info in info_keys else f"the env's info has no numeric key {v.info!r} " \
+        return None if info_keys is None or v.info in info_keys else f"the env's info has no numeric key {v.info!r} " \
                                                 f"(it has: {', '.join(sorted(info_keys)) or 'none'})"
     stop = v.obs[1] if isinstance(v.obs, tuple) else v.obs + 1
     return None if stop <= obs_dim else f"obs index {v.obs} is outside the observation (size {obs_dim})"
 
 
-def _summary(env_id: str, env) -> str:
-    doc = (type(env.unwrapped).__doc__ or "").strip()
-    first = re.split(r"\n\s*\n", doc)[0].replace("\n", " ").strip() if doc else ""
-    first = re.sub(r"[#`*]", "", first).strip()
+def _summary(env_id: str, unwrapped) -> str:
+    doc = (type(unwrapped).__doc__ or "").strip() if unwrapped is not None else ""
+    first = re.split(r"\n\s*\n", doc)[0] if doc else ""
+    first = re.sub(r"\s+", " ", re.sub(r"[#`*]", "", first)).strip()
     generic = f"the gymnasium environment {env_id} (no registered names: variables follow its observation space)"
     return f"{first[:300]} ({env_id})" if first and len(first) > 20 else generic
 
 
 def _terminations(naming, unwrapped, names: set[str]) -> dict[str, str]:
     """The registry's termination expressions with the env's own health ranges filled in."""
+    if unwrapped is None:
+        unwrapped = object()
     if getattr(unwrapped, "_terminate_when_unhealthy", True) is False:
         return {}
     values: dict[str, float] = {}
@@ -252,3 +263,35 @@ def _terminations(naming, unwrapped, names: set[str]) -> dict[str, str]:
                            if n not in ("or", "and", "abs", "cos", "sin", "not")):
             out[reason] = " or ".join(clauses)
     return out
+
+
+_NOT_ENV_KWARGS = {"render_mode", "num_envs", "vectorization_mode", "vector_kwargs", "wrappers"}
+
+
+def describe_live(env, variables: Any = ()) -> GymLayout:
+    """Names for a gymnasium env (or vector env) object the user already has; it is not stepped.
+
+    A registered env whose spaces still match a fresh one (no wrapper changed them) gets the
+    full description; anything else is named from its spaces (and ``variables``).
+    """
+    import gymnasium
+    from gymnasium import spaces
+
+    vector = isinstance(env, gymnasium.vector.VectorEnv)
+    obs_space = env.single_observation_space if vector else env.observation_space
+    action_space = env.single_action_space if vector else env.action_space
+    sources = tuple(s if isinstance(s, VariableSource) else VariableSource.model_validate(s) for s in variables or ())
+    spec = getattr(env, "spec", None)
+    if spec is not None and spec.id in gymnasium.registry:
+        kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in _NOT_ENV_KWARGS}
+        try:
+            fresh = layout(spec.id, sources, kwargs)
+        except RewardsmithError:
+            fresh = None
+        if fresh is not None and fresh.obs_dim == spaces.flatdim(obs_space) \
+                and fresh.description.action == _action_spec(action_space):
+            return fresh
+    env_id = spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
+    return build_layout(env_id, obs_space, action_space, sources,
+                        unwrapped=None if vector else getattr(env, "unwrapped", None),
+                        max_episode_steps=spec.max_episode_steps if spec is not None else None)
