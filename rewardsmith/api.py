@@ -174,8 +174,8 @@ def describe(env):
 
 def wrap(env, reward, variables=()):
     """``env`` (a gymnasium env or vector env) with its reward replaced by ``reward``; see
-    :func:`rewardsmith.wrap.wrap`. The reward code runs in this process."""
-    from .wrap import wrap as wrap_env
+    :func:`rewardsmith.wrappers.wrap`. The reward code runs in this process."""
+    from .wrappers import wrap as wrap_env
 
     return wrap_env(env, reward, variables)
 
@@ -183,7 +183,7 @@ def wrap(env, reward, variables=()):
 def export(source: SolveResult | str | Path, out: str | Path | None = None) -> str:
     """The best reward of a run (a run directory or a :class:`SolveResult`) as a standalone
     module that does not import rewardsmith; written to ``out`` when given."""
-    from .export import export_run
+    from .standalone import export_run
 
     text = export_run(source.run_dir if isinstance(source, SolveResult) else Path(source))
     if out is not None:
