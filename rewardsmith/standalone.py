@@ -70,7 +70,7 @@ def export_module(code: str, task: TaskSpec, description: EnvDescription, origin
         lines.append(f"  {v.name} (n{shape}) [{v.unit}]: {v.description}")
     lines.append(f"  action: {description.action.description}")
     lines += ["", "It returns (total reward of shape (n,), {component name: tensor of shape (n,)}).",
-              "This module does not import rewardsmith; it needs torch."]
+              "It needs only torch (and numpy for reward_from_step), not rewardsmith."]
     doc = '"""' + "\n".join(lines).replace('"""', "'''") + '\n"""\n'
     body = code.strip() + "\n"
     needs_torch = "import torch" not in body

@@ -100,15 +100,19 @@ def _v(name, description, unit="-", obs=None, info=None, low=None, high=None) ->
     return Var(name, description, unit, obs, info, low, high)
 
 
-def _locomotion_2d(body: str, joints: list[tuple[str, str]], x_desc: str) -> tuple[Var, ...]:
-    """qpos[1:] then qvel, as gymnasium documents for the planar MuJoCo walkers."""
+def _locomotion_2d(body: str, joints: list[tuple[str, str]], x_desc: str,
+                   z_range: tuple[float | None, float | None] = (None, None),
+                   angle_range: tuple[float | None, float | None] = (None, None)) -> tuple[Var, ...]:
+    """qpos[1:] then qvel, as gymnasium documents for the planar MuJoCo walkers; the ranges are
+    the env's default healthy ranges, where it has them."""
     n = len(joints)
     out = [
         _v("x_position", f"x position of the {x_desc}; 0 at the start, positive is forward", "m", info="x_position"),
         _v("x_velocity", f"forward velocity of the {x_desc} (the one the env's own reward uses)", "m/s",
            info="x_velocity", low=-5.0, high=10.0),
-        _v(f"{body}_z", f"height (z-coordinate) of the {x_desc}", "m", obs=0),
-        _v(f"{body}_angle", f"pitch angle of the {x_desc}, 0 as at the start", "rad", obs=1),
+        _v(f"{body}_z", f"height (z-coordinate) of the {x_desc}", "m", obs=0, low=z_range[0], high=z_range[1]),
+        _v(f"{body}_angle", f"pitch angle of the {x_desc}, 0 as at the start", "rad", obs=1, low=angle_range[0],
+           high=angle_range[1]),
         _v("joint_angles", "joint angles in order " + ", ".join(j for j, _ in joints), "rad", obs=(2, 2 + n)),
         _v(f"{body}_x_vel", f"x velocity of the {x_desc} from the observation (qvel)", "m/s", obs=2 + n),
         _v(f"{body}_z_vel", f"vertical velocity of the {x_desc}", "m/s", obs=3 + n),
@@ -224,11 +228,11 @@ REGISTRY: dict[str, Naming] = {
     "Hopper": Naming(
         "a planar one-legged robot (torso, thigh, leg, foot) that moves by hopping; the agent applies torques "
         "at the three joints. It starts standing with the torso about 1.25 m high",
-        _locomotion_2d("torso", _HOPPER_JOINTS, "torso"), _healthy("torso"), position_dims=1),
+        _locomotion_2d("torso", _HOPPER_JOINTS, "torso", (0.7, 2.0), (-0.2, 0.2)), _healthy("torso"), position_dims=1),
     "Walker2d": Naming(
         "a planar two-legged robot (torso, and per leg a thigh, leg and foot); the agent applies torques at "
         "the six joints. It starts standing with the torso about 1.25 m high",
-        _locomotion_2d("torso", _WALKER_JOINTS, "torso"), _healthy("torso"), position_dims=1),
+        _locomotion_2d("torso", _WALKER_JOINTS, "torso", (0.8, 2.0), (-1.0, 1.0)), _healthy("torso"), position_dims=1),
     "Ant": Naming(
         "a four-legged robot (a torso and four two-link legs) on a plane; the agent applies torques at the "
         "eight joints",
