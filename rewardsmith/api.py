@@ -191,13 +191,12 @@ def export(source: SolveResult | str | Path, out: str | Path | None = None) -> s
     return text
 
 
-def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, retrain: bool = False,
-                 episodes: int | None = None, sandbox: str = "auto", device: str = "auto",
-                 timeout: float | None = None, memory: int | None = None, on_seed=None):
-    """Evaluate a run's best candidate over ``seeds`` seeds (Eureka's final evaluation): its saved
-    policy on fresh evaluation seeds, or with ``retrain`` a new policy per training seed.
-    Writes ``final_eval.json`` into the run and returns the
-    :class:`~rewardsmith.schemas.FinalEvaluation`."""
+def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int | None = None,
+                 sandbox: str = "auto", device: str = "auto", timeout: float | None = None,
+                 memory: int | None = None, on_seed=None):
+    """Evaluate a run's best policy on ``seeds`` fresh evaluation seeds, in the sandbox (the
+    policy's weights only, never the reward code). Writes ``final_eval.json`` into the run and
+    returns the :class:`~rewardsmith.schemas.PolicyEvaluation`."""
     from .final_eval import final_evaluation
     from .runners.sandbox import Limits, make_sandbox
 
@@ -206,5 +205,5 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, retrain: bool
     path = run.run_dir if isinstance(run, SolveResult) else Path(run)
     _, task, _ = RunDir.open(path)
     limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
-    return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, retrain=retrain,
-                            episodes=episodes, on_seed=on_seed)
+    return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, episodes=episodes,
+                            on_seed=on_seed)

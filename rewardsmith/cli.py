@@ -195,9 +195,6 @@ def export(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     seeds: Annotated[int, typer.Option(help="How many seeds.")] = 5,
-    retrain: Annotated[bool, typer.Option(help="Train a new policy with the best reward for each seed "
-                                               "(Eureka's final evaluation) instead of re-evaluating "
-                                               "the saved policy.")] = False,
     episodes: Annotated[Optional[int], typer.Option(help="Episodes per seed (default: the task's "
                                                          "fitness.eval_episodes).")] = None,
     sandbox: SandboxOpt = None,
@@ -206,7 +203,9 @@ def evaluate(
     memory: MemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Evaluate the best candidate of RUN over several seeds; writes RUN/final_eval.json."""
+    """Evaluate the best policy of RUN on several seeds; writes RUN/final_eval.json.
+
+    (To retrain the best reward from scratch per seed, Eureka-style, use solve --final-seeds.)"""
     from .api import evaluate_run
 
     def on_seed(one) -> None:
@@ -214,7 +213,7 @@ def evaluate(
         err_console.print(f"  seed {one.seed}: fitness {score} {one.status}"
                           + (f" ({one.reason})" if one.reason else ""), highlight=False, markup=False)
 
-    report = evaluate_run(run, seeds=seeds, retrain=retrain, episodes=episodes, sandbox=sandbox or "auto",
+    report = evaluate_run(run, seeds=seeds, episodes=episodes, sandbox=sandbox or "auto",
                           device=device or "auto", timeout=timeout, memory=memory, on_seed=on_seed)
     if as_json:
         print(report.model_dump_json())
@@ -223,7 +222,7 @@ def evaluate(
         out_console.print(f"No seed finished; see {run}/final_eval/.", highlight=False, markup=False)
         return
     out_console.print(
-        f"{report.candidate} ({report.mode}, {len(report.seeds)} seeds x {report.episodes_per_seed} episodes): "
+        f"{report.candidate} ({len(report.seeds)} seeds x {report.episodes_per_seed} episodes): "
         f"fitness {report.mean:.3f} +- {report.std:.3f} (min {report.min:.3f}, max {report.max:.3f}); "
         f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/final_eval.json",
         highlight=False, markup=False)

@@ -1,15 +1,10 @@
-"""The final, multi-seed evaluation of a run's best candidate (``rewardsmith eval RUN``).
+"""Multi-seed evaluation of a run's best policy (``rewardsmith eval RUN``).
 
-A solve scores each candidate on one evaluation seed. Before trusting the winner, Eureka
-evaluates its reward again over several seeds; so does this module, in two modes:
-
-- ``policy`` (default): the saved ``policy.pt`` on ``seeds`` fresh evaluation seeds. Each seed is
-  one ``evaluate`` job in the sandbox: it loads only the weights (``weights_only``), never the
-  reward code.
-- ``retrain``: train a new policy with the best reward for each training seed, then evaluate
-  it (Eureka's protocol: it tells how reliably the reward, not one lucky policy, solves the task).
-
-The result goes to ``RUN/final_eval.json``.
+A solve scores each candidate on one evaluation seed. ``rewardsmith eval`` loads the best
+candidate's saved ``policy.pt`` and scores it again on ``seeds`` fresh evaluation seeds, each one
+an ``evaluate`` job in the sandbox that loads only the weights (``weights_only``), never the
+reward code. (Retraining the best reward from scratch per seed, Eureka's protocol for the
+reward itself, is ``solve --final-seeds``.) The result goes to ``RUN/final_eval.json``.
 """
 
 from __future__ import annotations
@@ -22,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import RunDirError
-from .runners.jobs import JobSpec, _save_log, _write_job, train_and_evaluate
+from .runners.jobs import _save_log, _write_job
 from .runners.sandbox import Limits, Sandbox
 from .runs import RunDir, atomic_write_json
-from .schemas import EvalSummary, FinalEvaluation, SeedEvaluation, WorkerJob
+from .schemas import EvalSummary, PolicyEvaluation, SeedEvaluation, WorkerJob
 from .task import TaskSpec
 
 EVAL_SEED_BASE = 2_000_003  # far from the seeds a solve uses
@@ -63,41 +58,29 @@ def _evaluate_policy_seed(task: TaskSpec, policy: Path, folder: Path, seed: int,
 
 
 def final_evaluation(run_path: Path, seeds: int, sandbox: Sandbox, limits: Limits, device: str = "auto",
-                     retrain: bool = False, episodes: int | None = None,
-                     on_seed: Callable[[SeedEvaluation], None] | None = None) -> FinalEvaluation:
-    """Evaluate the best candidate of the run at ``run_path`` over ``seeds`` seeds."""
+                     episodes: int | None = None,
+                     on_seed: Callable[[SeedEvaluation], None] | None = None) -> PolicyEvaluation:
+    """Evaluate the best policy of the run at ``run_path`` on ``seeds`` evaluation seeds."""
     start = time.perf_counter()
     run, task, _ = RunDir.open(run_path)
     candidate = best_candidate(run)
+    policy = candidate / "policy.pt"
+    if not policy.is_file():
+        raise RunDirError(f"{policy} is missing: the best candidate kept no policy checkpoint")
     if episodes is not None:
         task = task.with_overrides(fitness={"eval_episodes": episodes})
     threshold = task.fitness.success_threshold
-    work = run.path / "final_eval"
     results: list[SeedEvaluation] = []
     for i in range(seeds):
-        if retrain:
-            seed = task.train.seed + 1 + i
-            seeded = task.with_overrides(train={"seed": seed})
-            folder = work / f"retrain_{seed}"
-            code = (candidate / "reward.py").read_text()
-            outcome = train_and_evaluate(JobSpec(seeded, code, folder, limits, device), sandbox, threads=limits.threads)
-            ev = outcome.eval
-            one = SeedEvaluation(seed=seed, fitness=ev.fitness if ev else None, success=bool(ev and ev.success),
-                                 status=outcome.status, reason=outcome.reason,
-                                 episode_length=ev.episode_length.mean if ev else None)
-        else:
-            policy = candidate / "policy.pt"
-            if not policy.is_file():
-                raise RunDirError(f"{policy} is missing: the best candidate kept no policy checkpoint")
-            seed = EVAL_SEED_BASE + i
-            one = _evaluate_policy_seed(task, policy, work / f"seed_{seed}", seed, sandbox, limits, device)
+        seed = EVAL_SEED_BASE + i
+        one = _evaluate_policy_seed(task, policy, run.path / "final_eval" / f"seed_{seed}", seed, sandbox, limits,
+                                    device)
         results.append(one)
         if on_seed is not None:
             on_seed(one)
     scores = [r.fitness for r in results if r.fitness is not None]
-    report = FinalEvaluation(
-        candidate=run.relative(candidate), mode="retrain" if retrain else "policy",
-        episodes_per_seed=task.fitness.eval_episodes, seeds=results,
+    report = PolicyEvaluation(
+        candidate=run.relative(candidate), episodes_per_seed=task.fitness.eval_episodes, seeds=results,
         mean=statistics.fmean(scores) if scores else None,
         std=statistics.pstdev(scores) if scores else None,
         min=min(scores) if scores else None, max=max(scores) if scores else None,

@@ -225,12 +225,10 @@ class SeedEvaluation(Record):
     episode_length: float | None = None
 
 
-class FinalEvaluation(Record):
-    """The best candidate's policy (or, with ``retrain``, its reward) measured over several seeds."""
+class PolicyEvaluation(Record):
+    """The best candidate's saved policy measured over several evaluation seeds (``rewardsmith eval``)."""
 
     candidate: str = Field(description="the candidate folder, relative to the run directory")
-    mode: Literal["policy", "retrain"] = Field(description="policy: the saved policy on new eval seeds; "
-                                                           "retrain: a new policy per training seed")
     episodes_per_seed: int
     seeds: list[SeedEvaluation]
     mean: float | None
