@@ -51,7 +51,7 @@ class GymnasiumBackend:
             return []
         latest: dict[str, str] = {}
         for env_id in sorted(gymnasium.registry, key=_version_key):
-            if "/" not in env_id and family(env_id) in REGISTRY:
+            if "/" not in env_id and family(env_id) in REGISTRY and _installed(env_id):
                 latest[family(env_id)] = env_id
         return list(latest.values())
 
@@ -67,6 +67,19 @@ class GymnasiumBackend:
 
         return GymVecEnv(env_id, layout(env_id, variables, kwargs), num_envs=num_envs, device=device, seed=seed,
                          max_episode_steps=max_episode_steps, make_kwargs=kwargs, vectorization=vectorization)
+
+
+def _installed(env_id: str) -> bool:
+    """Whether the simulator a registered env needs (MuJoCo, Box2D) is importable."""
+    import importlib.util
+
+    import gymnasium
+
+    entry = str(gymnasium.registry[env_id].entry_point)
+    for marker, module in (("envs.mujoco", "mujoco"), ("envs.box2d", "Box2D")):
+        if marker in entry:
+            return importlib.util.find_spec(module) is not None
+    return True
 
 
 def _version_key(env_id: str) -> tuple[str, int]:
