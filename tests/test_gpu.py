@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import GOOD_CARTPOLE_REWARD
+
 from rewardsmith import envs
 from rewardsmith.expressions import FitnessProgram
 from rewardsmith.reward import RewardFunction
