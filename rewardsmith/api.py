@@ -195,9 +195,9 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
                  sandbox: str = "auto", device: str = "auto", timeout: float | None = None,
                  memory: int | None = None, on_seed=None):
     """Evaluate a run's best policy on ``seeds`` fresh evaluation seeds, in the sandbox (the
-    policy's weights only, never the reward code). Writes ``final_eval.json`` into the run and
+    policy's weights only, never the reward code). Writes ``policy_eval.json`` into the run and
     returns the :class:`~rewardsmith.schemas.PolicyEvaluation`."""
-    from .final_eval import final_evaluation
+    from .policy_eval import final_evaluation
     from .runners.sandbox import Limits, make_sandbox
 
     if seeds < 1:

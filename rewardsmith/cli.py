@@ -203,7 +203,7 @@ def evaluate(
     memory: MemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Evaluate the best policy of RUN on several seeds; writes RUN/final_eval.json.
+    """Evaluate the best policy of RUN on several seeds; writes RUN/policy_eval.json.
 
     (To retrain the best reward from scratch per seed, Eureka-style, use solve --final-seeds.)"""
     from .api import evaluate_run
@@ -219,12 +219,12 @@ def evaluate(
         print(report.model_dump_json())
         return
     if report.mean is None:
-        out_console.print(f"No seed finished; see {run}/final_eval/.", highlight=False, markup=False)
+        out_console.print(f"No seed finished; see {run}/policy_eval/.", highlight=False, markup=False)
         return
     out_console.print(
         f"{report.candidate} ({len(report.seeds)} seeds x {report.episodes_per_seed} episodes): "
         f"fitness {report.mean:.3f} +- {report.std:.3f} (min {report.min:.3f}, max {report.max:.3f}); "
-        f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/final_eval.json",
+        f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/policy_eval.json",
         highlight=False, markup=False)
 
 

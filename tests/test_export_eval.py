@@ -70,12 +70,12 @@ def test_export_is_standalone_and_matches_the_wrapped_reward(tmp_path):
     assert rs.export(run) == text
 
 
-def test_eval_over_seeds_writes_final_eval_json(tmp_path):
+def test_eval_over_seeds_writes_policy_eval_json(tmp_path):
     run = _make_run(tmp_path / "run")
     proc = run_cli("eval", str(run), "--seeds", "2", "--sandbox", "process", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    stored = json.loads((run / "final_eval.json").read_text())
+    stored = json.loads((run / "policy_eval.json").read_text())
     assert stored == report
     assert report["candidate"] == "iter_00/cand_00"
     assert [s["status"] for s in report["seeds"]] == ["ok", "ok"]

@@ -4,7 +4,7 @@ A solve scores each candidate on one evaluation seed. ``rewardsmith eval`` loads
 candidate's saved ``policy.pt`` and scores it again on ``seeds`` fresh evaluation seeds, each one
 an ``evaluate`` job in the sandbox that loads only the weights (``weights_only``), never the
 reward code. (Retraining the best reward from scratch per seed, Eureka's protocol for the
-reward itself, is ``solve --final-seeds``.) The result goes to ``RUN/final_eval.json``.
+reward itself, is ``solve --final-seeds``.) The result goes to ``RUN/policy_eval.json``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def final_evaluation(run_path: Path, seeds: int, sandbox: Sandbox, limits: Limit
     results: list[SeedEvaluation] = []
     for i in range(seeds):
         seed = EVAL_SEED_BASE + i
-        one = _evaluate_policy_seed(task, policy, run.path / "final_eval" / f"seed_{seed}", seed, sandbox, limits,
+        one = _evaluate_policy_seed(task, policy, run.path / "policy_eval" / f"seed_{seed}", seed, sandbox, limits,
                                     device)
         results.append(one)
         if on_seed is not None:
@@ -86,5 +86,5 @@ def final_evaluation(run_path: Path, seeds: int, sandbox: Sandbox, limits: Limit
         min=min(scores) if scores else None, max=max(scores) if scores else None,
         success_rate=sum(s >= threshold for s in scores) / len(results) if results else 0.0,
         success_threshold=threshold, wall_s=time.perf_counter() - start)
-    atomic_write_json(run.path / "final_eval.json", report)
+    atomic_write_json(run.path / "policy_eval.json", report)
     return report
