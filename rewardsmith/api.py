@@ -10,7 +10,7 @@ from .analyzer import analyze
 from .critic import static_check
 from .errors import RewardsmithError, RunDirError
 from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
-from .schemas import CandidateResult, Summary
+from .schemas import CandidateResult, Ranking, Summary
 from .task import TaskSpec, load_task
 from .tensorboard_log import log_candidate
 
@@ -58,12 +58,14 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
           executor: str | None = None, feedback: str | None = None, device: str | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
           total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
-          final_seeds: int | None = None, reporter=None) -> SolveResult:
+          final_seeds: int | None = None, feedback_noise: float | None = None, reporter=None) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
     Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
     ``resume`` continues an earlier run in place without redoing finished candidates, with the
-    options it was started with unless new ones are given.
+    options it was started with unless new ones are given. With ``feedback="human"`` a person
+    ranks each iteration; without a terminal the run stops with
+    :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
     """
     from .designer import make_designer
     from .feedback import make_feedback
@@ -72,9 +74,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     from .runners.sandbox import make_sandbox
 
     given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
-             "feedback": feedback, "device": device, "final_seeds": final_seeds}
+             "feedback": feedback, "device": device, "final_seeds": final_seeds, "feedback_noise": feedback_noise}
     defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
-                "feedback": "metric", "device": "auto", "final_seeds": 0}
+                "feedback": "metric", "device": "auto", "final_seeds": 0, "feedback_noise": None}
     if resume is not None:
         run, stored_task, stored = RunDir.open(Path(resume))
         task_spec = apply_overrides(stored_task, iterations=iterations)
@@ -89,14 +91,32 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     designer = make_designer(options["model"], api_base=options["api_base"])
     box = make_sandbox(options["sandbox"])
     pool = make_executor(options["executor"], parallel=parallel)
-    judge = make_feedback(options["feedback"])
+    run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
+    judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"])
     if resume is None:
-        run = RunDir.create(Path(out) if out else default_run_path(task_spec.name), task_spec, options)
+        run = RunDir.create(run_path, task_spec, options)
     elif task_spec != stored_task:
         atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
     solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
                     final_seeds=options["final_seeds"])
     return SolveResult(run.path, solver.solve())
+
+
+def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
+    """Let a person rank an iteration's candidates in the terminal (default: the latest iteration).
+
+    The ranking is appended to ``RUN/rankings.jsonl`` and returned; ``None`` if they quit.
+    """
+    import sys
+
+    from .tui.model import load_iteration
+
+    view = load_iteration(Path(run), None if iteration is None else iteration - 1)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise RewardsmithError("rewardsmith rank needs an interactive terminal")
+    from .tui.rank import RankApp
+
+    return RankApp(view).run()
 
 
 def _task_yaml(task: TaskSpec) -> str:

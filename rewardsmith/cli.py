@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
-from .errors import RewardsmithError
+from .errors import FeedbackPending, RewardsmithError
 
 STARTED = time.perf_counter()
 # litellm would otherwise fetch a price list from the internet when imported
@@ -51,8 +51,11 @@ def solve(
     sandbox: SandboxOpt = None,
     executor: Annotated[Optional[str], typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
     feedback: Annotated[Optional[str], typer.Option(
-        help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI) "
+        help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI; "
+             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`) "
              "or synthetic (fitness with noise).")] = None,
+    feedback_noise: Annotated[Optional[float], typer.Option(
+        help="Noise of --feedback synthetic: std as a fraction of the success threshold (default 0.1).")] = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
@@ -74,7 +77,11 @@ def solve(
             result = run_solve(task, model=model, api_base=api_base, iterations=iterations, samples=samples,
                                sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
                                resume=resume, parallel=parallel, total_timesteps=total_timesteps,
-                               timeout=timeout, memory=memory, final_seeds=final_seeds, reporter=reporter)
+                               timeout=timeout, memory=memory, final_seeds=final_seeds, feedback_noise=feedback_noise,
+                               reporter=reporter)
+        except FeedbackPending as pending:
+            err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(pending.exit_code) from None
         except KeyboardInterrupt:
             where = resume or out or "RUN"
             err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")
@@ -149,6 +156,24 @@ def describe(
 
     description = envs.describe(env)
     print(description.model_dump_json(indent=2) if as_json else description.to_text())
+
+
+@app.command()
+def rank(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    iteration: Annotated[Optional[int], typer.Option(help="Iteration to rank, from 1 (default: the latest).")] = None,
+) -> None:
+    """Watch an iteration's candidates and rank them (b best, w worst, 1-9 order, s submit, q quit)."""
+    from .api import rank as run_rank
+
+    ranking = run_rank(run, iteration)
+    if ranking is None:
+        err_console.print("quit without saving a ranking")
+        return
+    worst = "-" if ranking.worst is None else ranking.worst
+    out_console.print(f"saved the ranking of iteration {ranking.iteration + 1}: best {ranking.best}, worst {worst}"
+                      f" -> {run / 'rankings.jsonl'}", highlight=False, markup=False)
+    out_console.print(f"continue the run with: rewardsmith solve --resume {run}", highlight=False, markup=False)
 
 
 @app.command()

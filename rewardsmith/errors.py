@@ -42,3 +42,9 @@ class RunDirError(RewardsmithError):
 
 class BudgetExceeded(RewardsmithError):
     """A spending limit (such as --max-cost) was reached; the run stops cleanly."""
+
+
+class FeedbackPending(RewardsmithError):
+    """The run waits for a person's ranking; it stopped cleanly and continues with ``--resume``."""
+
+    exit_code = 3

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 from typing import Protocol
 
-from .errors import RewardsmithError
-from .schemas import Feedback, IterationRecord
+from .errors import FeedbackPending, RewardsmithError
+from .runs import RunDir
+from .schemas import Feedback, IterationRecord, Ranking
 from .task import TaskSpec
 
 
@@ -55,9 +58,61 @@ class SyntheticFeedback:
         return _feedback(record, self.kind, order, f"fitness with noise (std {scale:.3g})")
 
 
-def make_feedback(kind: str, **options) -> FeedbackSource:
+class HumanFeedback:
+    """A person ranks the iteration: a ranking saved earlier (``rewardsmith rank RUN``) is used;
+    otherwise the ranking app opens when there is a terminal, and the run stops when there is not."""
+
+    kind = "human"
+
+    def __init__(self, run_path: Path, interactive: bool | None = None):
+        self.run_path = Path(run_path)
+        self.interactive = interactive
+
+    def _can_ask(self) -> bool:
+        if self.interactive is not None:
+            return self.interactive
+        return sys.stdin.isatty() and sys.stdout.isatty()
+
+    def judge(self, record: IterationRecord, task: TaskSpec) -> Feedback:
+        rankable = [c.index for c in record.candidates if c.status == "ok"]
+        if len(rankable) < 2:  # nothing to compare: no question for the person
+            order = _ranked(record, lambda c: -c.index)
+            return _feedback(record, self.kind, order, "fewer than two trained candidates; nobody was asked")
+        run = RunDir(self.run_path)
+        ranking = run.latest_ranking(record.iteration)
+        if ranking is None and self._can_ask():
+            from .tui.rank import rank_iteration
+
+            ranking = rank_iteration(self.run_path, record.iteration)
+        how = f"rank them with `rewardsmith rank {self.run_path}`, then continue with " \
+              f"`rewardsmith solve --resume {self.run_path}`"
+        if ranking is None:
+            raise FeedbackPending(f"iteration {record.iteration + 1} is waiting for a person's ranking: {how}")
+        unknown = sorted({ranking.best, ranking.worst, *ranking.order} - {None, *rankable})
+        if unknown:
+            raise FeedbackPending(f"the ranking of iteration {record.iteration + 1} names candidates without a "
+                                  f"trained policy ({', '.join(map(str, unknown))}); {how}")
+        return ranking_feedback(ranking)
+
+
+def ranking_feedback(ranking: Ranking) -> Feedback:
+    order = ranking.order or [i for i in (ranking.best, ranking.worst) if i is not None]
+    return Feedback(iteration=ranking.iteration, kind="human", best=ranking.best, worst=ranking.worst,
+                    order=order, note=f"ranked by a person at {ranking.time}")
+
+
+FEEDBACKS = ("metric", "human", "synthetic")
+
+
+def make_feedback(kind: str, run_path: Path | None = None, noise: float | None = None, **options) -> FeedbackSource:
+    """``metric``, ``synthetic`` (``noise``: std as a fraction of the success threshold) or
+    ``human`` (needs the run directory, where rankings are kept)."""
     if kind == "metric":
         return MetricFeedback()
     if kind == "synthetic":
-        return SyntheticFeedback(**options)
-    raise RewardsmithError(f"unknown feedback {kind!r} (known: metric, synthetic)")
+        return SyntheticFeedback(**({"noise": noise} if noise is not None else {}), **options)
+    if kind == "human":
+        if run_path is None:
+            raise ValueError("human feedback needs the run directory")
+        return HumanFeedback(run_path, **options)
+    raise RewardsmithError(f"unknown feedback {kind!r} (known: {', '.join(FEEDBACKS)})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +18,7 @@ from typing import Protocol
 from .analyzer import analyze
 from .critic import static_check
 from .designer import Designer, DesignRequest
+from .errors import FeedbackPending
 from .feedback import FeedbackSource
 from .runners.jobs import JobSpec, train_and_evaluate
 from .runners.sandbox import Limits, Sandbox, kill_all
@@ -45,9 +47,12 @@ class Reporter(Protocol):
     def candidate_finished(self, result: CandidateResult, resumed: bool = False) -> None: ...
     def iteration_finished(self, record: IterationRecord) -> None: ...
     def message(self, text: str) -> None: ...
+    def paused(self) -> AbstractContextManager: ...  # optional: no live display while a person is asked
 
 
 class SilentReporter:
+    paused = staticmethod(nullcontext)
+
     def __getattr__(self, name):
         return lambda *args, **kwargs: None
 
@@ -136,7 +141,8 @@ class Solver:
 
         record = IterationRecord(iteration=iteration,
                                  candidates=[results[c.index] for c in proposals if c.index in results])
-        feedback = self.feedback.judge(record, self.task)
+        with getattr(self.reporter, "paused", nullcontext)():  # a person may be asked in the terminal
+            feedback = self.feedback.judge(record, self.task)
         self.run.save_feedback(feedback)
         record = record.model_copy(update={"feedback": feedback})
         self.reporter.iteration_finished(record)
@@ -153,6 +159,9 @@ class Solver:
             best = self._best(history)
             if self.final_seeds and best is not None:
                 final = self._final_evaluation(best)
+        except FeedbackPending:  # waits for a person's ranking; --resume picks it up
+            self.run.write_summary(self.summary(history, "stopped"))
+            raise
         except KeyboardInterrupt:
             self.stopping.set()
             kill_all()

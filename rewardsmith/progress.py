@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -75,6 +77,15 @@ class RichReporter:
             best = next(c for c in record.candidates if c.index == fb.best)
             self.console.print(f"  best of iteration {record.iteration + 1}: candidate {fb.best} "
                                f"(fitness {_fit(best.fitness)})")
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No live display meanwhile (a full-screen app may take over the terminal)."""
+        self.progress.stop()
+        try:
+            yield
+        finally:
+            self.progress.start()
 
     def message(self, text: str) -> None:
         self.console.print(text)

@@ -5,11 +5,13 @@ RUN/
   run.json                 options the run was started with
   task.yaml                the task as resolved (defaults filled in, flags applied)
   summary.json             best candidate, every candidate, wall time, LLM usage
+  rankings.jsonl           people's rankings (``rewardsmith rank``), one per line, append-only
   iter_00/
     proposals.json         what the designer proposed (so a resume does not ask again)
     feedback.json          the judgement on this iteration
     cand_00/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
+      rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
       work/  eval/         the sandboxes' job folders
 ```
 """
@@ -26,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import RunDirError
-from .schemas import Candidate, CandidateResult, Feedback, IterationRecord, Summary
+from .schemas import Candidate, CandidateResult, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
 
 
@@ -122,6 +124,30 @@ class RunDir:
 
     def load_feedback(self, iteration: int) -> Feedback | None:
         return self.load(self.iteration_dir(iteration) / "feedback.json", Feedback)
+
+    def save_ranking(self, ranking: Ranking) -> None:
+        """Add a person's ranking to ``rankings.jsonl`` (earlier lines are kept as they were)."""
+        path = self.path / "rankings.jsonl"
+        before = path.read_text() if path.is_file() else ""
+        if before and not before.endswith("\n"):
+            before += "\n"
+        atomic_write_text(path, before + ranking.model_dump_json() + "\n")
+
+    def load_rankings(self) -> list[Ranking]:
+        path = self.path / "rankings.jsonl"
+        if not path.is_file():
+            return []
+        rankings = []
+        for line in path.read_text().splitlines():
+            try:
+                rankings.append(Ranking.model_validate_json(line))
+            except (ValidationError, ValueError):
+                continue  # a damaged line is skipped, not fatal
+        return rankings
+
+    def latest_ranking(self, iteration: int) -> Ranking | None:
+        """The last ranking given for ``iteration``, if any."""
+        return next((r for r in reversed(self.load_rankings()) if r.iteration == iteration), None)
 
     def history(self) -> list[IterationRecord]:
         """Finished iterations (those with feedback), in order."""

@@ -126,6 +126,35 @@ class CandidateResult(Record):
         return list(self.train.checkpoints[-1].components)
 
 
+class RolloutTrace(Record):
+    """One episode of a trained policy (deterministic actions) with the candidate's reward per step.
+
+    Recorded after training in the training job, which runs the reward code, so it is untrusted:
+    shown to people and designers beside the video, never used to score.
+    """
+
+    steps: int
+    dt: float | None = None
+    fps: float = Field(description="frames per second of the video")
+    frame_steps: list[int] = Field(description="the step each video frame shows (0 is the start)")
+    reward: list[float]
+    components: dict[str, list[float]]
+    variables: dict[str, list[float]] = Field(description="scalar state variables after each step")
+    action: list[list[float]]
+    terminated: bool
+    episode_return: float
+
+
+class Ranking(Record):
+    """A person's judgement of one iteration's candidates (``rewardsmith rank``)."""
+
+    iteration: int
+    best: int
+    worst: int | None = None
+    order: list[int] = Field(default_factory=list, description="a full ranking, best first (optional)")
+    time: str = Field(description="when it was given, ISO 8601")
+
+
 class Feedback(Record):
     """The judgement on one iteration that the designer reads next."""
 

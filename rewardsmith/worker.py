@@ -1,7 +1,8 @@
 """The process that runs inside a sandbox: ``python -I -m rewardsmith.worker KIND JOB_DIR``.
 
 - ``check``: load the reward and call it on a batch of real states (a dry run).
-- ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder.
+- ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder, and
+  one recorded episode of the trained policy (``rollout.json``, ``frames.npy``) for videos.
 - ``evaluate``: load a policy checkpoint and measure the task's fitness. This process never
   loads reward code, so its result (the last ``@@result`` line on stdout) can be trusted.
 
@@ -116,6 +117,7 @@ def run_train(job_dir: Path) -> int:
     from .train.evaluate import evaluate_policy
     from .train.policy import save_policy
     from .train.ppo import train
+    from .train.rollout import write_rollout
 
     job, task, device = _setup(job_dir)
     desc = task.env.describe()
@@ -152,6 +154,10 @@ def run_train(job_dir: Path) -> int:
     except Exception as exc:
         return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc)))
     save_policy(out.policy, job_dir / job.policy_file)
+    try:
+        write_rollout(out.policy, task, lambda v, a: reward.checked_call(v, a, 1), device, job_dir)
+    except Exception as exc:  # a video is a nicety: the candidate stands without one
+        print(f"rollout not recorded: {_exception_reason(exc)}", flush=True)
     return finish(WorkerOutcome(status="ok", log=out.log))
 
 

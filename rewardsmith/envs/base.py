@@ -11,12 +11,18 @@ bootstrapping values at time limits).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from .description import ActionSpec, EnvDescription
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .canvas import Canvas
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class TorchVecEnv:
     """Base class for batched envs written in torch: state lives on one device, no Python loop.
 
     Subclasses set ``description`` and implement the ``_`` hooks on state tensors of shape
-    ``(n, state_dim)``.
+    ``(n, state_dim)``, and optionally ``draw`` for videos.
     """
 
     description: ClassVar[EnvDescription]
@@ -121,3 +127,31 @@ class TorchVecEnv:
         self.state = torch.where(done[:, None], self._sample_initial(self.num_envs), new_state)
         self.elapsed.masked_fill_(done, 0)
         return StepResult(self._observe(self.state), variables, applied, terminated, truncated, final_obs)
+
+    # -- pictures (for videos) ---------------------------------------------------------------
+    def draw(self, canvas: Canvas, v: Mapping[str, Any]) -> None:
+        """Draw one env's state on ``canvas`` (world units, y up; see :mod:`.canvas`).
+
+        ``v`` holds that env's named variables as floats (lists for vector variables). Envs that
+        leave this out are shown as a panel of their variables' values.
+        """
+        raise NotImplementedError
+
+    def render(self, index: int = 0, variables: Mapping[str, torch.Tensor] | None = None) -> np.ndarray:
+        """Env ``index`` as an RGB image ``(height, width, 3)`` ``uint8``.
+
+        Shows the current state, or the batch ``variables`` when given (for example
+        ``StepResult.variables``, the state before an automatic reset).
+        """
+        from .canvas import Canvas, variables_panel
+
+        batch = self.variables() if variables is None else variables
+        v = {name: value[index].tolist() for name, value in batch.items()}
+        canvas = Canvas()
+        try:
+            self.draw(canvas, v)
+        except NotImplementedError:
+            scalars = {k: x for k, x in v.items() if isinstance(x, float)}
+            bounds = {s.name: (s.low, s.high) for s in self.description.variables}
+            return variables_panel(scalars, bounds, title=self.description.id)
+        return canvas.array()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import TorchVecEnv
+from .canvas import BLACK, BLUE, ORANGE, RED
 from .catalog import CARTPOLE, THETA_LIMIT, X_LIMIT
 
 
@@ -53,3 +56,14 @@ class CartPole(TorchVecEnv):
     def _variables(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
         x, x_dot, theta, theta_dot = state.unbind(-1)
         return {"cart_pos": x, "cart_vel": x_dot, "pole_angle": theta, "pole_vel": theta_dot}
+
+    def draw(self, canvas, v) -> None:
+        x, theta = v["cart_pos"], v["pole_angle"]
+        canvas.view(center=(0.0, 0.7), width=2 * X_LIMIT + 0.8)
+        canvas.line((-X_LIMIT - 0.3, 0.0), (X_LIMIT + 0.3, 0.0), 0.02, BLACK)
+        for end in (-X_LIMIT, X_LIMIT):  # where the episode ends
+            canvas.line((end, -0.12), (end, 0.12), 0.03, RED)
+        canvas.rect((x, 0.0), (0.4, 0.24), BLACK)
+        pole = 2 * self.length
+        canvas.line((x, 0.06), (x + pole * math.sin(theta), 0.06 + pole * math.cos(theta)), 0.08, ORANGE)
+        canvas.circle((x, 0.06), 0.04, BLUE)

@@ -19,14 +19,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..schemas import EvalSummary, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..runs import atomic_write_text
+from ..schemas import EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
+from ..video import FRAMES, TRACE, encode_videos, load_frames
 from ..worker import PROGRESS
 from .sandbox import Limits, Sandbox, SandboxResult
 
 MAX_OUTCOME_BYTES = 4 * 1024 * 1024
 MAX_POLICY_BYTES = 256 * 1024 * 1024
 MAX_LOG_BYTES = 256 * 1024
+MAX_TRACE_BYTES = 8 * 1024 * 1024
+MAX_FRAMES_BYTES = 96 * 1024 * 1024
 
 ProgressFn = Callable[[dict], None]
 
@@ -91,6 +95,28 @@ def _progress_listener(on_progress: ProgressFn | None) -> Callable[[str], None] 
     return listen
 
 
+def collect_rollout(work: Path, dest: Path) -> str | None:
+    """Check the episode the training job recorded; write ``rollout.json`` and the videos into ``dest``.
+
+    Returns why there is no video, or ``None``.
+    """
+    try:
+        raw = read_untrusted(work / TRACE, MAX_TRACE_BYTES)
+        if raw is None:
+            return "the training job recorded no episode (see above)"
+        trace = RolloutTrace.model_validate_json(raw)
+        frames = load_frames(read_untrusted(work / FRAMES, MAX_FRAMES_BYTES) or b"")
+        if len(frames) != len(trace.frame_steps):
+            return f"{len(frames)} frames for {len(trace.frame_steps)} frame steps"
+        atomic_write_text(dest / TRACE, trace.model_dump_json() + "\n")
+        encode_videos(frames, min(60.0, max(1.0, trace.fps)), dest)
+        return None
+    except (ValidationError, ValueError, OSError) as exc:
+        return f"the recorded episode is unusable: {type(exc).__name__}: {str(exc)[:200]}"
+    finally:
+        (work / FRAMES).unlink(missing_ok=True)
+
+
 def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None = None,
                        threads: int = 1) -> JobOutcome:
     start = time.perf_counter()
@@ -130,6 +156,10 @@ def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn 
     if policy is None:
         return done("failed", "the training job left no policy checkpoint", outcome.log)
     (spec.job_dir / "policy.pt").write_bytes(policy)
+    problem = collect_rollout(work, spec.job_dir)
+    if problem:
+        with open(spec.job_dir / "train.log", "a") as log:
+            log.write(f"\nno video: {problem}\n")
     eval_dir = spec.job_dir / "eval"
     if eval_dir.exists():
         shutil.rmtree(eval_dir)

@@ -1,0 +1,127 @@
+"""Record one episode of a trained policy: frames for a video, the reward's components per step.
+
+Runs in the training job (it needs the reward code). Frames come from the env itself:
+- torch envs draw themselves (``TorchVecEnv.render``; a panel of variables when they have no drawing);
+- other backends are asked for ``env.render(index)`` -> ``(H, W, 3) uint8``, as gymnasium gives
+  with ``render_mode="rgb_array"``, which is requested when the env is built;
+- anything else is shown as a panel of its variables.
+
+The job writes ``rollout.json`` (a :class:`~rewardsmith.schemas.RolloutTrace`) and ``frames.npy``
+(raw pixels); the host checks both and encodes the videos itself (see :mod:`rewardsmith.video`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..envs.base import TorchVecEnv
+from ..envs.canvas import FRAME_SIZE, variables_panel
+from ..schemas import RolloutTrace
+from ..video import FRAMES, TRACE
+
+MAX_FRAMES = 150
+ROLLOUT_SEED_OFFSET = 104_729
+
+FrameFn = Callable[[Mapping[str, torch.Tensor] | None], np.ndarray]
+
+
+def make_render_env(task, device: str):
+    """A single env of the task, built so that it can produce pictures."""
+    seed = task.train.seed + ROLLOUT_SEED_OFFSET
+    if task.env.backend == "torch":
+        return task.env.make(1, device, seed=seed)
+    from .. import envs
+
+    kwargs = {"render_mode": "rgb_array", **task.env.kwargs}
+    return envs.make(task.env.name, 1, device=device, seed=seed, max_episode_steps=task.env.max_episode_steps, **kwargs)
+
+
+def frame_source(env) -> FrameFn:
+    """How to get a picture of env 0 after a step (given that step's variables)."""
+    if isinstance(env, TorchVecEnv):
+        return lambda variables: env.render(0, variables)
+    render = getattr(env, "render", None)
+    if callable(render):
+        return lambda variables: np.asarray(render(0))
+    description = env.description
+    bounds = {v.name: (v.low, v.high) for v in description.variables}
+
+    def panel(variables):
+        values = {k: float(t[0]) for k, t in (variables or {}).items() if t[0].numel() == 1}
+        return variables_panel(values, bounds, title=description.id)
+
+    return panel
+
+
+def fit_frame(frame: np.ndarray, box: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
+    """``frame`` as RGB ``uint8`` scaled to fit ``box`` (width, height), sides multiples of 16."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"a frame must be (height, width, 3), got shape {frame.shape}")
+    frame = frame[..., :3]
+    if frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    h, w = frame.shape[:2]
+    scale = min(box[0] / w, box[1] / h)
+    size = (max(16, int(w * scale) // 16 * 16), max(16, int(h * scale) // 16 * 16))
+    if size == (w, h):
+        return frame
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+
+@torch.no_grad()
+def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tuple[RolloutTrace, np.ndarray]:
+    """Play one episode in env 0 with deterministic actions; return its trace and its frames."""
+    limit = env.max_episode_steps
+    stride = max(1, math.ceil(limit / max_frames))
+    frame = frame_source(env)
+    scalar = [v.name for v in env.description.variables if v.shape == ()]
+    obs = env.reset()
+    frames, frame_steps = [fit_frame(frame(None))], [0]
+    reward: list[float] = []
+    components: dict[str, list[float]] = {}
+    variables: dict[str, list[float]] = {name: [] for name in scalar}
+    actions: list[list[float]] = []
+    terminated = False
+    for t in range(1, limit + 1):
+        step = env.step(policy.act(obs, deterministic=True))
+        total, parts = reward_fn(step.variables, step.action)
+        reward.append(float(total[0]))
+        for name, value in parts.items():
+            components.setdefault(name, []).append(float(value[0]))
+        for name in scalar:
+            variables[name].append(float(step.variables[name][0]))
+        actions.append([float(a) for a in step.action[0].reshape(-1)])
+        terminated = bool(step.terminated[0])
+        done = terminated or bool(step.truncated[0])
+        if t % stride == 0 or done:
+            frames.append(fit_frame(frame(step.variables)))
+            frame_steps.append(t)
+        if done:
+            break
+        obs = step.obs
+    dt = env.description.dt
+    fps = min(50.0, max(4.0, 1.0 / (dt * stride))) if dt else 25.0
+    trace = RolloutTrace(steps=len(reward), dt=dt, fps=round(fps, 3), frame_steps=frame_steps, reward=reward,
+                         components=components, variables=variables, action=actions, terminated=terminated,
+                         episode_return=float(sum(reward)))
+    return trace, np.stack(frames)
+
+
+def write_rollout(policy, task, reward_fn, device: str, folder: Path) -> RolloutTrace:
+    """Record the trained policy's episode into ``folder`` (``rollout.json`` and ``frames.npy``)."""
+    env = make_render_env(task, device)
+    trace, frames = record_rollout(policy, env, reward_fn)
+    (folder / TRACE).write_text(trace.model_dump_json())
+    np.save(folder / FRAMES, frames, allow_pickle=False)
+    close = getattr(env, "close", None)
+    if callable(close):
+        close()
+    return trace

@@ -1,0 +1,1 @@
+"""Terminal user interfaces (Textual): ``rewardsmith rank``, where people rank candidates."""

@@ -1,0 +1,87 @@
+"""Videos of a recorded episode: MP4 (imageio's bundled ffmpeg) and GIF, encoded on the host.
+
+The training job hands over raw pixels (``frames.npy``), never a video file: the host checks the
+array and encodes it itself, so a file the user opens in a video player was made by rewardsmith,
+not by reward code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TRACE = "rollout.json"   # a RolloutTrace, written by the training job, checked by the host
+FRAMES = "frames.npy"    # raw pixels from the training job; removed once encoded
+MP4 = "rollout.mp4"
+GIF = "rollout.gif"
+MAX_FRAMES = 1000
+MAX_SIDE = 1024
+
+
+def load_frames(raw: bytes) -> np.ndarray:
+    """Parse an untrusted ``.npy`` of frames: ``(n, height, width, 3)`` ``uint8``, bounded sizes."""
+    if not raw:
+        raise ValueError("no frames")
+    frames = np.load(io.BytesIO(raw), allow_pickle=False)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
+        raise ValueError(f"frames must be (n, height, width, 3) uint8, got {frames.dtype} {frames.shape}")
+    n, h, w, _ = frames.shape
+    if not (1 <= n <= MAX_FRAMES and 16 <= h <= MAX_SIDE and 16 <= w <= MAX_SIDE):
+        raise ValueError(f"frames of shape {frames.shape} are out of bounds")
+    return frames
+
+
+def encode_videos(frames: np.ndarray, fps: float, folder: Path) -> list[Path]:
+    """Write ``rollout.mp4`` and ``rollout.gif`` into ``folder``; returns the files written."""
+    import imageio.v2 as imageio
+    import imageio.v3 as iio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    mp4, gif = folder / MP4, folder / GIF
+    with imageio.get_writer(mp4, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=5,
+                            pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error") as writer:
+        for frame in frames:
+            writer.append_data(frame)
+    # GIF frame times are in whole hundredths of a second
+    duration = max(20, round(100 / fps) * 10)
+    iio.imwrite(gif, frames, extension=".gif", duration=duration, loop=0)
+    return [mp4, gif]
+
+
+def read_gif(path: Path) -> tuple[list[np.ndarray], float]:
+    """Frames of a GIF as RGB arrays, and its frames per second.
+
+    A GIF writer merges identical neighbouring frames into one longer frame; they are expanded
+    again, so frame ``i`` is the ``i``-th frame that was written.
+    """
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as image:
+        pairs = [(np.asarray(f.convert("RGB")), int(f.info.get("duration") or 100))
+                 for f in ImageSequence.Iterator(image)]
+    base = max(10, min(d for _, d in pairs))
+    frames = [frame for frame, duration in pairs for _ in range(max(1, round(duration / base)))]
+    return frames, 1000.0 / base
+
+
+def open_in_viewer(path: Path) -> str | None:
+    """Open ``path`` in the desktop's viewer (``xdg-open`` or ``open``); the reason when we cannot."""
+    if not path.is_file():
+        return f"{path} does not exist"
+    if sys.platform == "darwin":
+        opener = shutil.which("open")
+    else:
+        opener = shutil.which("xdg-open")
+        if opener and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return f"no display to open it on; the video is {path}"
+    if opener is None:
+        return f"no system viewer (xdg-open) here; the video is {path}"
+    subprocess.Popen([opener, str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+    return None
