@@ -92,7 +92,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     box = make_sandbox(options["sandbox"])
     pool = make_executor(options["executor"], parallel=parallel)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
-    judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"])
+    judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"],
+                          seed=task_spec.train.seed)
     if resume is None:
         run = RunDir.create(run_path, task_spec, options)
     elif task_spec != stored_task:

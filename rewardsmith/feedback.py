@@ -104,15 +104,19 @@ def ranking_feedback(ranking: Ranking) -> Feedback:
 FEEDBACKS = ("metric", "human", "synthetic")
 
 
-def make_feedback(kind: str, run_path: Path | None = None, noise: float | None = None, **options) -> FeedbackSource:
-    """``metric``, ``synthetic`` (``noise``: std as a fraction of the success threshold) or
-    ``human`` (needs the run directory, where rankings are kept)."""
+def make_feedback(kind: str, run_path: Path | None = None, noise: float | None = None, seed: int = 0,
+                  interactive: bool | None = None) -> FeedbackSource:
+    """``metric``; ``synthetic`` (``noise``: std as a fraction of the success threshold, default
+    0.1; ``seed`` for its draws); ``human`` (needs the run directory, where rankings are kept;
+    ``interactive`` overrides the terminal check)."""
     if kind == "metric":
         return MetricFeedback()
     if kind == "synthetic":
-        return SyntheticFeedback(**({"noise": noise} if noise is not None else {}), **options)
+        if noise is not None and not noise >= 0:
+            raise RewardsmithError(f"--feedback-noise must be 0 or more, got {noise}")
+        return SyntheticFeedback(noise=0.1 if noise is None else noise, seed=seed)
     if kind == "human":
         if run_path is None:
             raise ValueError("human feedback needs the run directory")
-        return HumanFeedback(run_path, **options)
+        return HumanFeedback(run_path, interactive=interactive)
     raise RewardsmithError(f"unknown feedback {kind!r} (known: {', '.join(FEEDBACKS)})")

@@ -6,6 +6,8 @@ want=()
 command -v bwrap >/dev/null 2>&1 || want+=(bubblewrap)
 command -v tmux >/dev/null 2>&1 || want+=(tmux)
 command -v chromium >/dev/null 2>&1 || want+=(chromium)   # renders the HTML report in a test
+# off-screen OpenGL for MuJoCo frames (MUJOCO_GL=osmesa) in rollout videos
+ldconfig -p 2>/dev/null | grep -q 'libOSMesa\.so' || want+=(libosmesa6)
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "note: not installing ${want[*]} (needs root and apt-get); tests that need them are skipped" >&2

@@ -24,7 +24,7 @@ from ..envs.canvas import FRAME_SIZE, variables_panel
 from ..schemas import RolloutTrace
 from ..video import FRAMES, TRACE
 
-MAX_FRAMES = 150
+MAX_FRAMES = 100  # software rendering (MuJoCo with OSMesa) costs ~0.1-0.3 s a frame
 ROLLOUT_SEED_OFFSET = 104_729
 
 FrameFn = Callable[[Mapping[str, torch.Tensor] | None], np.ndarray]

@@ -107,7 +107,10 @@ class RankApp(App[Ranking | None]):
         self.show_candidate(self.by_index[int(event.row_key.value)])
 
     def show_candidate(self, candidate: CandidateView) -> None:
-        self.query_one(RolloutPlayer).show(candidate)
+        player = self.query_one(RolloutPlayer)
+        if player.candidate is candidate:
+            return
+        player.show(candidate)
         code = candidate.code or "# no reward code"
         self.query_one("#code", VerticalScroll).border_title = f"candidate {candidate.index}: reward code"
         self.query_one("#code-text", Static).update(

@@ -1,0 +1,161 @@
+"""Frames of envs, the recorded episode of a policy, and the videos made from it."""
+
+import io
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rewardsmith.envs.base import TorchVecEnv
+from rewardsmith.envs.cartpole import CartPole
+from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
+from rewardsmith.reward import RewardFunction
+from rewardsmith.runners.jobs import collect_rollout
+from rewardsmith.schemas import RolloutTrace
+from rewardsmith.train.config import PPOConfig
+from rewardsmith.train.policy import build_policy
+from rewardsmith.train.rollout import MAX_FRAMES, fit_frame, frame_source, record_rollout
+from rewardsmith.video import FRAMES, GIF, MP4, TRACE, encode_videos, load_frames, read_gif
+
+ORANGE = np.array([202, 152, 101])
+
+
+def _cartpole_variables(angle: float, x: float = 0.0) -> dict:
+    return {"cart_pos": torch.tensor([x]), "cart_vel": torch.zeros(1), "pole_angle": torch.tensor([angle]),
+            "pole_vel": torch.zeros(1)}
+
+
+def _pole_columns(frame: np.ndarray) -> np.ndarray:
+    mask = np.abs(frame.astype(int) - ORANGE).sum(-1) < 30
+    return np.nonzero(mask)[1]
+
+
+def test_cartpole_draws_the_pole_where_it_leans():
+    env = CartPole(1)
+    right = env.render(0, _cartpole_variables(0.3))
+    left = env.render(0, _cartpole_variables(-0.3))
+    assert right.shape == (240, 320, 3) and right.dtype == np.uint8
+    assert _pole_columns(right).mean() > 164 and _pole_columns(left).mean() < 156  # the cart is at 160
+    moved = env.render(0, _cartpole_variables(0.0, x=2.0))
+    assert _pole_columns(moved).mean() > 160 + 50  # the cart (and pole) moved right
+
+
+class Dial(TorchVecEnv):
+    """A toy env without a drawing: it gets the panel of its variables."""
+
+    description = EnvDescription(
+        id="torch:Dial", summary="a dial", max_episode_steps=10,
+        variables=(StateVar(name="angle", description="angle", low=-1.0, high=1.0),),
+        action=ActionSpec(kind="continuous", shape=(1,), low=(-1.0,), high=(1.0,)))
+
+    def _sample_initial(self, n):
+        return torch.zeros(n, 1)
+
+    def _advance(self, state, action):
+        return state + action
+
+    def _observe(self, state):
+        return state
+
+    def _variables(self, state):
+        return {"angle": state[:, 0]}
+
+
+def test_envs_without_a_drawing_show_their_variables():
+    env = Dial(1)
+    low = env.render(0, {"angle": torch.tensor([-0.9])})
+    high = env.render(0, {"angle": torch.tensor([0.9])})
+    assert low.shape == (240, 320, 3) and (low < 250).any()
+    assert not np.array_equal(low, high)
+
+
+def test_rgb_array_frames_from_gymnasium_are_used_and_fitted():
+    class GymFrames:  # what an env backend offers: render(index) -> (H, W, 3) uint8
+        def __init__(self):
+            self.env = gym.make("CartPole-v1", render_mode="rgb_array")
+            self.env.reset(seed=0)
+
+        def render(self, index):
+            return self.env.render()
+
+    frame = fit_frame(frame_source(GymFrames())(None))
+    assert frame.dtype == np.uint8 and frame.shape[2] == 3
+    assert frame.shape[1] == 320 and frame.shape[0] % 16 == 0 and frame.shape[0] <= 240  # 600x400 scaled
+    assert fit_frame(np.zeros((100, 200, 4), np.float32)).shape == (160, 320, 3)
+
+
+REWARD = """
+import torch
+def compute_reward(pole_angle, cart_pos):
+    upright = torch.exp(-pole_angle.abs() / 0.2)
+    centered = torch.exp(-cart_pos.abs())
+    return upright * centered, {"upright": upright, "centered": centered}
+"""
+
+
+def test_record_rollout_keeps_the_episode_and_the_reward_components():
+    env = CartPole(1, seed=3)
+    policy = build_policy(env.obs_dim, env.action_spec, PPOConfig())
+    reward = RewardFunction(REWARD, env.description.reward_arguments)
+    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, 1))
+    assert 1 <= trace.steps <= 500 and len(trace.reward) == trace.steps
+    assert set(trace.components) == {"upright", "centered"}
+    assert all(len(v) == trace.steps for v in [*trace.components.values(), *trace.variables.values(), trace.action])
+    total = np.array(trace.components["upright"]) * np.array(trace.components["centered"])
+    np.testing.assert_allclose(trace.reward, total, rtol=1e-5)
+    assert trace.frame_steps[0] == 0 and trace.frame_steps[-1] == trace.steps
+    assert trace.frame_steps == sorted(set(trace.frame_steps))
+    assert frames.shape == (len(trace.frame_steps), 240, 320, 3) and len(frames) <= MAX_FRAMES + 2
+    # an untrained policy lets the pole fall: the episode ends by termination, before the time limit
+    assert trace.terminated == (trace.steps < 500)
+    assert trace.fps == pytest.approx(1 / (0.02 * 5))  # 500 steps over at most 100 frames: every 5th step
+
+
+def test_videos_round_trip_with_every_frame(tmp_path):
+    frames = np.stack([CartPole(1).render(0, _cartpole_variables(a)) for a in (0.0, 0.0, 0.0, 0.1, 0.2, 0.2)])
+    encode_videos(frames, 12.5, tmp_path)
+    back, fps = read_gif(tmp_path / GIF)
+    assert len(back) == 6 and fps == pytest.approx(12.5)  # identical frames were merged, then expanded
+    assert np.abs(back[4].astype(int) - frames[4]).mean() < 8
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(tmp_path / MP4, format="FFMPEG") as reader:
+        assert reader.count_frames() == 6
+
+
+def _npy(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_frames_from_a_job_are_checked():
+    ok = np.zeros((2, 32, 32, 3), np.uint8)
+    assert load_frames(_npy(ok)).shape == ok.shape
+    for bad in (ok.astype(np.float32), ok[..., :2], np.zeros((1, 8, 8, 3), np.uint8),
+                np.array([{"a": 1}], dtype=object)):
+        with pytest.raises(ValueError):
+            load_frames(_npy(bad))
+
+
+def test_collect_rollout_writes_videos_only_from_a_valid_episode(tmp_path):
+    work, dest = tmp_path / "work", tmp_path / "cand"
+    work.mkdir()
+    trace = RolloutTrace(steps=2, fps=10, frame_steps=[0, 1, 2], reward=[1, 1], components={"a": [1, 1]},
+                         variables={}, action=[[0], [1]], terminated=False, episode_return=2)
+    (work / TRACE).write_text(trace.model_dump_json())
+    np.save(work / FRAMES, np.zeros((2, 32, 32, 3), np.uint8))
+    assert "2 frames for 3 frame steps" in collect_rollout(work, dest)
+    assert not (dest / MP4).exists() and not (work / FRAMES).exists()
+
+    np.save(work / FRAMES, np.zeros((3, 32, 32, 3), np.uint8))
+    assert collect_rollout(work, dest) is None
+    assert (dest / MP4).stat().st_size > 0 and (dest / GIF).stat().st_size > 0
+    assert json.loads((dest / TRACE).read_text())["frame_steps"] == [0, 1, 2]
+
+    (work / TRACE).write_text('{"steps": 1, "injected": true}')
+    assert "unusable" in collect_rollout(work, tmp_path / "other")
+    (work / TRACE).unlink()
+    assert "recorded no episode" in collect_rollout(work, tmp_path / "other")
