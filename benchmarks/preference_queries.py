@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{s['reached']}/{s['runs']}", " ".join("-" if x is None else str(x) for x in s["iterations_per_seed"]),
                       "-" if s["mean_iterations_to_threshold"] is None else f"{s['mean_iterations_to_threshold']:g}",
                       str(s["human_queries_total"]), f"{s['wall_s']:g}")
-    Console().print(table)
+    Console(width=120).print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "preference_queries", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -104,3 +104,24 @@ def test_rank_refuses_without_a_terminal_or_candidates(tmp_path):
     run = make_run(tmp_path / "run")
     proc = run_cli("rank", str(run.path))
     assert proc.returncode == 2 and "needs an interactive terminal" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_synthetic_preferences_steer_the_search_to_a_better_reward(tmp_path, cartpole_yaml):
+    """With 20k training steps CartPole is learnt with some rewards and not with others, so the
+    reward matters; the stand-in person's pick is refined and varied until one works."""
+    out = tmp_path / "run"
+    proc = run_cli("solve", str(cartpole_yaml), "--feedback", "synthetic", "--feedback-noise", "0.05",
+                   "--iterations", "2", "--samples", "3", "--total-timesteps", "20000", "--sandbox", "process",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    feedback = [json.loads((out / f"iter_{i:02d}" / "feedback.json").read_text()) for i in range(2)]
+    assert [f["kind"] for f in feedback] == ["synthetic", "synthetic"]
+    refined = json.loads((out / "iter_01" / "proposals.json").read_text())[0]
+    assert refined["origin"]["notes"][0] == f"refined from iteration 0 candidate {feedback[0]['best']}"
+    fitness = [[json.loads(p.read_text())["fitness"] for p in sorted(out.glob(f"iter_{i:02d}/cand_*/result.json"))]
+               for i in range(2)]
+    assert max(fitness[0]) < 0.95 <= max(fitness[1])  # not solved at first; solved after one round of feedback
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best"]["iteration"] == 1 and summary["best"]["success"] is True
+    for folder in out.glob("iter_*/cand_*"):
+        assert (folder / "rollout.mp4").is_file() and (folder / "rollout.gif").is_file(), folder
