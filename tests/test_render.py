@@ -42,6 +42,24 @@ def test_cartpole_draws_the_pole_where_it_leans():
     assert _pole_columns(moved).mean() > 160 + 50  # the cart (and pole) moved right
 
 
+@pytest.mark.parametrize("name", ["torch:CartPole", "torch:Pendulum", "torch:Acrobot", "torch:MountainCarContinuous",
+                                  "torch:Reacher"])
+def test_the_builtin_torch_envs_draw_themselves(name):
+    from rewardsmith import envs
+
+    env = envs.make(name, 2, seed=1)
+    assert type(env).draw is not TorchVecEnv.draw
+    spec = env.action_spec
+    frames = []
+    for _ in range(3):
+        action = torch.ones(2, dtype=torch.long) if spec.kind == "discrete" else torch.ones(2, spec.size)
+        for _ in range(5):
+            step = env.step(action)
+        frames.append(env.render(0, step.variables))
+    assert all(f.shape == (240, 320, 3) and f.dtype == np.uint8 for f in frames)
+    assert not np.array_equal(frames[0], frames[-1])  # the picture follows the state
+
+
 class Dial(TorchVecEnv):
     """A toy env without a drawing: it gets the panel of its variables."""
 

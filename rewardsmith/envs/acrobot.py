@@ -7,6 +7,7 @@ import math
 import torch
 
 from .base import TorchVecEnv
+from .canvas import BLACK, BLUE, GREY
 from .catalog import ACROBOT
 
 PI = math.pi
@@ -75,3 +76,12 @@ class Acrobot(TorchVecEnv):
         theta1, theta2, dtheta1, dtheta2 = state.unbind(-1)
         return {"theta1": theta1, "theta2": theta2, "theta1_dot": dtheta1, "theta2_dot": dtheta2,
                 "tip_height": self._tip_height(state)}
+
+    def draw(self, canvas, v) -> None:
+        canvas.view(center=(0.0, 0.0), width=6.0)
+        t1, t2 = v["theta1"], v["theta1"] + v["theta2"]  # from hanging straight down
+        elbow = (self.l1 * math.sin(t1), -self.l1 * math.cos(t1))
+        tip = (elbow[0] + math.sin(t2), elbow[1] - math.cos(t2))
+        canvas.line((-2.2, 1.0), (2.2, 1.0), 0.02, GREY)  # the height to reach
+        canvas.line((0.0, 0.0), elbow, 0.12, BLUE).line(elbow, tip, 0.12, BLUE)
+        canvas.circle((0.0, 0.0), 0.06, BLACK).circle(elbow, 0.06, BLACK)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import TorchVecEnv
+from .canvas import BLACK, GREEN, GREY
 from .catalog import MOUNTAIN_CAR_CONTINUOUS, MOUNTAIN_CAR_GOAL
 
 
@@ -38,3 +41,17 @@ class MountainCarContinuous(TorchVecEnv):
     def _variables(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
         position, velocity = state.unbind(-1)
         return {"position": position, "velocity": velocity, "height": torch.sin(3 * position) * 0.45 + 0.55}
+
+    def draw(self, canvas, v) -> None:
+        canvas.view(center=(-0.3, 0.55), width=2.0)
+        hill = lambda x: math.sin(3 * x) * 0.45 + 0.55  # noqa: E731
+        xs = [self.min_position + i * (self.max_position - self.min_position) / 60 for i in range(61)]
+        for a, b in zip(xs, xs[1:]):
+            canvas.line((a, hill(a)), (b, hill(b)), 0.012, GREY)
+        goal = MOUNTAIN_CAR_GOAL
+        canvas.line((goal, hill(goal)), (goal, hill(goal) + 0.15), 0.01, BLACK)
+        canvas.polygon([(goal, hill(goal) + 0.15), (goal + 0.08, hill(goal) + 0.125), (goal, hill(goal) + 0.1)], GREEN)
+        x = v["position"]
+        slope = math.atan(math.cos(3 * x) * 1.35)
+        up = (-math.sin(slope) * 0.04, math.cos(slope) * 0.04)  # the car sits on the track
+        canvas.rect((x + up[0], hill(x) + up[1]), (0.16, 0.07), BLACK, angle=slope)

@@ -7,6 +7,7 @@ import math
 import torch
 
 from .base import TorchVecEnv
+from .canvas import BLACK, RED
 from .catalog import PENDULUM
 
 
@@ -40,3 +41,9 @@ class Pendulum(TorchVecEnv):
         theta, theta_dot = state.unbind(-1)
         return {"cos_theta": torch.cos(theta), "sin_theta": torch.sin(theta), "theta_dot": theta_dot,
                 "theta": torch.remainder(theta + math.pi, 2 * math.pi) - math.pi}
+
+    def draw(self, canvas, v) -> None:
+        canvas.view(center=(0.0, 0.0), width=3.2)
+        tip = (self.length * math.sin(v["theta"]), self.length * math.cos(v["theta"]))  # 0 is upright
+        canvas.line((0.0, 0.0), tip, 0.2, RED)
+        canvas.circle((0.0, 0.0), 0.06, BLACK)

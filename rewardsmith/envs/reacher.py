@@ -12,6 +12,7 @@ import math
 import torch
 
 from .base import TorchVecEnv
+from .canvas import BLACK, BLUE, RED
 from .catalog import REACHER
 
 
@@ -74,3 +75,11 @@ class Reacher(TorchVecEnv):
         tip, goal = self._fingertip(state), state[:, 4:6]
         return {"joint_angles": state[:, 0:2], "joint_vel": state[:, 2:4], "fingertip": tip, "goal": goal,
                 "distance": torch.linalg.vector_norm(tip - goal, dim=-1)}
+
+    def draw(self, canvas, v) -> None:
+        canvas.view(center=(0.0, 0.0), width=(self.l1 + self.l2) * 2 * 4 / 3 + 0.4)
+        q1 = v["joint_angles"][0]
+        elbow, tip, goal = (self.l1 * math.cos(q1), self.l1 * math.sin(q1)), v["fingertip"], v["goal"]
+        canvas.circle(tuple(goal), 0.08, RED)
+        canvas.line((0.0, 0.0), elbow, 0.1, BLUE).line(elbow, tuple(tip), 0.1, BLUE)
+        canvas.circle((0.0, 0.0), 0.07, BLACK).circle(elbow, 0.05, BLACK)
