@@ -107,21 +107,22 @@ def test_rank_refuses_without_a_terminal_or_candidates(tmp_path):
 
 
 def test_synthetic_preferences_steer_the_search_to_a_better_reward(tmp_path, cartpole_yaml):
-    """With 20k training steps CartPole is learnt with some rewards and not with others, so the
-    reward matters; the stand-in person's pick is refined and varied until one works."""
+    """12k training steps are too few to solve CartPole, but enough for the reward to matter: each
+    round refines the stand-in person's pick (and varies it), and the best candidate improves."""
     out = tmp_path / "run"
     proc = run_cli("solve", str(cartpole_yaml), "--feedback", "synthetic", "--feedback-noise", "0.05",
-                   "--iterations", "2", "--samples", "3", "--total-timesteps", "20000", "--sandbox", "process",
+                   "--iterations", "3", "--samples", "3", "--total-timesteps", "12000", "--sandbox", "process",
                    "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    feedback = [json.loads((out / f"iter_{i:02d}" / "feedback.json").read_text()) for i in range(2)]
-    assert [f["kind"] for f in feedback] == ["synthetic", "synthetic"]
-    refined = json.loads((out / "iter_01" / "proposals.json").read_text())[0]
-    assert refined["origin"]["notes"][0] == f"refined from iteration 0 candidate {feedback[0]['best']}"
+    feedback = [json.loads((out / f"iter_{i:02d}" / "feedback.json").read_text()) for i in range(3)]
+    assert [f["kind"] for f in feedback] == ["synthetic"] * 3
+    for i in (1, 2):  # each round starts from the candidate the person picked in the round before
+        refined = json.loads((out / f"iter_{i:02d}" / "proposals.json").read_text())[0]
+        assert refined["origin"]["notes"][0] == f"refined from iteration {i - 1} candidate {feedback[i - 1]['best']}"
     fitness = [[json.loads(p.read_text())["fitness"] for p in sorted(out.glob(f"iter_{i:02d}/cand_*/result.json"))]
-               for i in range(2)]
-    assert max(fitness[0]) < 0.95 <= max(fitness[1])  # not solved at first; solved after one round of feedback
+               for i in range(3)]
+    assert max(fitness[2]) > max(fitness[0])
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["best"]["iteration"] == 1 and summary["best"]["success"] is True
+    assert summary["status"] == "done" and summary["best"]["iteration"] >= 1
     for folder in out.glob("iter_*/cand_*"):
         assert (folder / "rollout.mp4").is_file() and (folder / "rollout.gif").is_file(), folder
