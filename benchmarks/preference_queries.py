@@ -6,17 +6,16 @@ feedback picked as best reaches the task's success threshold (or ``--max-iterati
 - ``synthetic``: a stand-in person ranks by fitness plus noise (``--noise``, std as a fraction
   of the success threshold); each iteration it ranks is one query.
 
-Prints a table and writes ``benchmarks/results/preference_queries.json``.
+Prints a table and writes ``benchmarks/results/preference_queries-<time>.json``.
 
-    .venv/bin/python benchmarks/preference_queries.py                       # shipped tasks, their budgets
-    .venv/bin/python benchmarks/preference_queries.py --total-timesteps 12000 --seeds 0 1 2
+    .venv/bin/python benchmarks/preference_queries.py                  # shipped tasks, their budgets
+    .venv/bin/python benchmarks/preference_queries.py --tasks tasks/cartpole.yaml \
+        --total-timesteps 12000 --seeds 0 1 --noise 0.1 0.5            # a budget where the reward matters
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import shutil
 import statistics
 import sys
@@ -27,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import save, table  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 import rewardsmith.api as rs  # noqa: E402
 from rewardsmith.errors import RewardsmithError  # noqa: E402
@@ -97,16 +96,15 @@ def summarise(rows: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="*", type=Path, default=sorted((ROOT / "tasks").glob("*.yaml")))
-    parser.add_argument("--max-iterations", type=int, default=4)
+    parser.add_argument("--max-iterations", type=int, default=3)
     parser.add_argument("--samples", type=int, default=None, help="candidates per iteration (default: the task's)")
     parser.add_argument("--total-timesteps", type=int, default=None, help="training budget (default: the task's)")
-    parser.add_argument("--noise", type=float, nargs="*", default=[0.1, 0.5],
+    parser.add_argument("--noise", type=float, nargs="*", default=[0.3],
                         help="noise levels of the synthetic person")
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0])
     parser.add_argument("--sandbox", default="process")
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preference_queries.json")
     args = parser.parse_args(argv)
 
     modes = [("metric", None)] + [("synthetic", n) for n in args.noise]
@@ -135,24 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     summary = summarise(rows)
-    table = Table(title="Iterations (= preference queries for a person) to reach the success threshold")
-    for col in ("task", "feedback", "noise", "reached", "iterations per seed", "mean", "queries", "wall s"):
-        table.add_column(col)
-    for s in summary:
-        table.add_row(s["task"], s["feedback"], "-" if s["noise"] is None else f"{s['noise']:g}",
-                      f"{s['reached']}/{s['runs']}", " ".join("-" if x is None else str(x) for x in s["iterations_per_seed"]),
-                      "-" if s["mean_iterations_to_threshold"] is None else f"{s['mean_iterations_to_threshold']:g}",
-                      str(s["human_queries_total"]), f"{s['wall_s']:g}")
-    Console(width=120).print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "preference_queries", "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+    table("Iterations (= preference queries for a person) to reach the success threshold",
+          ["task", "feedback", "noise", "reached", "iterations per seed", "mean", "queries", "wall s"],
+          [[x["task"], x["feedback"], "-" if x["noise"] is None else f"{x['noise']:g}", f"{x['reached']}/{x['runs']}",
+            " ".join("-" if i is None else str(i) for i in x["iterations_per_seed"]),
+            "-" if x["mean_iterations_to_threshold"] is None else f"{x['mean_iterations_to_threshold']:g}",
+            str(x["human_queries_total"]), x["wall_s"]] for x in summary])
+    save("preference_queries", {
         "settings": {"max_iterations": args.max_iterations, "samples": args.samples,
                      "total_timesteps": args.total_timesteps, "noise": args.noise, "seeds": args.seeds,
                      "sandbox": args.sandbox, "designer": "builtin"},
-        "summary": summary, "runs": rows, "skipped": skipped}, indent=2) + "\n")
-    console.print(f"wrote {args.out}")
+        "summary": summary, "runs": rows, "skipped": skipped})
     return 0
 
 
