@@ -104,6 +104,23 @@ def test_rgb_array_frames_from_gymnasium_are_used_and_fitted():
     assert fit_frame(np.zeros((100, 200, 4), np.float32)).shape == (160, 320, 3)
 
 
+def test_gymnasium_envs_are_recorded_with_their_own_frames():
+    from rewardsmith.task import TaskSpec
+    from rewardsmith.train.rollout import make_render_env
+
+    task = TaskSpec.model_validate({
+        "name": "gym-cartpole", "description": "balance",
+        "env": {"backend": "gymnasium", "id": "CartPole-v1", "num_envs": 2, "max_episode_steps": 60},
+        "fitness": {"expression": "mean(abs(pole_angle) < 0.2)", "success_threshold": 0.9}})
+    env = make_render_env(task, "cpu")
+    policy = build_policy(env.obs_dim, env.action_spec, PPOConfig())
+    reward = RewardFunction(REWARD, env.description.reward_arguments)
+    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, 1))
+    env.close()
+    assert frames.shape[1:] == (208, 320, 3)  # gymnasium's 600x400 picture, scaled (a panel would be 240 high)
+    assert len(frames) == len(trace.frame_steps) and set(trace.components) == {"upright", "centered"}
+
+
 REWARD = """
 import torch
 def compute_reward(pole_angle, cart_pos):

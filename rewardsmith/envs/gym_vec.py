@@ -101,6 +101,11 @@ class GymVecEnv:
         trunc = (tensor[:, -1] > 0.5) & ~term
         return StepResult(next_obs, variables, applied, term, trunc, last_obs)
 
+    def render(self, index: int = 0) -> np.ndarray:
+        """Env ``index`` as an RGB image, for videos (the env must be made with ``render_mode="rgb_array"``)."""
+        envs = getattr(self.venv, "envs", None)  # SyncVectorEnv; AsyncVectorEnv renders them all
+        return np.asarray(envs[index].render() if envs is not None else self.venv.render()[index])
+
     def close(self) -> None:
         self.venv.close()
 
