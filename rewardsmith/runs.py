@@ -10,7 +10,11 @@ RUN/
     feedback.json          the judgement on this iteration
     cand_00/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
+      check.json           the dry run's report (components, signature for spotting duplicates)
       work/  eval/         the sandboxes' job folders
+  llm/
+    000-request.json       every request to the LLM and its answer (no API keys), in order
+    000-response.json
 ```
 """
 
@@ -26,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import RunDirError
-from .schemas import Candidate, CandidateResult, Feedback, IterationRecord, Summary
+from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Summary
 from .task import TaskSpec, parse_task
 
 
@@ -116,6 +120,12 @@ class RunDir:
 
     def load_result(self, iteration: int, index: int) -> CandidateResult | None:
         return self.load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)
+
+    def save_check(self, iteration: int, index: int, report: CheckReport) -> None:
+        atomic_write_json(self.candidate_dir(iteration, index) / "check.json", report)
+
+    def load_check(self, iteration: int, index: int) -> CheckReport | None:
+        return self._load(self.candidate_dir(iteration, index) / "check.json", CheckReport)
 
     def save_feedback(self, feedback: Feedback) -> None:
         atomic_write_json(self.iteration_dir(feedback.iteration) / "feedback.json", feedback)
