@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from .errors import RewardsmithError
+from .progress import dollars
 
 STARTED = time.perf_counter()
 # litellm would otherwise fetch a price list from the internet when imported
@@ -96,10 +97,10 @@ def solve(
     if summary.llm.requests or summary.llm.cached:
         u = summary.llm
         out_console.print(f"LLM: {u.requests} requests, {u.cached} from the cache, "
-                          f"{u.prompt_tokens + u.completion_tokens:,} tokens, ${u.cost_usd:.4f}", highlight=False)
+                          f"{u.prompt_tokens + u.completion_tokens:,} tokens, {dollars(u.cost_usd)}", highlight=False)
     if summary.stopped_reason:
         out_console.print(f"Stopped: {summary.stopped_reason}. Continue with: rewardsmith solve --resume "
-                          f"{result.run_dir} --max-cost MORE", highlight=False, markup=False)
+                          f"{result.run_dir} --max-cost MORE", highlight=False, markup=False, soft_wrap=True)
     if summary.best is None:
         out_console.print(f"No candidate trained successfully. See {result.run_dir}.")
         return

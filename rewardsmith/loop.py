@@ -16,6 +16,7 @@ import hashlib
 import shutil
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from .dedup import find_duplicate
 from .designer import Designer, DesignRequest
 from .errors import BudgetExceeded, LLMError
 from .feedback import FeedbackSource
+from .progress import dollars
 from .runners.jobs import JobSpec, check_reward, train_and_evaluate
 from .runners.sandbox import Limits, Sandbox, kill_all
 from .runs import RunDir, atomic_write_json
@@ -99,7 +101,7 @@ class Solver:
                 return self._checks[key]
         verdict, report = static_check(code, self.env.reward_arguments), None
         if verdict.ok:
-            folder = self.run.path / "checks" / key[:16]
+            folder = self.run.path / "checks" / f"{key[:12]}-{uuid.uuid4().hex[:8]}"  # same code may run twice
             report = check_reward(self.task, code, folder, self.sandbox, self.limits, self.device)
             shutil.rmtree(folder, ignore_errors=True)
             with contextlib.suppress(OSError):
@@ -239,7 +241,7 @@ class Solver:
         if usage.requests or usage.cached:
             self.reporter.message(
                 f"  LLM: {usage.requests} requests ({usage.cached} answered from the cache, {usage.retries} "
-                f"retried) · {usage.prompt_tokens + usage.completion_tokens:,} tokens · ${usage.cost_usd:.4f}")
+                f"retried) · {usage.prompt_tokens + usage.completion_tokens:,} tokens · {dollars(usage.cost_usd)}")
 
     def _llm_usage(self) -> LLMUsage:
         usage = getattr(self.designer, "usage", None)

@@ -56,16 +56,6 @@ def compute_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor, pole_vel: t
     calm = torch.exp(-pole_vel.abs())
     return upright + 0.3 * centered + 0.2 * calm, {"upright": upright, "centered": centered, "calm": calm}
 '''
-COSINE = '''
-import math
-import torch
-
-def compute_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor, cart_vel: torch.Tensor):
-    upright = torch.cos(pole_angle * math.pi / 0.42)
-    on_track = 1.0 - (cart_pos / 2.4) ** 2
-    slow = -0.05 * cart_vel.abs()
-    return upright + 0.5 * on_track + slow, {"upright": upright, "on_track": on_track, "slow": slow}
-'''
 UNKNOWN_ARGUMENT = '''
 import torch
 
@@ -137,5 +127,5 @@ def fix_for(error_message: str) -> str:
     if "rewards falling" in error_message:
         return PRODUCT_SCALED
     if "shape" in error_message:
-        return COSINE
+        return PRODUCT_SCALED
     return PRODUCT

@@ -146,6 +146,17 @@ def test_preference_prompt_shows_best_worst_and_history_without_scores():
         assert leak not in user.lower(), leak
 
 
+def test_preference_prompt_after_an_iteration_without_a_choice_still_hides_scores():
+    history = _history("synthetic")
+    failed = [c.model_copy(update={"status": "failed", "reason": "timeout: still running after 300 s"})
+              for c in history[-1].candidates[:2]]
+    history[-1] = IterationRecord(iteration=3, candidates=failed,
+                                  feedback=Feedback(iteration=3, kind="synthetic", best=None))
+    user = design_messages(request(history))[1][1]
+    assert "timeout: still running" in user and "Iteration 3, candidate 0" in user  # the earlier choices
+    assert "fitness" not in user.lower() and "0.6" not in user
+
+
 def test_first_prompt_has_the_task_the_env_and_an_example_in_the_contract():
     system, user = [text for _, text in design_messages(request())]
     assert TASK.description.strip() in user and ENV.to_text() in user

@@ -64,10 +64,14 @@ def design_messages(request: DesignRequest, depth: int = HISTORY_DEPTH) -> list[
     common = {"task_description": request.task.description.strip(), "env_description": request.env.to_text()}
     history = request.history
     last = history[-1] if history else None
+    preference = last is not None and last.feedback is not None and last.feedback.kind != "metric"
     if last is None:
         user = render("initial", **common)
-    elif last.feedback is not None and last.feedback.kind != "metric" and _chosen(last) is not None:
+    elif preference and _chosen(last) is not None:
         user = preference_prompt(request, common)
+    elif preference:  # nothing to choose from last time: start again, with the person's earlier choices
+        user = "\n\n".join(part.strip() for part in (render("initial", **common), _problems(last, show_fitness=False),
+                                                    _preference_chain(request.history, minimum=1)) if part.strip())
     else:
         user = refinement_prompt(request, common, depth)
     return [("system", system_prompt(request.env)), ("user", user)]
@@ -116,10 +120,10 @@ def preference_prompt(request: DesignRequest, common: dict) -> str:
                   problems=_problems(last, show_fitness=False))
 
 
-def _preference_chain(history: list[IterationRecord]) -> str:
+def _preference_chain(history: list[IterationRecord], minimum: int = 2) -> str:
     """The person's chosen rewards across iterations, each as a diff from the one before."""
     chosen = [(rec.iteration, best) for rec in history[-PREFERENCE_CHAIN:] if (best := _chosen(rec)) is not None]
-    if len(chosen) < 2:
+    if len(chosen) < minimum:
         return ""
     parts = ["\n## The preferred rewards of the iterations so far, oldest first, each as a change from the one "
              "before"]

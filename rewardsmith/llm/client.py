@@ -190,7 +190,7 @@ class LLMClient:
 
     def _check_budget(self) -> None:
         if self.max_cost is not None and self._usage.cost_usd >= self.max_cost:
-            raise BudgetExceeded(f"LLM spending reached ${self._usage.cost_usd:.4f}, the limit set by "
+            raise BudgetExceeded(f"LLM spending reached ${self._usage.cost_usd:.6g}, the limit set by "
                                  f"--max-cost ${self.max_cost:g}")
 
     # -- preflight -------------------------------------------------------------------------------
