@@ -125,7 +125,7 @@ class RunDir:
         atomic_write_json(self.candidate_dir(iteration, index) / "check.json", report)
 
     def load_check(self, iteration: int, index: int) -> CheckReport | None:
-        return self._load(self.candidate_dir(iteration, index) / "check.json", CheckReport)
+        return self.load(self.candidate_dir(iteration, index) / "check.json", CheckReport)
 
     def save_feedback(self, feedback: Feedback) -> None:
         atomic_write_json(self.iteration_dir(feedback.iteration) / "feedback.json", feedback)

@@ -62,6 +62,7 @@ class FakeLLMServer:
     responder: Callable[[Received], str | int]
     errors: deque = field(default_factory=deque)  # status codes served before real answers
     received: list[Received] = field(default_factory=list)
+    port: int = 0  # 0: any free port
 
     def __post_init__(self):
         self.lock = threading.Lock()
@@ -186,7 +187,7 @@ class FakeLLMServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

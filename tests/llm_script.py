@@ -129,3 +129,33 @@ def fix_for(error_message: str) -> str:
     if "shape" in error_message:
         return PRODUCT_SCALED
     return PRODUCT
+
+
+def main() -> None:
+    """Serve the scripted CartPole answers by hand, for trying the CLI against them:
+
+    python tests/llm_script.py --port 8765 &
+    OPENAI_API_KEY=sk-test rewardsmith solve tasks/cartpole.yaml --model openai/gpt-4o-mini \\
+        --api-base http://127.0.0.1:8765/v1 --iterations 2 --samples 4 --sandbox process --llm-critic
+    """
+    import argparse
+    import time
+
+    from fake_llm_server import FakeLLMServer
+
+    parser = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=1800, help="stop by itself after this long")
+    args = parser.parse_args()
+    script = Script(designer=[429, 500, fenced(PRODUCT), NO_CODE, fenced(UNKNOWN_ARGUMENT), fenced(WRONG_SHAPE),
+                              fenced(WEIGHTED_SUM), fenced(PRODUCT_SCALED), fenced(PRODUCT), fenced(PRODUCT)])
+    server = FakeLLMServer(script, port=args.port).start()
+    print(f"serving scripted answers at {server.url} (OpenAI: {server.url}/v1, Anthropic: {server.url})", flush=True)
+    try:
+        time.sleep(args.seconds)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -129,6 +129,7 @@ def test_refinement_prompt_keeps_the_best_of_the_last_iterations():
         assert f"Iteration {it}, candidate 0: task fitness" in user and f"SUMMARY-{it - 1}" in user
     assert "Iteration 1, candidate 0" not in user and "SUMMARY-0" not in user
     assert "Task fitness 0.6431" in user  # the analyzer's reflection text
+    assert "Success rate: 0 of 4 evaluation episodes" in user
     assert "candidate 2: rejected: critic: unknown argument 'x'" in user
     assert "- candidate 1: task fitness 0.242 (not solved)" in user
 

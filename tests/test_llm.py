@@ -153,3 +153,13 @@ def test_logs_hold_every_exchange_and_no_key(tmp_path, monkeypatch):
     resumed.attach(tmp_path / "llm")
     resumed.complete(LLMRequest.chat(("user", "fourth")))
     assert (tmp_path / "llm" / "003-response.json").is_file()
+
+
+def test_the_host_imports_litellm_only_when_a_model_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, rewardsmith.cli, rewardsmith.api, rewardsmith.loop, rewardsmith.designer.llm, "
+            "rewardsmith.critic_llm, rewardsmith.analyzer_llm\n"
+            "assert 'litellm' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

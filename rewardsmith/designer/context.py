@@ -152,6 +152,10 @@ def reflection(result: CandidateResult, success_threshold: float, show_fitness: 
     analysis = result.analysis
     if analysis is not None and show_fitness:
         text = analysis.text
+        if result.eval is not None and result.eval.fitness_per_episode:
+            episodes = result.eval.fitness_per_episode
+            reached = sum(f >= success_threshold for f in episodes)
+            text += f"\nSuccess rate: {reached} of {len(episodes)} evaluation episodes reached the success threshold."
     else:
         text = describe(result.train, result.eval, analysis.findings if analysis else [], success_threshold,
                         result.status, result.reason, show_fitness=show_fitness)
