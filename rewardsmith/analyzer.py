@@ -75,9 +75,10 @@ def analyze(log: TrainLog | None, ev: EvalSummary | None, success_threshold: flo
 
 
 def describe(log: TrainLog | None, ev: EvalSummary | None, findings: list[Finding], success_threshold: float,
-             status: str = "ok", reason: str | None = None, show_fitness: bool = True) -> str:
+             status: str = "ok", reason: str | None = None, show_fitness: bool = True, timings: bool = True) -> str:
     """The report as text; ``show_fitness=False`` leaves out every number that comes from the task
-    fitness (for preference feedback, where a person judged without seeing it)."""
+    fitness (for preference feedback, where a person judged without seeing it); ``timings=False``
+    leaves out wall-clock times (prompts stay identical across re-runs, so cached answers apply)."""
     lines: list[str] = []
     if status != "ok":
         lines.append(f"Status: {status}. Reason: {reason}")
@@ -96,7 +97,8 @@ def describe(log: TrainLog | None, ev: EvalSummary | None, findings: list[Findin
     if log is not None and log.checkpoints:
         cps = log.checkpoints
         early = ", stopped early at the success threshold" if log.stopped_early and show_fitness else ""
-        lines.append(f"Training: {log.env_steps} env steps in {log.wall_s:.1f} s{early}. "
+        took = f" in {log.wall_s:.1f} s" if timings else ""
+        lines.append(f"Training: {log.env_steps} env steps{took}{early}. "
                      f"Values at {len(cps)} checkpoints (mean over the steps since the previous one):")
         width = max([len(n) for n in cps[-1].components] + [len("task fitness")])
         for name in cps[-1].components:

@@ -23,7 +23,7 @@ class TrajectoryAnalyzer:
     def explain(self, result: CandidateResult, task: TaskSpec, env: EnvDescription, show_fitness: bool = True) -> str:
         findings = result.analysis.findings if result.analysis else []
         record = describe(result.train, result.eval, findings, task.fitness.success_threshold, result.status,
-                          result.reason, show_fitness=show_fitness)
+                          result.reason, show_fitness=show_fitness, timings=False)
         user = render("analyzer", task_description=task.description.strip(), env_description=env.to_text(),
                       code=result.code.strip(), record=record)
         request = LLMRequest.chat(("system", render("analyzer_system")), ("user", user), temperature=0.0)

@@ -66,7 +66,7 @@ def test_designer_asks_for_fixes_that_quote_the_error():
     assert backend.requests[0].n == 3 and len(backend.requests) == 3
     assert [len(c.origin["attempts"]) for c in candidates] == [0, 1, 1]
     assert "unknown argument 'pole_angel'" in candidates[2].origin["attempts"][0]["reason"]
-    assert len(notes) == 2 and "asking for a fix" in notes[0]
+    assert len(notes) == 3 and "asking for a fix" in notes[1]
 
 
 def test_designer_hands_over_what_still_fails_after_its_fix_rounds():
@@ -128,7 +128,8 @@ def test_refinement_prompt_keeps_the_best_of_the_last_iterations():
     for it in (2, 3, 4):  # the last three iterations' best rewards, not the first
         assert f"Iteration {it}, candidate 0: task fitness" in user and f"SUMMARY-{it - 1}" in user
     assert "Iteration 1, candidate 0" not in user and "SUMMARY-0" not in user
-    assert "Task fitness 0.6431" in user  # the analyzer's reflection text
+    assert "Task fitness on 4 evaluation episodes: 0.643" in user  # the analyzer's reflection
+    assert "Training: 10000 env steps. Values at 10 checkpoints" in user  # no wall-clock times: cacheable
     assert "Success rate: 0 of 4 evaluation episodes" in user
     assert "candidate 2: rejected: critic: unknown argument 'x'" in user
     assert "- candidate 1: task fitness 0.242 (not solved)" in user

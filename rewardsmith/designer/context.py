@@ -150,15 +150,12 @@ def reflection(result: CandidateResult, success_threshold: float, show_fitness: 
     """The analyzer's report of one candidate (without any fitness number if asked), plus the
     trajectory analyzer's account of its policy."""
     analysis = result.analysis
-    if analysis is not None and show_fitness:
-        text = analysis.text
-        if result.eval is not None and result.eval.fitness_per_episode:
-            episodes = result.eval.fitness_per_episode
-            reached = sum(f >= success_threshold for f in episodes)
-            text += f"\nSuccess rate: {reached} of {len(episodes)} evaluation episodes reached the success threshold."
-    else:
-        text = describe(result.train, result.eval, analysis.findings if analysis else [], success_threshold,
-                        result.status, result.reason, show_fitness=show_fitness)
+    text = describe(result.train, result.eval, analysis.findings if analysis else [], success_threshold,
+                    result.status, result.reason, show_fitness=show_fitness, timings=False)
+    if show_fitness and result.eval is not None and result.eval.fitness_per_episode:
+        episodes = result.eval.fitness_per_episode
+        reached = sum(f >= success_threshold for f in episodes)
+        text += f"\nSuccess rate: {reached} of {len(episodes)} evaluation episodes reached the success threshold."
     if analysis is not None and analysis.llm_summary:
         text += f"\nAnalysis of the trained policy's behaviour:\n{analysis.llm_summary.strip()}"
     return text

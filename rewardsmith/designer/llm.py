@@ -50,6 +50,7 @@ class LLMDesigner:
         check = request.check or (lambda code: static_check(code, request.env.reward_arguments))
         notify = request.notify or (lambda text: None)
         messages = design_messages(request, self.history_depth)
+        notify(f"designer: asking {self.client.model} for {request.samples} rewards (iteration {request.iteration + 1})")
         answers = self.client.complete(LLMRequest.chat(*messages, temperature=self.temperature),
                                        n=request.samples, purpose=f"design iteration {request.iteration + 1}")
         samples = [_Sample(i, messages, a) for i, a in enumerate(answers[:request.samples])]
