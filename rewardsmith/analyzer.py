@@ -64,17 +64,29 @@ def find_issues(log: TrainLog | None, ev: EvalSummary | None, success_threshold:
     return findings
 
 
+FITNESS_FINDINGS = ("rising_without_fitness", "no_progress")  # these quote the task fitness
+
+
 def analyze(log: TrainLog | None, ev: EvalSummary | None, success_threshold: float,
             status: str = "ok", reason: str | None = None) -> Analysis:
     """Findings plus a plain-text report of one candidate."""
     findings = find_issues(log, ev, success_threshold)
+    return Analysis(findings=findings, text=describe(log, ev, findings, success_threshold, status, reason))
+
+
+def describe(log: TrainLog | None, ev: EvalSummary | None, findings: list[Finding], success_threshold: float,
+             status: str = "ok", reason: str | None = None, show_fitness: bool = True, timings: bool = True) -> str:
+    """The report as text; ``show_fitness=False`` leaves out every number that comes from the task
+    fitness (for preference feedback, where a person judged without seeing it); ``timings=False``
+    leaves out wall-clock times (prompts stay identical across re-runs, so cached answers apply)."""
     lines: list[str] = []
     if status != "ok":
         lines.append(f"Status: {status}. Reason: {reason}")
-    if ev is not None:
+    if ev is not None and show_fitness:
         verdict = "solved" if ev.success else "not solved"
         lines.append(f"Task fitness on {ev.episodes} evaluation episodes: {_fmt(ev.fitness)} "
                      f"(success threshold {_fmt(success_threshold)}; {verdict}).")
+    if ev is not None:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(ev.terminations.items(), key=lambda kv: -kv[1]))
         lines.append(f"Evaluation episode length: mean {_fmt(ev.episode_length.mean)} (min "
                      f"{_fmt(ev.episode_length.min)}, max {_fmt(ev.episode_length.max)}); ended by: {reasons}.")
@@ -84,8 +96,9 @@ def analyze(log: TrainLog | None, ev: EvalSummary | None, success_threshold: flo
                                           for k, s in ev.variables.items()))
     if log is not None and log.checkpoints:
         cps = log.checkpoints
-        early = ", stopped early at the success threshold" if log.stopped_early else ""
-        lines.append(f"Training: {log.env_steps} env steps in {log.wall_s:.1f} s{early}. "
+        early = ", stopped early at the success threshold" if log.stopped_early and show_fitness else ""
+        took = f" in {log.wall_s:.1f} s" if timings else ""
+        lines.append(f"Training: {log.env_steps} env steps{took}{early}. "
                      f"Values at {len(cps)} checkpoints (mean over the steps since the previous one):")
         width = max([len(n) for n in cps[-1].components] + [len("task fitness")])
         for name in cps[-1].components:
@@ -93,7 +106,8 @@ def analyze(log: TrainLog | None, ev: EvalSummary | None, success_threshold: flo
             s = cps[-1].components[name]
             lines.append(f"  {name:<{width}}  {series}   (last: std {_fmt(s.std)}, min {_fmt(s.min)}, max {_fmt(s.max)})")
         lines.append(f"  {'total reward':<{width}}  " + " ".join(_fmt(c.reward.mean) for c in cps))
-        lines.append(f"  {'task fitness':<{width}}  " + " ".join(_fmt(c.fitness) for c in cps))
+        if show_fitness:
+            lines.append(f"  {'task fitness':<{width}}  " + " ".join(_fmt(c.fitness) for c in cps))
         lines.append(f"  {'episode length':<{width}}  " + " ".join(_fmt(c.episode_length) for c in cps))
         ends: dict[str, int] = {}
         for c in cps:
@@ -102,7 +116,9 @@ def analyze(log: TrainLog | None, ev: EvalSummary | None, success_threshold: flo
         if ends:
             lines.append("Training episodes ended by: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(ends.items(), key=lambda kv: -kv[1])))
+    if not show_fitness:
+        findings = [f for f in findings if f.kind not in FITNESS_FINDINGS]
     if findings:
         lines.append("Findings:")
         lines.extend(f"- {f.detail}" for f in findings)
-    return Analysis(findings=findings, text="\n".join(lines))
+    return "\n".join(lines)

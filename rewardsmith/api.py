@@ -58,7 +58,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
           executor: str | None = None, feedback: str | None = None, device: str | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
           total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
-          final_seeds: int | None = None, feedback_noise: float | None = None, reporter=None) -> SolveResult:
+          final_seeds: int | None = None, feedback_noise: float | None = None, max_cost: float | None = None,
+          llm_critic: bool | None = None, reporter=None) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
     Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
@@ -66,6 +67,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     options it was started with unless new ones are given. With ``feedback="human"`` a person
     ranks each iteration; without a terminal the run stops with
     :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
+    With an LLM ``model``, ``max_cost`` (US dollars) stops the run cleanly when reached, and
+    ``llm_critic`` turns the LLM reward critic on or off (default: the task's ``search.llm_critic``).
     """
     from .designer import make_designer
     from .feedback import make_feedback
@@ -74,9 +77,11 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     from .runners.sandbox import make_sandbox
 
     given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
-             "feedback": feedback, "device": device, "final_seeds": final_seeds, "feedback_noise": feedback_noise}
+             "feedback": feedback, "device": device, "final_seeds": final_seeds, "feedback_noise": feedback_noise,
+             "max_cost": max_cost, "llm_critic": llm_critic}
     defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
-                "feedback": "metric", "device": "auto", "final_seeds": 0, "feedback_noise": None}
+                "feedback": "metric", "device": "auto", "final_seeds": 0, "feedback_noise": None,
+                "max_cost": None, "llm_critic": None}
     if resume is not None:
         run, stored_task, stored = RunDir.open(Path(resume))
         task_spec = apply_overrides(stored_task, iterations=iterations)
@@ -88,18 +93,31 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
                                     total_timesteps=total_timesteps, timeout=timeout, memory=memory)
         options = {k: v if v is not None else defaults[k] for k, v in given.items()}
     # build everything that can fail on user input before writing anything
-    designer = make_designer(options["model"], api_base=options["api_base"])
     box = make_sandbox(options["sandbox"])
     pool = make_executor(options["executor"], parallel=parallel)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
     judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"],
                           seed=task_spec.train.seed)
+    llm = _llm_client(options) if options["model"] != "builtin" else None
+    designer = make_designer(options["model"], llm=llm)
     if resume is None:
         run = RunDir.create(run_path, task_spec, options)
     elif task_spec != stored_task:
         atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+    reviewer = explainer = None
+    if llm is not None:
+        from .analyzer_llm import TrajectoryAnalyzer
+        from .critic_llm import LLMCritic
+
+        llm.attach(run.path / "llm")
+        previous = run.load_summary() if resume is not None else None
+        if previous is not None:
+            llm.add_previous_usage(previous.llm)
+        critic_on = options["llm_critic"] if options["llm_critic"] is not None else task_spec.search.llm_critic
+        reviewer = LLMCritic(llm) if critic_on else None
+        explainer = TrajectoryAnalyzer(llm)
     solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
-                    final_seeds=options["final_seeds"])
+                    final_seeds=options["final_seeds"], reviewer=reviewer, explainer=explainer)
     return SolveResult(run.path, solver.solve())
 
 
@@ -118,6 +136,17 @@ def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
     from .tui.rank import RankApp
 
     return RankApp(view).run()
+
+
+def _llm_client(options: dict):
+    """The LLM client for a solve, checked with a cheap request (key, server, model) up front."""
+    from .llm import make_llm
+
+    if options["max_cost"] is not None and options["max_cost"] <= 0:
+        raise RewardsmithError("--max-cost must be a positive amount of US dollars")
+    llm = make_llm(options["model"], api_base=options["api_base"], max_cost=options["max_cost"])
+    llm.preflight()
+    return llm
 
 
 def _task_yaml(task: TaskSpec) -> str:

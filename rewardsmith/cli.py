@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from .errors import FeedbackPending, RewardsmithError
+from .progress import dollars
 
 STARTED = time.perf_counter()
 # litellm would otherwise fetch a price list from the internet when imported
@@ -66,8 +67,20 @@ def solve(
     final_seeds: Annotated[Optional[int], typer.Option(
         help="At the end, retrain the best reward with this many other seeds and report mean and spread "
              "(Eureka uses 5; default 0).")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(
+        help="Stop cleanly once the LLM has cost this many US dollars (litellm's prices).")] = None,
+    llm_critic: Annotated[Optional[bool], typer.Option(
+        "--llm-critic/--no-llm-critic",
+        help="Let the LLM review each reward before training and veto semantic mistakes "
+             "(default: the task's search.llm_critic).")] = None,
 ) -> None:
-    """Search for a reward function that makes a trained policy solve TASK."""
+    """Search for a reward function that makes a trained policy solve TASK.
+
+    With an LLM (--model openai/gpt-4o, anthropic/claude-sonnet-4-5, ollama/..., hosted_vllm/...),
+    keys come from the provider's usual environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)
+    and answers are cached on disk ($REWARDSMITH_CACHE_DIR, default ~/.cache/rewardsmith/llm), so a
+    re-run or --resume pays only once.
+    """
     from .api import solve as run_solve
     from .progress import RichReporter
 
@@ -78,7 +91,7 @@ def solve(
                                sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
                                resume=resume, parallel=parallel, total_timesteps=total_timesteps,
                                timeout=timeout, memory=memory, final_seeds=final_seeds, feedback_noise=feedback_noise,
-                               reporter=reporter)
+                               max_cost=max_cost, llm_critic=llm_critic, reporter=reporter)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(pending.exit_code) from None
@@ -87,6 +100,13 @@ def solve(
             err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")
             raise typer.Exit(130) from None
     summary = result.summary
+    if summary.llm.requests or summary.llm.cached:
+        u = summary.llm
+        out_console.print(f"LLM: {u.requests} requests, {u.cached} from the cache, "
+                          f"{u.prompt_tokens + u.completion_tokens:,} tokens, {dollars(u.cost_usd)}", highlight=False)
+    if summary.stopped_reason:
+        out_console.print(f"Stopped: {summary.stopped_reason}. Continue with: rewardsmith solve --resume "
+                          f"{result.run_dir} --max-cost MORE", highlight=False, markup=False, soft_wrap=True)
     if summary.best is None:
         out_console.print(f"No candidate trained successfully. See {result.run_dir}.")
         return

@@ -1,15 +1,23 @@
 """The solve loop: the one place that calls more than one stage.
 
 For each iteration: the designer proposes candidates from the history; the critic checks each
-on the host; the executor trains and evaluates the rest in sandboxes; the analyzer turns each
-result into findings; the feedback source judges the iteration; the record joins the history.
-Every step is written to the run directory first, so a resumed run skips what is done.
+(static on the host, a dry run in a sandbox, optionally an LLM review); near-duplicates of
+rewards already trained are skipped; the executor trains and evaluates the rest in sandboxes;
+the analyzer turns each result into findings; the feedback source judges the iteration; the
+LLM trajectory analyzer (if any) explains the candidates the designer will see next; the record
+joins the history. Every step is written to the run directory first, so a resumed run skips
+what is done.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import shutil
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +25,12 @@ from typing import Protocol
 
 from .analyzer import analyze
 from .critic import static_check
+from .dedup import find_duplicate
 from .designer import Designer, DesignRequest
-from .errors import FeedbackPending
+from .errors import BudgetExceeded, FeedbackPending, LLMError
 from .feedback import FeedbackSource
-from .runners.jobs import JobSpec, train_and_evaluate
+from .progress import dollars
+from .runners.jobs import JobSpec, check_reward, train_and_evaluate
 from .runners.sandbox import Limits, Sandbox, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
@@ -28,6 +38,7 @@ from .schemas import (
     Candidate,
     CandidateLine,
     CandidateResult,
+    CheckReport,
     CriticVerdict,
     FinalEvaluation,
     IterationRecord,
@@ -68,6 +79,8 @@ class Solver:
     reporter: Reporter
     device: str = "auto"
     final_seeds: int = 0  # retrain the best reward with this many other seeds at the end
+    reviewer: object | None = None   # LLM critic: review(code, task, env, CheckReport) -> CriticVerdict
+    explainer: object | None = None  # LLM trajectory analyzer: explain(result, task, env, show_fitness) -> str
 
     def __post_init__(self):
         self.env = self.task.env.describe()
@@ -76,6 +89,54 @@ class Solver:
         previous = self.run.load_summary()
         self.wall_offset = previous.wall_s if previous else 0.0
         self.start = time.perf_counter()
+        self._checks: dict[str, tuple[CriticVerdict, CheckReport | None]] = {}
+        self._checks_lock = threading.Lock()
+        self.signatures: dict[tuple[int, int], list[float]] = {}  # rewards already trained
+
+    # -- the critic: static check, dry run in the sandbox, optional LLM review (memoized) -----------
+    def check(self, code: str) -> CriticVerdict:
+        """The critic's verdict on ``code``; designers get this to ask for fixes before handing over."""
+        return self._check(code)[0]
+
+    def _check(self, code: str) -> tuple[CriticVerdict, CheckReport | None]:
+        key = hashlib.sha256(code.encode()).hexdigest()
+        with self._checks_lock:
+            if key in self._checks:
+                return self._checks[key]
+        verdict, report = static_check(code, self.env.reward_arguments), None
+        if verdict.ok:
+            folder = self.run.path / "checks" / f"{key[:12]}-{uuid.uuid4().hex[:8]}"  # same code may run twice
+            report = check_reward(self.task, code, folder, self.sandbox, self.limits, self.device)
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()  # when no other check is running
+            if not report.ok:
+                verdict = CriticVerdict(ok=False, stage="dry_run", reason=report.reason, warnings=verdict.warnings)
+            elif self.reviewer is not None:
+                review = self.reviewer.review(code, self.task, self.env, report)
+                verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings})
+            else:
+                verdict = verdict.model_copy(update={"stage": "dry_run"})
+        with self._checks_lock:
+            self._checks[key] = (verdict, report)
+        return verdict, report
+
+    def _remember_signature(self, result: CandidateResult) -> None:
+        if result.status in ("ok", "failed"):  # it went to training
+            report = self.run.load_check(result.iteration, result.index)
+            if report is not None and report.signature:
+                self.signatures[(result.iteration, result.index)] = report.signature
+
+    def _duplicate_of(self, candidate: Candidate, report: CheckReport | None) -> str | None:
+        threshold = self.task.search.duplicate_correlation
+        if threshold is None or report is None:
+            return None
+        match = find_duplicate(report.signature, self.signatures, threshold)
+        if match is None:
+            return None
+        (iteration, index), rho = match
+        return (f"nearly the same reward as iteration {iteration + 1} candidate {index} (rank correlation "
+                f"{rho:.4f} on a shared batch of states); not trained")
 
     # -- one candidate (runs in an executor thread) ---------------------------------------------
     def _train_candidate(self, candidate: Candidate, threads: int, folder: Path | None = None,
@@ -107,29 +168,42 @@ class Solver:
         proposals = self.run.load_proposals(iteration)
         if proposals is None:
             proposals = self.designer.propose(DesignRequest(self.task, self.env, history, iteration,
-                                                            self.task.search.samples))
+                                                            self.task.search.samples, check=self.check,
+                                                            notify=self.reporter.message))
             self.run.save_proposals(iteration, proposals)
         self.reporter.iteration_started(iteration, self.task.search.iterations, proposals)
 
         results: dict[int, CandidateResult] = {}
         self._verdicts: dict[int, CriticVerdict] = {}
-        to_train: list[Candidate] = []
+        to_check: list[Candidate] = []
         for candidate in proposals:
             done = self.run.load_result(iteration, candidate.index)
             if done is not None:
                 results[candidate.index] = done
+                self._remember_signature(done)
                 self.reporter.candidate_finished(done, resumed=True)
-                continue
-            verdict = static_check(candidate.code, self.env.reward_arguments)
+            else:
+                to_check.append(candidate)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            checks = list(pool.map(lambda c: self._check(c.code), to_check))
+
+        to_train: list[Candidate] = []
+        for candidate, (verdict, report) in zip(to_check, checks):
             self._verdicts[candidate.index] = verdict
-            atomic_write_json(self.run.candidate_dir(iteration, candidate.index) / "critic.json", verdict)
-            if not verdict.ok:
-                result = self._result(candidate, "rejected", f"critic: {verdict.reason}", critic=verdict)
+            folder = self.run.candidate_dir(iteration, candidate.index)
+            atomic_write_json(folder / "critic.json", verdict)
+            if report is not None:
+                self.run.save_check(iteration, candidate.index, report)
+            duplicate = self._duplicate_of(candidate, report) if verdict.ok else None
+            if not verdict.ok or duplicate:
+                status, reason = ("rejected", f"critic: {verdict.reason}") if not verdict.ok else ("skipped", duplicate)
+                result = self._result(candidate, status, reason, critic=verdict)
                 self.run.save_result(result)
                 results[candidate.index] = result
                 self.reporter.candidate_finished(result)
             else:
                 to_train.append(candidate)
+                self.signatures[(iteration, candidate.index)] = report.signature
 
         for candidate, result in self.executor.map(self._train_candidate, to_train):
             if self.stopping.is_set():
@@ -143,15 +217,48 @@ class Solver:
                                  candidates=[results[c.index] for c in proposals if c.index in results])
         with getattr(self.reporter, "paused", nullcontext)():  # a person may be asked in the terminal
             feedback = self.feedback.judge(record, self.task)
+        record = self._explain(record.model_copy(update={"feedback": feedback}))
         self.run.save_feedback(feedback)
-        record = record.model_copy(update={"feedback": feedback})
         self.reporter.iteration_finished(record)
+        self._report_llm_usage()
         return record
+
+    def _explain(self, record: IterationRecord) -> IterationRecord:
+        """The trajectory analyzer's account of the candidates the designer will see next (the
+        chosen best, and the worst under preference feedback), saved with their results."""
+        feedback = record.feedback
+        if self.explainer is None or feedback is None:
+            return record
+        preference = feedback.kind != "metric"
+        wanted = {feedback.best, feedback.worst if preference else None} - {None}
+        candidates = []
+        for result in record.candidates:
+            if result.index in wanted and result.analysis is not None and not result.analysis.llm_summary:
+                summary = self.explainer.explain(result, self.task, self.env, show_fitness=not preference)
+                analysis = result.analysis.model_copy(update={"llm_summary": summary})
+                result = result.model_copy(update={"analysis": analysis})
+                self.run.save_result(result)
+            candidates.append(result)
+        return record.model_copy(update={"candidates": candidates})
+
+    def _report_llm_usage(self) -> None:
+        usage = self._llm_usage()
+        if usage.requests or usage.cached:
+            self.reporter.message(
+                f"  LLM: {usage.requests} requests ({usage.cached} answered from the cache, {usage.retries} "
+                f"retried) · {usage.prompt_tokens + usage.completion_tokens:,} tokens · {dollars(usage.cost_usd)}")
+
+    def _llm_usage(self) -> LLMUsage:
+        usage = getattr(self.designer, "usage", None)
+        return usage() if callable(usage) else LLMUsage()
 
     # -- the loop ----------------------------------------------------------------------------------
     def solve(self) -> Summary:
         history = self.run.history()
         final = None
+        for record in history:
+            for result in record.candidates:
+                self._remember_signature(result)
         try:
             for iteration in range(len(history), self.task.search.iterations):
                 history.append(self._iteration(iteration, history))
@@ -162,6 +269,14 @@ class Solver:
         except FeedbackPending:  # waits for a person's ranking; --resume picks it up
             self.run.write_summary(self.summary(history, "stopped"))
             raise
+        except BudgetExceeded as exc:  # a clean stop: what is done is kept; --resume continues
+            summary = self.summary(history, "stopped", stopped_reason=str(exc))
+            self.run.write_summary(summary)
+            return summary
+        except LLMError as exc:  # the model became unusable (after retries): keep the run resumable
+            self.run.write_summary(self.summary(history, "stopped", stopped_reason=str(exc)))
+            raise LLMError(f"{exc} (the run is kept; continue it with: rewardsmith solve --resume "
+                           f"{self.run.path})") from None
         except KeyboardInterrupt:
             self.stopping.set()
             kill_all()
@@ -209,10 +324,10 @@ class Solver:
         scored = [c for rec in history for c in rec.candidates if c.status == "ok" and c.fitness is not None]
         return max(scored, key=lambda c: (c.fitness, -c.iteration, -c.index)) if scored else None
 
-    def summary(self, history: list[IterationRecord], status: str, final: FinalEvaluation | None = None) -> Summary:
+    def summary(self, history: list[IterationRecord], status: str, final: FinalEvaluation | None = None,
+                stopped_reason: str | None = None) -> Summary:
         results = [c for rec in history for c in rec.candidates]
         best = self._best(history)
-        usage = getattr(self.designer, "usage", None)
         return Summary(
             task=self.task.name, status=status,
             best=BestCandidate(iteration=best.iteration, index=best.index, fitness=best.fitness,
@@ -221,5 +336,5 @@ class Solver:
                                       reason=c.reason, success=c.success) for c in results],
             wall_s=round(self.wall_offset + time.perf_counter() - self.start, 3),
             iterations_done=len(history),
-            llm=usage() if callable(usage) else LLMUsage(),
-            designer=self.designer.name, sandbox=self.sandbox.name, final=final)
+            llm=self._llm_usage(), designer=self.designer.name, sandbox=self.sandbox.name, final=final,
+            stopped_reason=stopped_reason)

@@ -17,6 +17,11 @@ def _fit(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def dollars(amount: float) -> str:
+    """``$0.0123``; amounts under a cent keep two significant digits (``$0.00017``)."""
+    return f"${amount:.4f}" if amount >= 0.01 or amount == 0 else f"${amount:.2g}"
+
+
 class RichReporter:
     """Live bars while candidates train; a summary line as each one ends."""
 

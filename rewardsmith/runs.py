@@ -12,7 +12,11 @@ RUN/
     cand_00/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
       rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
+      check.json           the dry run's report (components, signature for spotting duplicates)
       work/  eval/         the sandboxes' job folders
+  llm/
+    000-request.json       every request to the LLM and its answer (no API keys), in order
+    000-response.json
 ```
 """
 
@@ -28,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import RunDirError
-from .schemas import Candidate, CandidateResult, Feedback, IterationRecord, Ranking, Summary
+from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
 
 
@@ -118,6 +122,12 @@ class RunDir:
 
     def load_result(self, iteration: int, index: int) -> CandidateResult | None:
         return self.load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)
+
+    def save_check(self, iteration: int, index: int, report: CheckReport) -> None:
+        atomic_write_json(self.candidate_dir(iteration, index) / "check.json", report)
+
+    def load_check(self, iteration: int, index: int) -> CheckReport | None:
+        return self.load(self.candidate_dir(iteration, index) / "check.json", CheckReport)
 
     def save_feedback(self, feedback: Feedback) -> None:
         atomic_write_json(self.iteration_dir(feedback.iteration) / "feedback.json", feedback)

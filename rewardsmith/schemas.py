@@ -98,6 +98,8 @@ class Finding(Record):
 class Analysis(Record):
     findings: list[Finding]
     text: str = Field(description="the feedback as the designer will read it")
+    llm_summary: str | None = Field(None, description="the LLM trajectory analyzer's account of what the policy "
+                                                      "did, why episodes ended, and what to change")
 
 
 class CandidateResult(Record):
@@ -195,6 +197,10 @@ class LLMUsage(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    retries: int = Field(0, description="requests repeated after a 429, 5xx or timeout")
+
+    def __add__(self, other: LLMUsage) -> LLMUsage:
+        return LLMUsage(**{k: getattr(self, k) + getattr(other, k) for k in LLMUsage.model_fields})
 
 
 class FinalEvaluation(Record):
@@ -220,6 +226,7 @@ class Summary(Record):
     designer: str = ""
     sandbox: str = ""
     final: FinalEvaluation | None = None
+    stopped_reason: str | None = Field(None, description="why the run stopped early (e.g. --max-cost reached)")
 
 
 class WorkerJob(Record):
@@ -267,3 +274,32 @@ class PolicyEvaluation(Record):
     success_rate: float = Field(description="fraction of seeds whose mean fitness passes the threshold")
     success_threshold: float
     wall_s: float
+
+
+class LLMMessage(Record):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class LLMRequest(Record):
+    """One chat request; ``n`` answers to the same messages."""
+
+    messages: tuple[LLMMessage, ...]
+    n: int = Field(1, ge=1)
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @classmethod
+    def chat(cls, *pairs: tuple[str, str], **options) -> LLMRequest:
+        """``LLMRequest.chat(("system", "..."), ("user", "..."))``."""
+        return cls(messages=tuple(LLMMessage(role=r, content=c) for r, c in pairs), **options)
+
+
+class LLMReply(Record):
+    """The answers to one request and what they cost."""
+
+    texts: list[str]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    model: str = ""

@@ -74,6 +74,11 @@ class FitnessSpec(_Strict):
 class SearchSpec(_Strict):
     iterations: int = Field(3, ge=1, description="design-train-reflect rounds")
     samples: int = Field(4, ge=1, description="reward candidates per round")
+    llm_critic: bool = Field(False, description="an LLM reviews each candidate before training and may veto it "
+                                                "(LLM designers only)")
+    duplicate_correlation: float | None = Field(
+        0.9999, ge=0, le=1, description="skip a candidate whose reward ranks a shared batch of states like an "
+                                       "already trained one (Spearman correlation at least this); null: never skip")
 
 
 class SandboxSpec(_Strict):

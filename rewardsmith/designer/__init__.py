@@ -6,11 +6,12 @@ downstream calls back into them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..envs.description import EnvDescription
-from ..schemas import Candidate, IterationRecord
+from ..schemas import Candidate, CriticVerdict, IterationRecord
 from ..task import TaskSpec
 
 
@@ -21,6 +22,11 @@ class DesignRequest:
     history: list[IterationRecord]
     iteration: int
     samples: int
+    check: Callable[[str], CriticVerdict] | None = None
+    """The critic the loop will apply (static check, sandboxed dry run, LLM review), so a
+    designer can ask for fixes before handing candidates over; ``None``: static check only."""
+    notify: Callable[[str], None] | None = None
+    """Where to report what the designer is doing (shown on screen)."""
 
 
 class Designer(Protocol):
@@ -31,12 +37,15 @@ class Designer(Protocol):
         ...
 
 
-def make_designer(model: str, **options) -> Designer:
-    """``builtin`` for the offline designer; any other name is a litellm model."""
+def make_designer(model: str, llm=None, **options) -> Designer:
+    """``builtin`` for the offline designer; any other name is a litellm model, reached through
+    ``llm`` (an :class:`~rewardsmith.llm.client.LLMClient`) or a client made here from ``options``
+    (``api_base``, ``max_cost``)."""
     if model == "builtin":
         from .builtin import BuiltinDesigner
 
         return BuiltinDesigner()
-    from ..errors import LLMError
+    from ..llm import make_llm
+    from .llm import LLMDesigner
 
-    raise LLMError(f"model {model!r}: LLM designers are not available yet; use --model builtin")
+    return LLMDesigner(llm or make_llm(model, **options))

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..runs import atomic_write_text
-from ..schemas import EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
 from ..video import FRAMES, TRACE, encode_videos, load_frames
 from ..worker import PROGRESS
@@ -31,6 +31,8 @@ MAX_POLICY_BYTES = 256 * 1024 * 1024
 MAX_LOG_BYTES = 256 * 1024
 MAX_TRACE_BYTES = 8 * 1024 * 1024
 MAX_FRAMES_BYTES = 96 * 1024 * 1024
+CHECK_TIMEOUT_S = 120.0
+MAX_SIGNATURE = 4096
 
 ProgressFn = Callable[[dict], None]
 
@@ -179,3 +181,28 @@ def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn 
         return done("failed", str(payload["error"])[:500], outcome.log)
     summary = EvalSummary.model_validate(payload)
     return done("ok", None, outcome.log, summary)
+
+
+def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,
+                 device: str = "auto") -> CheckReport:
+    """Dry-run reward code in a sandbox on states of a short random rollout (``worker check``).
+
+    The report is untrusted (the reward ran in that process): it is schema-checked and bounded,
+    and it only decides whether a candidate is trained and whether it duplicates another.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reward.py").write_text(code)
+    _write_job(folder, WorkerJob(kind="check", task=task.model_dump(mode="json"), reward_file="reward.py",
+                                 device=device, threads=1))
+    limits = Limits(**{**limits.__dict__, "timeout_s": min(limits.timeout_s, CHECK_TIMEOUT_S), "threads": 1})
+    result = sandbox.run_worker("check", folder, limits)
+    _save_log(folder / "check.log", result)
+    failure = result.failure_reason(limits)
+    if failure:
+        return CheckReport(ok=False, reason=f"the dry run failed: {failure}")
+    try:
+        report = CheckReport.model_validate_json(result.result_line or "")
+    except (ValidationError, ValueError):
+        return CheckReport(ok=False, reason="the dry run printed no result")
+    return report.model_copy(update={"signature": report.signature[:MAX_SIGNATURE],
+                                     "components": report.components[:64]})
