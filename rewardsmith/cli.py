@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from .errors import RewardsmithError
@@ -226,6 +227,45 @@ def evaluate(
         f"fitness {report.mean:.3f} +- {report.std:.3f} (min {report.min:.3f}, max {report.max:.3f}); "
         f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/policy_eval.json",
         highlight=False, markup=False)
+
+
+sandbox_app = typer.Typer(help="Build or check the sandboxes that run reward code.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("build")
+def sandbox_build() -> None:
+    """Build the Docker image for this version of rewardsmith (once per code change)."""
+    from .runners.docker_image import build_image, connect
+
+    client = connect()
+    with err_console.status("building the sandbox image") as status:
+        def report(line: str) -> None:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+            status.update(line[:100])
+
+        name = build_image(client, report)
+    out_console.print(name, highlight=False)
+
+
+@sandbox_app.command("check")
+def sandbox_check(
+    name: Annotated[Optional[str], typer.Argument(help="Check only this backend; exit code 2 if it cannot run.")] = None,
+) -> None:
+    """Show which sandboxes work here and which one --sandbox auto picks."""
+    from .runners.sandbox import SANDBOXES, make_sandbox
+
+    for backend in [name] if name else [*SANDBOXES, "auto"]:
+        try:
+            box = make_sandbox(backend)
+        except RewardsmithError as exc:
+            if name:
+                raise
+            out_console.print(f"{backend:8} [red]unavailable[/]: {escape(str(exc))}")
+            continue
+        note = "" if box.safe else " [yellow](no isolation)[/]"
+        picked = f" -> {box.name}" if backend == "auto" else ""
+        out_console.print(f"{backend:8} [green]ok[/]{picked}{note}")
 
 
 def _print_code(code: str) -> None:
