@@ -58,7 +58,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
           executor: str | None = None, feedback: str | None = None, device: str | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
           total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
-          final_seeds: int | None = None, reporter=None) -> SolveResult:
+          final_seeds: int | None = None, ray_address: str | None = None, reporter=None) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
     Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
@@ -72,9 +72,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     from .runners.sandbox import make_sandbox
 
     given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
-             "feedback": feedback, "device": device, "final_seeds": final_seeds}
+             "feedback": feedback, "device": device, "final_seeds": final_seeds, "ray_address": ray_address}
     defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
-                "feedback": "metric", "device": "auto", "final_seeds": 0}
+                "feedback": "metric", "device": "auto", "final_seeds": 0, "ray_address": None}
     if resume is not None:
         run, stored_task, stored = RunDir.open(Path(resume))
         task_spec = apply_overrides(stored_task, iterations=iterations)
@@ -88,15 +88,18 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     # build everything that can fail on user input before writing anything
     designer = make_designer(options["model"], api_base=options["api_base"])
     box = make_sandbox(options["sandbox"])
-    pool = make_executor(options["executor"], parallel=parallel)
     judge = make_feedback(options["feedback"])
-    if resume is None:
-        run = RunDir.create(Path(out) if out else default_run_path(task_spec.name), task_spec, options)
-    elif task_spec != stored_task:
-        atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
-    solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
-                    final_seeds=options["final_seeds"])
-    return SolveResult(run.path, solver.solve())
+    pool = make_executor(options["executor"], parallel=parallel, address=options["ray_address"])
+    try:
+        if resume is None:
+            run = RunDir.create(Path(out) if out else default_run_path(task_spec.name), task_spec, options)
+        elif task_spec != stored_task:
+            atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+        solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
+                        final_seeds=options["final_seeds"])
+        return SolveResult(run.path, solver.solve())
+    finally:
+        pool.close()
 
 
 def _task_yaml(task: TaskSpec) -> str:

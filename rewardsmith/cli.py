@@ -64,6 +64,8 @@ def solve(
     final_seeds: Annotated[Optional[int], typer.Option(
         help="At the end, retrain the best reward with this many other seeds and report mean and spread "
              "(Eureka uses 5; default 0).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        help="With --executor ray: the cluster to use (HOST:PORT); default: start a local one.")] = None,
 ) -> None:
     """Search for a reward function that makes a trained policy solve TASK."""
     from .api import solve as run_solve
@@ -75,7 +77,8 @@ def solve(
             result = run_solve(task, model=model, api_base=api_base, iterations=iterations, samples=samples,
                                sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
                                resume=resume, parallel=parallel, total_timesteps=total_timesteps,
-                               timeout=timeout, memory=memory, final_seeds=final_seeds, reporter=reporter)
+                               timeout=timeout, memory=memory, final_seeds=final_seeds, ray_address=ray_address,
+                               reporter=reporter)
         except KeyboardInterrupt:
             where = resume or out or "RUN"
             err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")

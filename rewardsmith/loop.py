@@ -18,7 +18,7 @@ from .analyzer import analyze
 from .critic import static_check
 from .designer import Designer, DesignRequest
 from .feedback import FeedbackSource
-from .runners.jobs import JobSpec, train_and_evaluate
+from .runners.jobs import JobSpec
 from .runners.sandbox import Limits, Sandbox, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
@@ -79,8 +79,8 @@ class Solver:
         task = task or self.task
         spec = JobSpec(task, candidate.code, folder, self.limits, self.device)
         self.reporter.candidate_started(candidate, task.train.total_timesteps)
-        outcome = train_and_evaluate(spec, self.sandbox, threads=threads,
-                                     on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
+        outcome = self.executor.run_job(spec, self.sandbox, threads,
+                                        on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
         threshold = task.fitness.success_threshold
         analysis = analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason)
         return self._result(candidate, outcome.status, outcome.reason, train=outcome.train, eval=outcome.eval,

@@ -14,7 +14,7 @@ command -v debootstrap >/dev/null || { echo "error: debootstrap is not installed
 # The mirror apt already uses here, so this works wherever `apt-get install` does.
 mirror="$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
           | grep -v security | head -n1 || true)"
-mirror="${mirror:-http://deb.debian.org/debian}"
+[ -n "$mirror" ] || { echo "error: no Debian mirror found in /etc/apt/sources.list*" >&2; exit 1; }
 root="$(mktemp -d /var/tmp/rewardsmith-base.XXXXXX)"
 trap 'rm -rf "$root"' EXIT
 echo "debootstrap bookworm (minbase + python3) from $mirror ..."

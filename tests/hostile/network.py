@@ -1,4 +1,4 @@
-# Tries the network every way it can: TCP to a server on the host's loopback, UDP, DNS, and the
+# Tries the network: TCP and UDP to a server on the host's loopback, a DNS lookup, and the
 # Docker socket (talking to it would mean root on the host). Re-raises the last error.
 import torch
 
@@ -9,23 +9,22 @@ PORT = 47011
 
 def compute_reward(pole_angle: torch.Tensor):
     error = None
-    attempts = [
-        lambda: socket.create_connection(("127.0.0.1", PORT), timeout=2).sendall(TOKEN.encode()),
-        lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(TOKEN.encode(), ("127.0.0.1", PORT)),
-        lambda: socket.getaddrinfo("pypi.org", 443),
-        lambda: socket.create_connection(("1.1.1.1", 53), timeout=2),
-    ]
-    for attempt in attempts:
-        try:
-            attempt()
-        except OSError as exc:
-            error = exc
     for path in ("/var/run/docker.sock", "/run/docker.sock"):
         try:
             unix = socket.socket(socket.AF_UNIX)
             unix.connect(path)
             unix.sendall(b"GET /containers/json HTTP/1.0\r\n\r\n")
             print("docker socket answered:", unix.recv(200))
+        except OSError as exc:
+            error = exc
+    attempts = [
+        lambda: socket.create_connection(("127.0.0.1", PORT), timeout=2).sendall(TOKEN.encode()),
+        lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(TOKEN.encode(), ("127.0.0.1", PORT)),
+        lambda: socket.getaddrinfo("example.com", 443),
+    ]
+    for attempt in attempts:
+        try:
+            attempt()
         except OSError as exc:
             error = exc
     if error is not None:
