@@ -5,7 +5,7 @@ each: the command ends normally with a JSON result; it ends the way it should (t
 memory, signal, NaN, blocked network...); no file appears outside its folder; no process it
 started survives; no connection reaches the host; no secret (an API key in the command's
 environment, a host file outside the job folder) shows up in the output or the run folder; and
-no faked fitness is reported. The runs start together in a session fixture (three at a time)
+no faked fitness is reported. The runs start together in a session fixture (two at a time)
 and each test waits for its own.
 """
 
@@ -31,8 +31,8 @@ from rewardsmith.runners.sandbox import make_sandbox
 
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
-STEPS = "4096"
-TIMEOUT = {"endless_loop": "15"}  # seconds per job; the rest get 120
+STEPS = "2048"
+TIMEOUT = {"endless_loop": "15"}  # seconds per job; the rest get 300 (slow shared machines)
 MEMORY_MB = "2048"
 
 # (statuses it may end with, words its reason must contain)
@@ -54,6 +54,9 @@ EXPECTED = {
     "symlink_checkpoint": ({"failed"}, "no policy checkpoint"),
     "write_outside": ({"ok"}, None),
 }
+
+
+CHEATS = {"fake_outcome", "patch_worker", "plant_modules"}
 
 
 def available(backend: str) -> str | None:
@@ -128,6 +131,20 @@ def processes_with(token: str) -> list[str]:
     return found
 
 
+def small_task(base: Path) -> Path:
+    """tasks/cartpole.yaml with short episodes and few evaluation episodes: the same job, faster."""
+    import yaml
+
+    path = base / "cartpole-small.yaml"
+    if not path.exists():
+        task = yaml.safe_load((TASKS / "cartpole.yaml").read_text())
+        task["env"]["max_episode_steps"] = 100
+        task["fitness"]["eval_episodes"] = 4
+        task["train"]["checkpoints"] = 2
+        path.write_text(yaml.safe_dump(task))
+    return path
+
+
 def run_hostile(path: Path, backend: str, base: Path) -> HostileRun:
     token = f"hostile{uuid.uuid4().hex[:12]}"
     work = base / f"{path.stem}-{backend}"
@@ -141,8 +158,8 @@ def run_hostile(path: Path, backend: str, base: Path) -> HostileRun:
     secret = f"sk-hostile-{token}"
     out = work / "out"
     env = {**os.environ, "OPENAI_API_KEY": secret, "ANTHROPIC_API_KEY": secret}
-    args = [sys.executable, "-m", "rewardsmith", "train", str(TASKS / "cartpole.yaml"), "--reward", str(reward),
-            "--sandbox", backend, "--timeout", TIMEOUT.get(path.stem, "120"), "--memory", MEMORY_MB,
+    args = [sys.executable, "-m", "rewardsmith", "train", str(small_task(base)), "--reward", str(reward),
+            "--sandbox", backend, "--timeout", TIMEOUT.get(path.stem, "300"), "--memory", MEMORY_MB,
             "--total-timesteps", STEPS, "--json", "--out", str(out)]
     try:
         proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -159,10 +176,11 @@ def run_hostile(path: Path, backend: str, base: Path) -> HostileRun:
 @pytest.fixture(scope="session")
 def hostile_runs(request, tmp_path_factory) -> dict[tuple[str, str], Future]:
     base = tmp_path_factory.mktemp("hostile")
-    pool = ThreadPoolExecutor(max_workers=3)
+    pool = ThreadPoolExecutor(max_workers=2)
     selected = {(item.callspec.params["path"], item.callspec.params["backend"]) for item in request.session.items
                 if item.originalname == "test_hostile_reward_is_contained"}
     usable = {backend: available(backend) is None for backend in BACKENDS}
+    small_task(base)
     runs = {(path.stem, backend): pool.submit(run_hostile, path, backend, base)
             for path, backend in sorted(selected) if usable[backend]}
     yield runs
@@ -208,8 +226,9 @@ def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
     if words:
         assert words.lower() in (line["reason"] or "").lower(), line
 
-    # no faked fitness: the rewards that claim 1.0 train nothing good (or nothing at all)
-    assert line["fitness"] is None or line["fitness"] < 0.5, line
+    # no faked fitness: the cheats claim 1.0 but reward falling (or train nothing at all)
+    if run.name in CHEATS:
+        assert line["fitness"] is None or line["fitness"] < 0.5, line
     result = json.loads((run.out / "result.json").read_text())
     assert result["sandbox"] == backend and result["fitness"] == line["fitness"]
 

@@ -10,6 +10,7 @@ cluster is started for the run and stopped at the end.
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -51,6 +52,15 @@ def run_on_node(spec: JobSpec, sandbox_name: str, threads: int, queue, key: int
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast: ray.init retries an address with nothing behind it for minutes."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise RewardsmithError(f"no Ray cluster answers at {address} (start one with `ray start --head`)") from None
+
+
 class RayExecutor:
     """Submits each job to a Ray cluster; at most ``parallel`` in flight (default: what fits)."""
 
@@ -64,9 +74,12 @@ class RayExecutor:
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
+            if address and address != "auto" and not address.startswith("ray://"):
+                _check_reachable(address)
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                         object_store_memory=None if address else LOCAL_OBJECT_STORE)
+                local = {} if address else {"object_store_memory": LOCAL_OBJECT_STORE,
+                                            "_node_ip_address": "127.0.0.1"}
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise RewardsmithError(f"cannot reach the Ray cluster at {address}: {exc}") from None
         resources = ray.cluster_resources()
