@@ -2,8 +2,9 @@
 namespaces.
 
 What the job sees: a read-only root with only the Python install, the environment's packages,
-the rewardsmith package and ``/usr``; a minimal ``/dev``; its own ``/proc``; a small private
-``/tmp``; and its job folder, read-write, at ``/job``. No network (not even the host's
+the host's rewardsmith package (at ``/opt/rewardsmith``, first on ``sys.path``) and ``/usr``;
+a minimal ``/dev``; its own ``/proc``; a small private ``/tmp``; and its job folder, read-write,
+at ``/job``. No network (not even the host's
 loopback), no host processes, no host environment variables. It runs as uid 1000 without
 capabilities and dies with its parent; when the job ends, the pid namespace ends with it, so
 no process it started can outlive it.
@@ -34,10 +35,13 @@ from .sandbox import (
     prepare_job_dir,
     run_process,
     signal_from_status,
-    worker_argv,
 )
 
 JOB = "/job"               # where the job folder appears inside
+CODE = "/opt/rewardsmith"  # the host's rewardsmith package appears as CODE/rewardsmith
+# Run the worker from the very package the host runs (wherever the environment would look).
+BOOT = (f"import runpy, sys; sys.path.insert(0, {CODE!r}); "
+        "runpy.run_module('rewardsmith.worker', run_name='__main__', alter_sys=True)")
 SANDBOX_UID = 1000
 TMP_BYTES = 64 * 1024 * 1024
 
@@ -49,9 +53,9 @@ def package_dir() -> Path:
 
 
 def python_paths() -> list[Path]:
-    """Folders the worker's Python needs: the install, the environment, the package itself."""
+    """Folders the worker's Python needs: the install and the environment's packages."""
     candidates = [sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,
-                  Path(sys.executable).resolve().parent.parent, package_dir()]
+                  Path(sys.executable).resolve().parent.parent]
     paths: list[Path] = []
     for raw in candidates:
         path = Path(raw).resolve()
@@ -105,7 +109,8 @@ class BwrapSandbox(Sandbox):
 
     def __init__(self):
         self.exe, self.extra_flags = _probe()
-        self.binds = _system_binds() + [a for p in python_paths() for a in ("--ro-bind", str(p), str(p))]
+        self.binds = (_system_binds() + [a for p in python_paths() for a in ("--ro-bind", str(p), str(p))]
+                      + ["--ro-bind", str(package_dir()), f"{CODE}/rewardsmith"])
         self.python = str(Path(sys.executable).absolute())
 
     def environment(self, job_dir: Path, limits: Limits) -> dict[str, str]:
@@ -121,7 +126,7 @@ class BwrapSandbox(Sandbox):
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm",
             "--bind", str(job_dir), JOB, "--chdir", JOB, "--remount-ro", "/",
             "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
-            "--", *worker_argv(self.python, kind, JOB),
+            "--", self.python, "-I", "-c", BOOT, kind, JOB,
         ]
 
     def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
