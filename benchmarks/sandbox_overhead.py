@@ -50,7 +50,7 @@ def bare(box, folder: Path, limits: Limits) -> float:
     else:
         argv = box.command("check", folder, limits)
         if "--" in argv:  # bwrap: same sandbox, a trivial program
-            argv = argv[:argv.index("--") + 1] + [sys.executable, "-I", "-c", "pass"]
+            argv = argv[:argv.index("--") + 1] + [box.python, "-I", "-c", "pass"]
         else:
             argv = [sys.executable, "-I", "-c", "pass"]
         result = run_process(argv, folder, box.environment(folder, limits), limits)
@@ -83,21 +83,24 @@ def main() -> None:
     task = load_task(ROOT / "tasks" / "cartpole.yaml").with_overrides(train={"total_timesteps": args.steps})
     limits = Limits(timeout_s=600, memory_mb=4096, threads=1)
     rows, results = [], {}
+    boxes = {}
     for name in ("process", "bwrap", "docker"):
         try:
-            box = make_sandbox(name)
+            boxes[name] = make_sandbox(name)
         except SandboxUnavailable as exc:
             print(f"{name}: skipped ({exc})")
-            continue
-        times: dict[str, list[float]] = {"bare": [], "check": [], "train": []}
-        for _ in range(args.repeats):
-            for kind, fn in (("bare", bare), ("check", check), ("train", train)):
+    times = {name: {"bare": [], "check": [], "train": []} for name in boxes}
+    for _ in range(args.repeats):  # backends interleaved, so a change in machine load hits all alike
+        for kind, fn in (("bare", bare), ("check", check), ("train", train)):
+            for name, box in boxes.items():
                 folder = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
                 try:
-                    times[kind].append(fn(box, folder, limits) if kind == "bare" else fn(box, folder, limits, task))
+                    times[name][kind].append(fn(box, folder, limits) if kind == "bare"
+                                             else fn(box, folder, limits, task))
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
-        results[name] = {kind: {"median_s": statistics.median(v), "runs_s": v} for kind, v in times.items()}
+    for name in boxes:
+        results[name] = {kind: {"median_s": statistics.median(v), "runs_s": v} for kind, v in times[name].items()}
     base = results.get("process", {})
     for name, r in results.items():
         row = [name]

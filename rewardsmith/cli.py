@@ -288,6 +288,8 @@ def _warn_if_unsafe(sandbox: str, reporter) -> None:
     if not box.safe:
         reporter.message("[yellow]warning:[/] reward code runs with --sandbox process: limits only, no "
                          "isolation (install bubblewrap or Docker for a real sandbox)")
+        for why in box.skipped:
+            reporter.message(f"  (not used: {escape(why)})")
 
 
 def main(argv: list[str] | None = None) -> None:

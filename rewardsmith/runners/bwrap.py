@@ -111,7 +111,8 @@ class BwrapSandbox(Sandbox):
         self.exe, self.extra_flags = _probe()
         self.binds = (_system_binds() + [a for p in python_paths() for a in ("--ro-bind", str(p), str(p))]
                       + ["--ro-bind", str(package_dir()), f"{CODE}/rewardsmith"])
-        self.python = str(Path(sys.executable).absolute())
+        # the venv's python, not the file it links to (that would lose the venv's packages)
+        self.python = os.path.normpath(os.path.abspath(sys.executable))
 
     def environment(self, job_dir: Path, limits: Limits) -> dict[str, str]:
         return {**clean_environment(Path(JOB), limits), "TMPDIR": "/tmp"}
