@@ -226,9 +226,10 @@ def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
     if words:
         assert words.lower() in (line["reason"] or "").lower(), line
 
-    # no faked fitness: the cheats claim 1.0 but reward falling (or train nothing at all)
+    # no faked fitness: the cheats claim a perfect 1.0 and success, but reward falling (or train
+    # nothing at all), so an honest evaluation scores them well below that
     if run.name in CHEATS:
-        assert line["fitness"] is None or line["fitness"] < 0.5, line
+        assert line["fitness"] is None or (line["fitness"] < 0.9 and not line["success"]), line
     result = json.loads((run.out / "result.json").read_text())
     assert result["sandbox"] == backend and result["fitness"] == line["fitness"]
 
