@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	@bash scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docker,ray]' $(QUIET_PIP)
 	@$(BIN)/python -c "import rewardsmith.cli, torch" || { echo "install failed" >&2; exit 1; }
 	@touch $@
 
@@ -29,8 +29,11 @@ system-deps:
 demo: install
 	$(BIN)/rewardsmith solve tasks/cartpole.yaml --model builtin
 
+# The docker sandbox tests need an engine and the image: started and built here when we are root
+# (scripts/docker-up.sh), stopped again afterwards if this started it.
 test: install
-	$(BIN)/python -m pytest
+	@bash scripts/docker-up.sh $(BIN)/python
+	$(BIN)/python -m pytest; status=$$?; bash scripts/docker-down.sh; exit $$status
 
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' $(QUIET_PIP)

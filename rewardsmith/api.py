@@ -59,7 +59,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
           out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
           total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
           final_seeds: int | None = None, feedback_noise: float | None = None, max_cost: float | None = None,
-          llm_critic: bool | None = None, reporter=None) -> SolveResult:
+          llm_critic: bool | None = None, ray_address: str | None = None, reporter=None) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
     Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
@@ -78,10 +78,10 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
 
     given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
              "feedback": feedback, "device": device, "final_seeds": final_seeds, "feedback_noise": feedback_noise,
-             "max_cost": max_cost, "llm_critic": llm_critic}
+             "max_cost": max_cost, "llm_critic": llm_critic, "ray_address": ray_address}
     defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
                 "feedback": "metric", "device": "auto", "final_seeds": 0, "feedback_noise": None,
-                "max_cost": None, "llm_critic": None}
+                "max_cost": None, "llm_critic": None, "ray_address": None}
     if resume is not None:
         run, stored_task, stored = RunDir.open(Path(resume))
         task_spec = apply_overrides(stored_task, iterations=iterations)
@@ -94,31 +94,34 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
         options = {k: v if v is not None else defaults[k] for k, v in given.items()}
     # build everything that can fail on user input before writing anything
     box = make_sandbox(options["sandbox"])
-    pool = make_executor(options["executor"], parallel=parallel)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
     judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"],
                           seed=task_spec.train.seed)
     llm = _llm_client(options) if options["model"] != "builtin" else None
     designer = make_designer(options["model"], llm=llm)
-    if resume is None:
-        run = RunDir.create(run_path, task_spec, options)
-    elif task_spec != stored_task:
-        atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
-    reviewer = explainer = None
-    if llm is not None:
-        from .analyzer_llm import TrajectoryAnalyzer
-        from .critic_llm import LLMCritic
+    pool = make_executor(options["executor"], parallel=parallel, address=options["ray_address"])
+    try:
+        if resume is None:
+            run = RunDir.create(run_path, task_spec, options)
+        elif task_spec != stored_task:
+            atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+        reviewer = explainer = None
+        if llm is not None:
+            from .analyzer_llm import TrajectoryAnalyzer
+            from .critic_llm import LLMCritic
 
-        llm.attach(run.path / "llm")
-        previous = run.load_summary() if resume is not None else None
-        if previous is not None:
-            llm.add_previous_usage(previous.llm)
-        critic_on = options["llm_critic"] if options["llm_critic"] is not None else task_spec.search.llm_critic
-        reviewer = LLMCritic(llm) if critic_on else None
-        explainer = TrajectoryAnalyzer(llm)
-    solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
-                    final_seeds=options["final_seeds"], reviewer=reviewer, explainer=explainer)
-    return SolveResult(run.path, solver.solve())
+            llm.attach(run.path / "llm")
+            previous = run.load_summary() if resume is not None else None
+            if previous is not None:
+                llm.add_previous_usage(previous.llm)
+            critic_on = options["llm_critic"] if options["llm_critic"] is not None else task_spec.search.llm_critic
+            reviewer = LLMCritic(llm) if critic_on else None
+            explainer = TrajectoryAnalyzer(llm)
+        solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
+                        final_seeds=options["final_seeds"], reviewer=reviewer, explainer=explainer)
+        return SolveResult(run.path, solver.solve())
+    finally:
+        pool.close()
 
 
 def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from .errors import FeedbackPending, RewardsmithError
@@ -73,6 +74,8 @@ def solve(
         "--llm-critic/--no-llm-critic",
         help="Let the LLM review each reward before training and veto semantic mistakes "
              "(default: the task's search.llm_critic).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(
+        help="With --executor ray: the cluster to use (HOST:PORT); default: start a local one.")] = None,
 ) -> None:
     """Search for a reward function that makes a trained policy solve TASK.
 
@@ -91,7 +94,7 @@ def solve(
                                sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
                                resume=resume, parallel=parallel, total_timesteps=total_timesteps,
                                timeout=timeout, memory=memory, final_seeds=final_seeds, feedback_noise=feedback_noise,
-                               max_cost=max_cost, llm_critic=llm_critic, reporter=reporter)
+                               max_cost=max_cost, llm_critic=llm_critic, ray_address=ray_address, reporter=reporter)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(pending.exit_code) from None
@@ -273,6 +276,45 @@ def evaluate(
         highlight=False, markup=False)
 
 
+sandbox_app = typer.Typer(help="Build or check the sandboxes that run reward code.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("build")
+def sandbox_build() -> None:
+    """Build the Docker image for this version of rewardsmith (once per code change)."""
+    from .runners.docker_image import build_image, connect
+
+    client = connect()
+    with err_console.status("building the sandbox image") as status:
+        def report(line: str) -> None:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+            status.update(line[:100])
+
+        name = build_image(client, report)
+    out_console.print(name, highlight=False)
+
+
+@sandbox_app.command("check")
+def sandbox_check(
+    name: Annotated[Optional[str], typer.Argument(help="Check only this backend; exit code 2 if it cannot run.")] = None,
+) -> None:
+    """Show which sandboxes work here and which one --sandbox auto picks."""
+    from .runners.sandbox import SANDBOXES, make_sandbox
+
+    for backend in [name] if name else [*SANDBOXES, "auto"]:
+        try:
+            box = make_sandbox(backend)
+        except RewardsmithError as exc:
+            if name:
+                raise
+            out_console.print(f"{backend:8} [red]unavailable[/]: {escape(str(exc))}")
+            continue
+        note = "" if box.safe else " [yellow](no isolation)[/]"
+        picked = f" -> {box.name}" if backend == "auto" else ""
+        out_console.print(f"{backend:8} [green]ok[/]{picked}{note}")
+
+
 def _print_code(code: str) -> None:
     if out_console.is_terminal:
         out_console.print(Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True))
@@ -290,6 +332,8 @@ def _warn_if_unsafe(sandbox: str, reporter) -> None:
     if not box.safe:
         reporter.message("[yellow]warning:[/] reward code runs with --sandbox process: limits only, no "
                          "isolation (install bubblewrap or Docker for a real sandbox)")
+        for why in box.skipped:
+            reporter.message(f"  (not used: {escape(why)})")
 
 
 def main(argv: list[str] | None = None) -> None:

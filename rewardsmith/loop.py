@@ -30,7 +30,7 @@ from .designer import Designer, DesignRequest
 from .errors import BudgetExceeded, FeedbackPending, LLMError
 from .feedback import FeedbackSource
 from .progress import dollars
-from .runners.jobs import JobSpec, check_reward, train_and_evaluate
+from .runners.jobs import JobSpec, check_reward
 from .runners.sandbox import Limits, Sandbox, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
@@ -145,8 +145,8 @@ class Solver:
         task = task or self.task
         spec = JobSpec(task, candidate.code, folder, self.limits, self.device)
         self.reporter.candidate_started(candidate, task.train.total_timesteps)
-        outcome = train_and_evaluate(spec, self.sandbox, threads=threads,
-                                     on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
+        outcome = self.executor.run_job(spec, self.sandbox, threads,
+                                        on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
         threshold = task.fitness.success_threshold
         analysis = analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason)
         return self._result(candidate, outcome.status, outcome.reason, train=outcome.train, eval=outcome.eval,

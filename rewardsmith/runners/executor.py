@@ -8,6 +8,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from ..errors import RewardsmithError
+from .jobs import JobOutcome, JobSpec, ProgressFn, train_and_evaluate
+from .sandbox import Sandbox
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,6 +35,14 @@ class LocalExecutor:
     def threads_per_job(self, jobs: int) -> int:
         return max(1, self.cores // max(1, min(self.parallel, jobs)))
 
+    def run_job(self, spec: JobSpec, sandbox: Sandbox, threads: int,
+                on_progress: ProgressFn | None = None) -> JobOutcome:
+        """Train and evaluate one candidate here, in the calling thread."""
+        return train_and_evaluate(spec, sandbox, on_progress=on_progress, threads=threads)
+
+    def close(self) -> None:
+        pass
+
     def map(self, fn: Callable[[T, int], R], items: list[T]) -> Iterator[tuple[T, R]]:
         """Call ``fn(item, threads)`` for every item; yield ``(item, result)`` as each finishes."""
         if not items:
@@ -50,7 +60,11 @@ class LocalExecutor:
                     future.cancel()
 
 
-def make_executor(name: str, parallel: int | None = None, **options):
+def make_executor(name: str, parallel: int | None = None, address: str | None = None, **options):
     if name == "local":
         return LocalExecutor(parallel)
-    raise RewardsmithError(f"unknown executor {name!r} (known: local)")
+    if name == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(parallel, address=address)
+    raise RewardsmithError(f"unknown executor {name!r} (known: local, ray)")

@@ -69,6 +69,23 @@ def read_untrusted(path: Path, max_bytes: int) -> bytes | None:
         return f.read(max_bytes)
 
 
+# Errors that mean the reward tried something the sandbox blocks, and how to say so.
+BLOCKED = (
+    (("Network is unreachable", "Connection refused", "Name or service not known",
+      "Temporary failure in name resolution", "No route to host", "[Errno 97]"),
+     "tried to use the network (blocked by the sandbox)"),
+    (("Read-only file system",), "tried to write outside its folder (blocked by the sandbox)"),
+)
+
+
+def explain_blocked(reason: str | None) -> str | None:
+    """Prefix a failure reason with what the reward tried, when its error shows it."""
+    for markers, what in BLOCKED:
+        if reason and any(m in reason for m in markers):
+            return f"{what}: {reason}"
+    return reason
+
+
 def _write_job(folder: Path, job: WorkerJob) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "job.json").write_text(job.model_dump_json(indent=1))
@@ -151,7 +168,7 @@ def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn 
     except ValidationError:
         return done("failed", "the training job wrote a malformed outcome.json")
     if outcome.status != "ok":
-        return done(outcome.status, outcome.reason, outcome.log)
+        return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
 
     # ---- evaluation, without the reward code -------------------------------------------------
     policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)

@@ -6,18 +6,37 @@ with neither Docker nor bubblewrap, and is marked unsafe wherever it is used.
 
 from __future__ import annotations
 
+import os
 import resource
 from pathlib import Path
 
 from .sandbox import Limits, Sandbox, host_python, worker_argv
 
 
-def set_rlimits(limits: Limits) -> None:
-    """Runs in the child before exec: memory, file size and core dump limits."""
+def set_rlimits(limits: Limits, memory: bool = True, nproc: int | None = None) -> None:
+    """Runs in the child before exec: memory (address space, per process), file size, core
+    dumps and, if given, the number of processes of this user (not binding for root)."""
     mb = 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if nproc is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def user_process_count() -> int:
+    """Processes and threads this user runs now (RLIMIT_NPROC counts them all, not only the job's)."""
+    uid, count = str(os.getuid()), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            count += int(fields.get("Threads", "1").strip() or 1)
+    return count
 
 
 class ProcessSandbox(Sandbox):

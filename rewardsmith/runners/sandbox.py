@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import SandboxUnavailable
 
 _live_groups: set[int] = set()  # process groups of running jobs, for kill_all()
+_live_killers: dict[int, Callable[[], None]] = {}  # other running jobs (containers), for kill_all()
 _live_lock = threading.Lock()
 
 MEMORY_ERROR_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory",
@@ -141,6 +142,7 @@ class Sandbox:
 
     name = "base"
     safe = True  # False: the job can reach the host (shown to the user)
+    skipped: list[str] = []  # with --sandbox auto: why safer backends were not used
 
     def command(self, kind: str, job_dir: Path, limits: Limits) -> list[str]:
         raise NotImplementedError
@@ -157,35 +159,55 @@ class Sandbox:
     def run_worker(self, kind: str, job_dir: Path, limits: Limits,
                    on_line: Callable[[str], None] | None = None) -> SandboxResult:
         """Run ``rewardsmith.worker KIND`` on ``job_dir`` and wait for it (or its time limit)."""
-        job_dir = Path(job_dir).resolve()
-        (job_dir / "tmp").mkdir(exist_ok=True)
-        argv = self.command(kind, job_dir, limits)
-        start = time.perf_counter()
-        capture = OutputCapture(limits.output_bytes, on_line)
-        proc = subprocess.Popen(argv, cwd=job_dir, env=self.environment(job_dir, limits),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=self.preexec(limits))
-        with _live_lock:
-            _live_groups.add(proc.pid)
-        reader = threading.Thread(target=_pump, args=(proc.stdout, capture), daemon=True)
-        reader.start()
-        timed_out = False
+        job_dir = prepare_job_dir(job_dir)
         try:
-            proc.wait(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            return run_process(self.command(kind, job_dir, limits), job_dir, self.environment(job_dir, limits),
+                               limits, self.preexec(limits), on_line)
         finally:
-            _kill_group(proc.pid)
-            proc.wait()
-            with _live_lock:
-                _live_groups.discard(proc.pid)
-            reader.join(timeout=5)
             self.cleanup(job_dir)
-        capture.close()
-        return SandboxResult(returncode=proc.returncode, output=capture.text(),
-                             wall_s=time.perf_counter() - start, timed_out=timed_out,
-                             output_dropped=capture.dropped, result_line=capture.result_line)
+
+
+def prepare_job_dir(job_dir: Path) -> Path:
+    job_dir = Path(job_dir).resolve()
+    (job_dir / "tmp").mkdir(exist_ok=True)
+    return job_dir
+
+
+def run_process(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits,
+                preexec: Callable[[], None] | None = None,
+                on_line: Callable[[str], None] | None = None) -> SandboxResult:
+    """Start ``argv`` in its own session, capture its output, and kill its group at the end."""
+    start = time.perf_counter()
+    capture = OutputCapture(limits.output_bytes, on_line)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
+    with _live_lock:
+        _live_groups.add(proc.pid)
+    reader = threading.Thread(target=_pump, args=(proc.stdout, capture), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        _kill_group(proc.pid)
+        proc.wait()
+        with _live_lock:
+            _live_groups.discard(proc.pid)
+        reader.join(timeout=5)
+    capture.close()
+    return SandboxResult(returncode=proc.returncode, output=capture.text(),
+                         wall_s=time.perf_counter() - start, timed_out=timed_out,
+                         output_dropped=capture.dropped, result_line=capture.result_line)
+
+
+def signal_from_status(code: int | None) -> int | None:
+    """Turn a ``128 + N`` exit status (a shell, bwrap's init or Docker's init reporting that the
+    job died of signal N) into the ``-N`` that :class:`SandboxResult` uses for signals."""
+    if code is not None and 128 < code < 128 + 32:
+        return -(code - 128)
+    return code
 
 
 def _pump(stream, capture: OutputCapture) -> None:
@@ -208,12 +230,29 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def register_killer(key: int, kill: Callable[[], None]) -> None:
+    """Let :func:`kill_all` stop a job that is not a local process group (a container)."""
+    with _live_lock:
+        _live_killers[key] = kill
+
+
+def unregister_killer(key: int) -> None:
+    with _live_lock:
+        _live_killers.pop(key, None)
+
+
 def kill_all() -> None:
     """Kill every running job (on Ctrl-C); their ``run_worker`` calls then return."""
     with _live_lock:
         groups = list(_live_groups)
+        killers = list(_live_killers.values())
     for pgid in groups:
         _kill_group(pgid)
+    for kill in killers:
+        try:
+            kill()
+        except Exception:  # noqa: BLE001 - best effort while stopping
+            pass
 
 
 def worker_argv(python: str, kind: str, job_path: str) -> list[str]:
@@ -225,6 +264,8 @@ def worker_argv(python: str, kind: str, job_path: str) -> list[str]:
 # ----------------------------------------------------------------------------- registry
 
 SANDBOXES: dict[str, str] = {
+    "docker": "rewardsmith.runners.docker_sandbox:DockerSandbox",
+    "bwrap": "rewardsmith.runners.bwrap:BwrapSandbox",
     "process": "rewardsmith.runners.process:ProcessSandbox",
 }
 
@@ -234,13 +275,15 @@ def make_sandbox(name: str) -> Sandbox:
     import importlib
 
     if name == "auto":
+        skipped = []
         for candidate in ("docker", "bwrap"):
-            if candidate in SANDBOXES:
-                try:
-                    return make_sandbox(candidate)
-                except SandboxUnavailable:
-                    continue
-        name = "process"
+            try:
+                return make_sandbox(candidate)
+            except SandboxUnavailable as exc:
+                skipped.append(f"{candidate}: {exc}")
+        box = make_sandbox("process")
+        box.skipped = skipped
+        return box
     target = SANDBOXES.get(name)
     if target is None:
         raise SandboxUnavailable(f"unknown sandbox {name!r} (known: auto, {', '.join(SANDBOXES)})")

@@ -1,0 +1,163 @@
+"""``docker`` sandbox: each worker job in a fresh container of the image built from ``sandbox/``.
+
+The container has no network, a read-only root, memory (no swap), CPU and process limits, no
+capabilities, ``no-new-privileges``, a non-root user, and one writable mount: the job folder at
+``/job``. GPUs are passed through with a device request when the host has NVIDIA devices and a
+runtime for them. Containers are always removed: after the job, on timeout, on Ctrl-C
+(:func:`~.sandbox.kill_all`), and, if the host process died, by the next sandbox that starts.
+
+It uses the Docker SDK rather than the ``docker`` CLI: the outcome comes back as data (exit code
+and the kernel's ``OOMKilled`` flag from the container's state), limits and GPU requests are
+typed arguments, and the output is attached before the container starts, with no log driver
+storing a flood on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from ..errors import SandboxUnavailable
+from .docker_image import connect, image_exists, image_name
+from .sandbox import (
+    Limits,
+    OutputCapture,
+    Sandbox,
+    SandboxResult,
+    clean_environment,
+    prepare_job_dir,
+    register_killer,
+    signal_from_status,
+    unregister_killer,
+)
+
+JOB = "/job"
+LABEL = "rewardsmith.job"
+CONTAINER_UID = 65532  # "nonroot", unlikely to be a real user on the host
+STALE_AFTER_S = 600
+
+
+class DockerSandbox(Sandbox):
+    name = "docker"
+
+    def __init__(self):
+        self.client = connect()
+        self.image = image_name()
+        if not image_exists(self.client, self.image):
+            raise SandboxUnavailable(f"the sandbox image {self.image} for this version of rewardsmith is not built; "
+                                     "run `rewardsmith sandbox build` (a few minutes, once per code change)")
+        self.gpu = _has_nvidia(self.client)
+        _remove_stale(self.client)
+
+    def environment(self, job_dir: Path, limits: Limits) -> dict[str, str]:
+        env = clean_environment(Path(JOB), limits)
+        env["PATH"] = "/opt/venv/bin:" + env["PATH"]
+        return env
+
+    def _user(self, job_dir: Path) -> str:
+        """Run as the host user; if that is root, as uid 65532 owning the job folder."""
+        if os.geteuid() != 0:
+            return f"{os.geteuid()}:{os.getegid()}"
+        for root, dirs, files in os.walk(job_dir):
+            for name in (*dirs, *files):
+                os.lchown(os.path.join(root, name), CONTAINER_UID, CONTAINER_UID)
+        os.chown(job_dir, CONTAINER_UID, CONTAINER_UID)
+        return f"{CONTAINER_UID}:{CONTAINER_UID}"
+
+    def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
+        import docker
+        from docker.types import DeviceRequest, LogConfig, Ulimit
+
+        job_dir = prepare_job_dir(job_dir)
+        mb = 1024 * 1024
+        # the container ends itself a little after the host's limit, should the host be gone
+        command = ["timeout", "-s", "KILL", str(int(limits.timeout_s) + 30),
+                   "python", "-I", "-m", "rewardsmith.worker", kind, JOB]
+        start = time.perf_counter()
+        container = self.client.containers.create(
+            self.image, command=command, user=self._user(job_dir), working_dir=JOB,
+            environment=self.environment(job_dir, limits), labels={LABEL: str(job_dir)},
+            network_mode="none", read_only=True, init=True, ipc_mode="private",
+            cap_drop=["ALL"], security_opt=["no-new-privileges"],
+            mem_limit=limits.memory_mb * mb, memswap_limit=limits.memory_mb * mb,
+            pids_limit=limits.processes, nano_cpus=int(max(1, limits.threads) * 1e9), shm_size=64 * mb,
+            ulimits=[Ulimit(name="core", soft=0, hard=0),
+                     Ulimit(name="fsize", soft=limits.file_mb * mb, hard=limits.file_mb * mb)],
+            volumes={str(job_dir): {"bind": JOB, "mode": "rw"}},
+            log_config=LogConfig(type="none"), stdin_open=False, tty=False,
+            device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else None,
+        )
+        key = id(container)
+        register_killer(key, lambda: container.kill())
+        capture = OutputCapture(limits.output_bytes, on_line)
+        timed_out, state = False, {}
+        try:
+            stream = container.attach(stdout=True, stderr=True, stream=True, logs=False)
+            reader = threading.Thread(target=_pump, args=(stream, capture), daemon=True)
+            reader.start()
+            container.start()
+            try:
+                container.wait(timeout=limits.timeout_s)
+            except Exception:  # requests' ReadTimeout / ConnectionError: still running
+                timed_out = True
+                _quietly(container.kill)
+                _quietly(lambda: container.wait(timeout=30))
+            reader.join(timeout=5)
+            container.reload()
+            state = container.attrs.get("State", {})
+        except docker.errors.DockerException as exc:
+            capture.feed(f"\n[docker: {exc}]\n".encode())
+        finally:
+            unregister_killer(key)
+            _quietly(lambda: container.remove(force=True))
+        capture.close()
+        code = state.get("ExitCode")
+        return SandboxResult(returncode=signal_from_status(code) if state else -9, output=capture.text(),
+                             wall_s=time.perf_counter() - start, timed_out=timed_out,
+                             output_dropped=capture.dropped, result_line=capture.result_line,
+                             oom_killed=bool(state.get("OOMKilled")))
+
+
+def _pump(stream, capture: OutputCapture) -> None:
+    try:
+        for chunk in stream:
+            capture.feed(chunk)
+    except Exception:  # noqa: BLE001 - the connection closes when the container is removed
+        pass
+
+
+def _quietly(fn) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - cleanup of something that may already be gone
+        pass
+
+
+def _has_nvidia(client) -> bool:
+    if not Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        return "nvidia" in (client.info().get("Runtimes") or {})
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _remove_stale(client) -> None:
+    """Containers of jobs whose host process died (exited long ago, never removed)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        stale = client.containers.list(all=True, filters={"label": LABEL, "status": "exited"})
+    except Exception:  # noqa: BLE001
+        return
+    for container in stale:
+        finished = str(container.attrs.get("State", {}).get("FinishedAt", ""))[:19]
+        try:
+            age = (now - dt.datetime.fromisoformat(finished).replace(tzinfo=dt.timezone.utc)).total_seconds()
+        except ValueError:
+            continue
+        if age > STALE_AFTER_S:
+            _quietly(lambda c=container: c.remove(force=True))

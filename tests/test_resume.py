@@ -1,0 +1,46 @@
+"""A solve killed with SIGKILL in the middle resumes without redoing finished work."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+
+def _workers_of(run_dir) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "rewardsmith.worker" in line and str(run_dir) in line]
+
+
+def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rewardsmith", "solve", str(cartpole_yaml), "--iterations", "2", "--samples", "2",
+           "--sandbox", "process", "--out", str(run)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = run / "iter_00" / "cand_00" / "result.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert first.exists(), "the first candidate never finished"
+    os.kill(proc.pid, signal.SIGKILL)  # a crash: no cleanup, no summary update
+    proc.wait()
+    # workers of a killed solve die with it
+    deadline = time.time() + 15
+    while _workers_of(run) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _workers_of(run)
+
+    finished = {p: p.stat().st_mtime_ns for p in run.glob("iter_*/cand_*/result.json")}
+    done = subprocess.run([sys.executable, "-m", "rewardsmith", "solve", "--resume", str(run)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # nothing finished was redone
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["iterations_done"] == 2
+    pairs = [(c["iteration"], c["index"]) for c in summary["candidates"]]
+    assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert summary["best"]["success"] is True
+    assert not list(run.rglob(".*.tmp"))  # no half-written files left
