@@ -11,31 +11,41 @@ SHELL := /bin/bash
 # pip warns about every local index folder that lacks a package; hide only those lines
 QUIET_PIP := 2>&1 | grep -v '^WARNING: Location' || true
 
-.PHONY: install demo test bench clean system-deps
+.PHONY: install test-install demo test bench clean system-deps
 
+# what `rewardsmith solve` needs (idempotent: redone only when pyproject.toml changes)
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh runtime
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docker,ray]' $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . $(QUIET_PIP)
 	@$(BIN)/python -c "import rewardsmith.cli, torch" || { echo "install failed" >&2; exit 1; }
 	@touch $@
 
+# what the tests need on top: pytest, MuJoCo, SB3, the Docker SDK, Ray; tmux, chromium, OSMesa
+test-install: $(VENV)/.test-installed
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	@bash scripts/system-deps.sh test
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docker,ray]' $(QUIET_PIP)
+	@$(BIN)/python -c "import pytest, docker, ray, mujoco" || { echo "test install failed" >&2; exit 1; }
+	@touch $@
+
 system-deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh test
 
 demo: install
 	$(BIN)/rewardsmith solve tasks/cartpole.yaml --model builtin
 
 # The docker sandbox tests need an engine and the image: started and built here when we are root
 # (scripts/docker-up.sh), stopped again afterwards if this started it.
-test: install
+test: test-install
 	@bash scripts/docker-up.sh $(BIN)/python
 	$(BIN)/python -m pytest; status=$$?; bash scripts/docker-down.sh; exit $$status
 
-bench: install
+bench: test-install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' $(QUIET_PIP)
 	$(BIN)/python benchmarks/run_all.py
 
