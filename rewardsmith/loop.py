@@ -135,7 +135,7 @@ class Solver:
         if match is None:
             return None
         (iteration, index), rho = match
-        return (f"nearly the same reward as iteration {iteration + 1} candidate {index} (rank correlation "
+        return (f"nearly the same reward as iteration {iteration + 1} candidate {index} (correlation "
                 f"{rho:.4f} on a shared batch of states); not trained")
 
     # -- one candidate (runs in an executor thread) ---------------------------------------------

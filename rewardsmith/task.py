@@ -77,8 +77,9 @@ class SearchSpec(_Strict):
     llm_critic: bool = Field(False, description="an LLM reviews each candidate before training and may veto it "
                                                 "(LLM designers only)")
     duplicate_correlation: float | None = Field(
-        0.9999, ge=0, le=1, description="skip a candidate whose reward ranks a shared batch of states like an "
-                                       "already trained one (Spearman correlation at least this); null: never skip")
+        0.9999, ge=0, le=1, description="skip a candidate whose reward on a shared batch of states matches an "
+                                       "already trained one up to scale and offset (rank and linear correlation "
+                                       "both at least this); null: never skip")
 
 
 class SandboxSpec(_Strict):

@@ -128,3 +128,19 @@ def test_reach_goals_become_costs():
     fn = RewardFunction(plan.render(plan.default_params()), TOY.reward_arguments)
     total, _ = fn.checked_call(toy_state(), torch.zeros(5, 2), 5)
     assert (total <= 0).all() and total[-1] == 0.0
+
+
+def test_never_proposes_a_reward_already_tried():
+    task = load_task(TASKS / "cartpole.yaml")
+    env = envs.describe("torch:CartPole")
+    designer = BuiltinDesigner()
+    first = designer.propose(DesignRequest(task, env, [], 0, 3))
+    # the best had no findings: refining it changes nothing, so the designer must vary it
+    best = _result(0, 0.9, first[0].origin["params"], [], means={"pole_angle_small": 0.7})
+    best = best.model_copy(update={"code": first[0].code})
+    history = [IterationRecord(iteration=0, candidates=[best],
+                               feedback=Feedback(iteration=0, kind="metric", best=0, order=[0]))]
+    refined = designer.propose(DesignRequest(task, env, history, 1, 3))
+    assert len(refined) == 3 and len({c.code for c in refined}) == 3
+    assert first[0].code not in {c.code for c in refined}
+    assert "refined from iteration 0 candidate 0" in refined[0].origin["notes"][0]

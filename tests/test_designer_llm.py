@@ -8,7 +8,7 @@ from conftest import GOOD_CARTPOLE_REWARD
 
 from rewardsmith.critic import static_check
 from rewardsmith.critic_llm import parse_review
-from rewardsmith.dedup import find_duplicate, spearman
+from rewardsmith.dedup import find_duplicate, similarity, spearman
 from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.context import design_messages, example_code
 from rewardsmith.designer.extract import extract_code
@@ -218,3 +218,7 @@ def test_spearman_and_duplicates():
     trained = {(0, 0): [0.5, 0.1, 0.9, 0.3, 0.7], (0, 1): base}
     assert find_duplicate([x * 3 for x in base], trained, 0.9999)[0] == (0, 1)
     assert find_duplicate([0.9, 0.1, 0.5, 0.3, 0.7], trained, 0.9999) is None
+    # a reshaping that keeps the order (a sharper temperature) is not a duplicate: it trains differently
+    sharper = [x ** 4 for x in base]
+    assert spearman(base, sharper) == pytest.approx(1.0) and similarity(base, sharper) < 0.99
+    assert find_duplicate(sharper, trained, 0.9999) is None

@@ -44,3 +44,24 @@ def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
     assert pairs == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert summary["best"]["success"] is True
     assert not list(run.rglob(".*.tmp"))  # no half-written files left
+
+
+def test_ctrl_c_stops_promptly_and_keeps_the_run_resumable(tmp_path, cartpole_yaml):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rewardsmith", "solve", str(cartpole_yaml), "--iterations", "1", "--samples", "2",
+           "--total-timesteps", "2000000", "--sandbox", "process", "--out", str(run)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not _workers_of(run) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _workers_of(run), "training never started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    start = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - start < 20  # did not wait for the long training to finish
+    assert proc.returncode == 130
+    assert f"rewardsmith solve --resume {run}" in err
+    assert not _workers_of(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["candidates"] == []

@@ -486,10 +486,20 @@ class BuiltinDesigner:
             base, notes = _adjust(Params.from_dict(parent.origin["params"]), parent)
             notes.insert(0, f"refined from iteration {parent.iteration} candidate {parent.index}")
             strength = 0.4
-        proposals = [(base, notes)]
-        while len(proposals) < request.samples:
-            proposals.append((_jitter(base, rng, strength, action_levels), ["random variation"]))
-        return [Candidate(iteration=request.iteration, index=i, code=plan.render(p),
+        # never propose a reward that was already tried: training it again would teach nothing
+        seen = {c.code for rec in request.history for c in rec.candidates}
+        proposals: list[tuple[Params, list[str], str]] = []
+        params, why = base, notes
+        for _ in range(20 * request.samples):
+            code = plan.render(params)
+            if code not in seen:
+                seen.add(code)
+                proposals.append((params, why, code))
+                if len(proposals) == request.samples:
+                    break
+            params = _jitter(base, rng, strength, action_levels)
+            why = ["random variation"] if proposals else [*notes, "varied: the refinement alone was tried already"]
+        return [Candidate(iteration=request.iteration, index=i, code=code,
                           origin={"designer": self.name, "params": p.to_dict(), "notes": n})
-                for i, (p, n) in enumerate(proposals)]
+                for i, (p, n, code) in enumerate(proposals)]
 

@@ -48,16 +48,17 @@ class LocalExecutor:
         if not items:
             return
         threads = self.threads_per_job(len(items))
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(items))) as pool:
-            pending: dict[Future, T] = {pool.submit(fn, item, threads): item for item in items}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        yield pending.pop(future), future.result()
-            finally:
-                for future in pending:
-                    future.cancel()
+        pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(items)))
+        pending: dict[Future, T] = {pool.submit(fn, item, threads): item for item in items}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield pending.pop(future), future.result()
+        finally:
+            # On Ctrl-C do not wait here for running jobs (the caller kills their sandboxes);
+            # queued ones never start.
+            pool.shutdown(wait=not pending, cancel_futures=True)
 
 
 def make_executor(name: str, parallel: int | None = None, address: str | None = None, **options):

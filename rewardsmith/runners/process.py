@@ -6,8 +6,10 @@ with neither Docker nor bubblewrap, and is marked unsafe wherever it is used.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
+import signal
 from pathlib import Path
 
 from .sandbox import Limits, Sandbox, host_python, worker_argv
@@ -23,6 +25,16 @@ def set_rlimits(limits: Limits, memory: bool = True, nproc: int | None = None) -
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def die_with_parent() -> None:
+    """Runs in the child: the kernel kills it if the rewardsmith process that started it dies
+    (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), so a crashed solve leaves no workers running."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the process group is still killed after every job
 
 
 def user_process_count() -> int:
@@ -47,4 +59,8 @@ class ProcessSandbox(Sandbox):
         return worker_argv(host_python(), kind, str(job_dir))
 
     def preexec(self, limits: Limits):
-        return lambda: set_rlimits(limits)
+        def setup() -> None:
+            set_rlimits(limits)
+            die_with_parent()
+
+        return setup
