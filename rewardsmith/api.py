@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .analyzer import analyze
 from .critic import static_check
-from .errors import RewardsmithError, RunDirError
+from .errors import RewardsmithError, RunDirError, SolveInterrupted
 from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
 from .schemas import CandidateResult, Ranking, Summary
 from .task import TaskSpec, load_task
@@ -119,7 +119,10 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
             explainer = TrajectoryAnalyzer(llm)
         solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
                         final_seeds=options["final_seeds"], reviewer=reviewer, explainer=explainer)
-        return SolveResult(run.path, solver.solve())
+        try:
+            return SolveResult(run.path, solver.solve())
+        except KeyboardInterrupt:
+            raise SolveInterrupted(run.path) from None
     finally:
         pool.close()
 

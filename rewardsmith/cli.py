@@ -98,9 +98,10 @@ def solve(
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(pending.exit_code) from None
-        except KeyboardInterrupt:
-            where = resume or out or "RUN"
-            err_console.print(f"\nstopped; continue with: rewardsmith solve --resume {where}")
+        except KeyboardInterrupt as stop:
+            where = getattr(stop, "run_path", None) or resume or out
+            hint = f"; continue with: rewardsmith solve --resume {where}" if where else " before the run started"
+            err_console.print(f"\nstopped{hint}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(130) from None
     summary = result.summary
     if summary.llm.requests or summary.llm.cached:

@@ -48,3 +48,11 @@ class FeedbackPending(RewardsmithError):
     """The run waits for a person's ranking; it stopped cleanly and continues with ``--resume``."""
 
     exit_code = 3
+
+
+class SolveInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a solve; carries the run directory so the user is told how to continue."""
+
+    def __init__(self, run_path) -> None:
+        super().__init__(str(run_path))
+        self.run_path = run_path

@@ -72,8 +72,9 @@ def test_export_is_standalone_and_matches_the_wrapped_reward(tmp_path):
 
 def test_eval_over_seeds_writes_policy_eval_json(tmp_path):
     run = _make_run(tmp_path / "run")
+    assert (run / "iter_00" / "cand_00" / "policy.pt").is_file()
     proc = run_cli("eval", str(run), "--seeds", "2", "--sandbox", "process", "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, (proc.stderr, sorted(str(p.relative_to(run)) for p in run.rglob("*")))
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     stored = json.loads((run / "policy_eval.json").read_text())
     assert stored == report

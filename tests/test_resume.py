@@ -6,13 +6,22 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import ROOT
 
 
 def _workers_of(run_dir) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "rewardsmith.worker" in line and str(run_dir) in line]
+    """Command lines of the worker processes of the run (read from /proc: ps cuts long lines)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "rewardsmith.worker" in args and str(run_dir) in args:
+            found.append(args)
+    return found
 
 
 def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
@@ -52,9 +61,9 @@ def test_ctrl_c_stops_promptly_and_keeps_the_run_resumable(tmp_path, cartpole_ya
            "--total-timesteps", "2000000", "--sandbox", "process", "--out", str(run)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not _workers_of(run) and time.time() < deadline:
+    while not _workers_of(run) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert _workers_of(run), "training never started"
+    assert _workers_of(run), f"training never started: {proc.poll()=}"
     time.sleep(2)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     start = time.time()
