@@ -56,3 +56,23 @@ class SolveInterrupted(KeyboardInterrupt):
     def __init__(self, run_path) -> None:
         super().__init__(str(run_path))
         self.run_path = run_path
+
+
+class InfrastructureError(RewardsmithError):
+    """Something outside the reward code broke (the disk, the sandbox engine). Not the candidate's
+    fault: it is not recorded as a failure, the run stops with what is done, and ``--resume``
+    continues once the problem is fixed."""
+
+
+class DiskFull(InfrastructureError):
+    """No space left where the run directory or a job folder is written."""
+
+
+class SandboxGone(InfrastructureError):
+    """The sandbox backend stopped working in the middle of a run (e.g. the Docker engine stopped)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

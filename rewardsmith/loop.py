@@ -27,7 +27,15 @@ from .analyzer import analyze
 from .critic import static_check
 from .dedup import find_duplicate
 from .designer import Designer, DesignRequest
-from .errors import BudgetExceeded, FeedbackPending, LLMError
+from .errors import (
+    BudgetExceeded,
+    DiskFull,
+    FeedbackPending,
+    InfrastructureError,
+    LLMError,
+    RewardsmithError,
+    is_disk_full,
+)
 from .feedback import FeedbackSource
 from .progress import dollars
 from .runners.jobs import JobSpec, check_reward
@@ -273,10 +281,19 @@ class Solver:
             summary = self.summary(history, "stopped", stopped_reason=str(exc))
             self.run.write_summary(summary)
             return summary
-        except LLMError as exc:  # the model became unusable (after retries): keep the run resumable
-            self.run.write_summary(self.summary(history, "stopped", stopped_reason=str(exc)))
-            raise LLMError(f"{exc} (the run is kept; continue it with: rewardsmith solve --resume "
-                           f"{self.run.path})") from None
+        except (LLMError, InfrastructureError, OSError) as exc:
+            # the model (after its retries), the disk or the sandbox engine became unusable: not
+            # the candidates' fault, so stop with what is done and keep the run resumable
+            if isinstance(exc, OSError):
+                if not is_disk_full(exc):
+                    raise
+                exc = DiskFull(f"the disk is full: {exc}")
+            self.stopping.set()
+            kill_all()
+            with contextlib.suppress(OSError, RewardsmithError):  # the disk may still be full
+                self.run.write_summary(self.summary(history, "stopped", stopped_reason=str(exc)))
+            raise type(exc)(f"{exc} (the run is kept; continue it with: rewardsmith solve --resume "
+                            f"{self.run.path})") from None
         except KeyboardInterrupt:
             self.stopping.set()
             kill_all()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import RunDirError
-from .runners.jobs import _save_log, _write_job
+from .runners.jobs import _write_job, save_job_log
 from .runners.sandbox import Limits, Sandbox
 from .runs import RunDir, atomic_write_json
 from .schemas import EvalSummary, PolicyEvaluation, SeedEvaluation, WorkerJob
@@ -42,7 +42,7 @@ def _evaluate_policy_seed(task: TaskSpec, policy: Path, folder: Path, seed: int,
     _write_job(folder, WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device,
                                  threads=limits.threads, eval_seed=seed))
     result = sandbox.run_worker("evaluate", folder, limits)
-    _save_log(folder / "eval.log", result)
+    save_job_log(folder / "eval.log", result)
     failure = result.failure_reason(limits)
     if failure:
         return SeedEvaluation(seed=seed, fitness=None, status="failed", reason=failure)

@@ -31,25 +31,31 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import RunDirError
+from .errors import DiskFull, RunDirError, is_disk_full
 from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFull(f"the disk is full: could not write {path}") from None
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, data: BaseModel | dict | list) -> None:

@@ -2,14 +2,18 @@
 
 Written on the host from each candidate's checkpoints (``RUN/tensorboard/iter_XX-cand_YY``), so
 ``tensorboard --logdir RUN/tensorboard`` compares candidates side by side. Uses tensorboard's own
-event writer, which needs neither torch nor TensorFlow.
+record format, which needs neither torch nor TensorFlow. Each file is written whole and
+atomically (no writer thread that could fail on its own, e.g. on a full disk).
 """
 
 from __future__ import annotations
 
+import io
+import socket
 import time
 from pathlib import Path
 
+from .runs import atomic_write_bytes
 from .schemas import CandidateResult
 
 
@@ -19,12 +23,13 @@ def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:
         return None
     try:
         from tensorboard.compat.proto import event_pb2, summary_pb2
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.summary.writer.record_writer import RecordWriter
     except ImportError:  # tensorboard is optional at run time
         return None
     folder = logdir / f"iter_{result.iteration:02d}-cand_{result.index:02d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = EventFileWriter(str(folder))
+    buffer = io.BytesIO()
+    records = RecordWriter(buffer)
+    records.write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
     start = time.time() - result.train.wall_s
     for c in result.train.checkpoints:
         scalars = {"reward/total": c.reward.mean, **{f"reward/{k}": s.mean for k, s in c.components.items()},
@@ -32,10 +37,13 @@ def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:
                    "episode/length": c.episode_length}
         values = [summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in scalars.items()
                   if v is not None]
-        writer.add_event(event_pb2.Event(wall_time=start + c.wall_s, step=c.step,
-                                         summary=summary_pb2.Summary(value=values)))
+        event = event_pb2.Event(wall_time=start + c.wall_s, step=c.step, summary=summary_pb2.Summary(value=values))
+        records.write(event.SerializeToString())
     if result.fitness is not None:
         final = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="fitness/final", simple_value=result.fitness)])
-        writer.add_event(event_pb2.Event(wall_time=time.time(), step=result.train.env_steps, summary=final))
-    writer.close()
+        event = event_pb2.Event(wall_time=time.time(), step=result.train.env_steps, summary=final)
+        records.write(event.SerializeToString())
+    for old in folder.glob("events.out.tfevents.*"):  # a candidate redone after a crash: log it afresh
+        old.unlink()
+    atomic_write_bytes(folder / f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}", buffer.getvalue())
     return folder

@@ -7,6 +7,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = ROOT / "tasks"
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Hostile reward files run only inside sandboxes. Never import them here (--doctest-modules
+# would): some patch torch at import (torch.save writing symlinks, for one).
+collect_ignore_glob = ["hostile/*"]
 
 
 @pytest.fixture
@@ -30,3 +33,15 @@ def compute_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor, action: tor
     centered = torch.exp(-cart_pos.abs() / 2.4)
     return upright * centered, {"upright": upright, "centered": centered}
 '''
+
+
+def sandbox_unavailable(backend: str) -> str | None:
+    """``None`` if the sandbox backend works here, else why not."""
+    from rewardsmith.errors import SandboxUnavailable
+    from rewardsmith.runners.sandbox import make_sandbox
+
+    try:
+        make_sandbox(backend)
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None

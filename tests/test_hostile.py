@@ -24,10 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TASKS
-
-from rewardsmith.errors import SandboxUnavailable
-from rewardsmith.runners.sandbox import make_sandbox
+from conftest import ROOT, TASKS, sandbox_unavailable
 
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
@@ -57,15 +54,6 @@ EXPECTED = {
 
 
 CHEATS = {"fake_outcome", "patch_worker", "plant_modules"}
-
-
-def available(backend: str) -> str | None:
-    """``None`` if the backend works here, else why not."""
-    try:
-        make_sandbox(backend)
-    except SandboxUnavailable as exc:
-        return str(exc)
-    return None
 
 
 @dataclass
@@ -179,7 +167,7 @@ def hostile_runs(request, tmp_path_factory) -> dict[tuple[str, str], Future]:
     pool = ThreadPoolExecutor(max_workers=2)
     selected = {(item.callspec.params["path"], item.callspec.params["backend"]) for item in request.session.items
                 if getattr(item, "originalname", None) == "test_hostile_reward_is_contained"}
-    usable = {backend: available(backend) is None for backend in BACKENDS}
+    usable = {backend: sandbox_unavailable(backend) is None for backend in BACKENDS}
     small_task(base)
     runs = {(path.stem, backend): pool.submit(run_hostile, path, backend, base)
             for path, backend in sorted(selected) if usable[backend]}
@@ -212,7 +200,7 @@ def escape_candidates(token: str) -> list[Path]:
 @pytest.mark.parametrize("backend", [pytest.param("bwrap"), pytest.param("docker", marks=pytest.mark.docker)])
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
 def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
-    reason = available(backend)
+    reason = sandbox_unavailable(backend)
     if reason is not None:
         pytest.skip(f"{backend} sandbox not available: {reason}")
     run: HostileRun = hostile_runs[(path.stem, backend)].result()

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, TASKS
+from conftest import ROOT, TASKS, sandbox_unavailable
 
 from rewardsmith.errors import SandboxUnavailable
 from rewardsmith.runners.jobs import explain_blocked
@@ -15,11 +15,7 @@ from rewardsmith.runners.sandbox import Limits, SandboxResult, make_sandbox, sig
 
 
 def usable(name: str) -> bool:
-    try:
-        make_sandbox(name)
-    except SandboxUnavailable:
-        return False
-    return True
+    return sandbox_unavailable(name) is None
 
 
 def test_auto_picks_the_safest_available_backend():

@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
 
-from ..errors import SandboxUnavailable
+from ..errors import SandboxGone, SandboxUnavailable
 from .docker_image import connect, image_exists, image_name
 from .sandbox import (
     Limits,
@@ -39,6 +40,8 @@ JOB = "/job"
 LABEL = "rewardsmith.job"
 CONTAINER_UID = 65532  # "nonroot", unlikely to be a real user on the host
 STALE_AFTER_S = 600
+STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)  # how an engine shutting down ends containers
+ENGINE_SHUTDOWN_GRACE_S = 5.0
 
 
 class DockerSandbox(Sandbox):
@@ -70,15 +73,76 @@ class DockerSandbox(Sandbox):
 
     def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
         import docker
-        from docker.types import DeviceRequest, LogConfig, Ulimit
 
         job_dir = prepare_job_dir(job_dir)
-        mb = 1024 * 1024
         # the container ends itself a little after the host's limit, should the host be gone
         command = ["timeout", "-s", "KILL", str(int(limits.timeout_s) + 30),
                    "python", "-I", "-m", "rewardsmith.worker", kind, JOB]
         start = time.perf_counter()
-        container = self.client.containers.create(
+        try:
+            container = self._create(command, job_dir, limits)
+        except Exception as exc:  # noqa: BLE001 - the engine's API or the connection to it
+            self._raise_if_engine_gone(exc)
+            raise
+        key, killed = id(container), []
+        register_killer(key, lambda: (killed.append(True), container.kill()))
+        capture = OutputCapture(limits.output_bytes, on_line)
+        timed_out, state, trouble = False, {}, None
+        try:
+            stream = container.attach(stdout=True, stderr=True, stream=True, logs=False)
+            reader = threading.Thread(target=_pump, args=(stream, capture), daemon=True)
+            reader.start()
+            container.start()
+            try:
+                container.wait(timeout=limits.timeout_s)
+            except Exception as exc:  # noqa: BLE001 - requests' ReadTimeout (still running) or a lost engine
+                trouble = exc
+                timed_out = True
+                _quietly(container.kill)
+                _quietly(lambda: container.wait(timeout=30))
+            reader.join(timeout=5)
+            container.reload()
+            state = container.attrs.get("State", {})
+        except docker.errors.DockerException as exc:
+            trouble = exc
+            capture.feed(f"\n[docker: {exc}]\n".encode())
+        except Exception as exc:  # noqa: BLE001 - requests' ConnectionError when the engine is gone
+            trouble = exc
+        finally:
+            unregister_killer(key)
+            _quietly(lambda: container.remove(force=True))
+        capture.close()
+        code = state.get("ExitCode")
+        if trouble is not None or not state:
+            self._raise_if_engine_gone(trouble)
+        elif signal_from_status(code) in STOP_SIGNALS and not (timed_out or killed or state.get("OOMKilled")):
+            # a shutting-down engine stops its containers first and answers a moment longer
+            self._raise_if_engine_gone(None, watch_s=ENGINE_SHUTDOWN_GRACE_S)
+        return SandboxResult(returncode=signal_from_status(code) if state else -9, output=capture.text(),
+                             wall_s=time.perf_counter() - start, timed_out=timed_out,
+                             output_dropped=capture.dropped, result_line=capture.result_line,
+                             oom_killed=bool(state.get("OOMKilled")))
+
+    def _raise_if_engine_gone(self, cause: BaseException | None, watch_s: float = 0.0) -> None:
+        """A job that went wrong because the Docker engine stopped (or is stopping) is not the
+        reward's fault: raise :class:`SandboxGone` if the engine does not answer within ``watch_s``."""
+        deadline = time.monotonic() + watch_s
+        while True:
+            try:
+                self.client.ping()
+            except Exception:  # noqa: BLE001
+                why = type(cause).__name__ if cause else "its containers were stopped"
+                raise SandboxGone(f"the Docker engine stopped answering ({why}); start it again "
+                                  "(or choose another --sandbox)") from None
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.5)
+
+    def _create(self, command: list[str], job_dir: Path, limits: Limits):
+        from docker.types import DeviceRequest, LogConfig, Ulimit
+
+        mb = 1024 * 1024
+        return self.client.containers.create(
             self.image, command=command, user=self._user(job_dir), working_dir=JOB,
             environment=self.environment(job_dir, limits), labels={LABEL: str(job_dir)},
             network_mode="none", read_only=True, init=True, ipc_mode="private",
@@ -91,35 +155,6 @@ class DockerSandbox(Sandbox):
             log_config=LogConfig(type="none"), stdin_open=False, tty=False,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else None,
         )
-        key = id(container)
-        register_killer(key, lambda: container.kill())
-        capture = OutputCapture(limits.output_bytes, on_line)
-        timed_out, state = False, {}
-        try:
-            stream = container.attach(stdout=True, stderr=True, stream=True, logs=False)
-            reader = threading.Thread(target=_pump, args=(stream, capture), daemon=True)
-            reader.start()
-            container.start()
-            try:
-                container.wait(timeout=limits.timeout_s)
-            except Exception:  # requests' ReadTimeout / ConnectionError: still running
-                timed_out = True
-                _quietly(container.kill)
-                _quietly(lambda: container.wait(timeout=30))
-            reader.join(timeout=5)
-            container.reload()
-            state = container.attrs.get("State", {})
-        except docker.errors.DockerException as exc:
-            capture.feed(f"\n[docker: {exc}]\n".encode())
-        finally:
-            unregister_killer(key)
-            _quietly(lambda: container.remove(force=True))
-        capture.close()
-        code = state.get("ExitCode")
-        return SandboxResult(returncode=signal_from_status(code) if state else -9, output=capture.text(),
-                             wall_s=time.perf_counter() - start, timed_out=timed_out,
-                             output_dropped=capture.dropped, result_line=capture.result_line,
-                             oom_killed=bool(state.get("OOMKilled")))
 
 
 def _pump(stream, capture: OutputCapture) -> None:

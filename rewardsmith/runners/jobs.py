@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..errors import DiskFull, is_disk_full
 from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
@@ -33,6 +34,8 @@ MAX_TRACE_BYTES = 8 * 1024 * 1024
 MAX_FRAMES_BYTES = 96 * 1024 * 1024
 CHECK_TIMEOUT_S = 120.0
 MAX_SIGNATURE = 4096
+ENOSPC_MESSAGE = "No space left on device"
+NEARLY_FULL_BYTES = 16 * 1024 * 1024
 
 ProgressFn = Callable[[dict], None]
 
@@ -91,11 +94,25 @@ def _write_job(folder: Path, job: WorkerJob) -> None:
     (folder / "job.json").write_text(job.model_dump_json(indent=1))
 
 
-def _save_log(path: Path, result: SandboxResult) -> None:
+def save_job_log(path: Path, result: SandboxResult) -> None:
+    """Keep the job's output next to its results; stop the run if the job failed for want of disk
+    space (not the reward's fault: the candidate is redone on ``--resume``)."""
+    if result.returncode != 0 and ENOSPC_MESSAGE in result.output and _nearly_full(path.parent):
+        raise DiskFull(f"the disk is full: a job in {path.parent} could not write its files")
     text = result.output[-MAX_LOG_BYTES:]
     if result.output_dropped:
         text = f"[{result.output_dropped} bytes of earlier output dropped]\n" + text
-    path.write_text(text)
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(f"the disk is full: could not write {path}") from None
+        raise
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Checked as well as the message, which reward code could print to stop a run."""
+    return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
 
 
 def _progress_listener(on_progress: ProgressFn | None) -> Callable[[str], None] | None:
@@ -155,7 +172,7 @@ def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn 
     _write_job(work, WorkerJob(kind="train", task=task_data, reward_file="reward.py",
                                device=spec.device, threads=threads))
     result = sandbox.run_worker("train", work, limits, on_line=_progress_listener(on_progress))
-    _save_log(spec.job_dir / "train.log", result)
+    save_job_log(spec.job_dir / "train.log", result)
     shutil.rmtree(work / "tmp", ignore_errors=True)
     failure = result.failure_reason(limits)
     if failure:
@@ -186,7 +203,7 @@ def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn 
     (eval_dir / "policy.pt").write_bytes(policy)
     _write_job(eval_dir, WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads))
     result = sandbox.run_worker("evaluate", eval_dir, limits)
-    _save_log(spec.job_dir / "eval.log", result)
+    save_job_log(spec.job_dir / "eval.log", result)
     failure = result.failure_reason(limits)
     if failure:
         return done("failed", f"evaluation {failure}", outcome.log)
@@ -213,7 +230,7 @@ def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limi
                                  device=device, threads=1))
     limits = Limits(**{**limits.__dict__, "timeout_s": min(limits.timeout_s, CHECK_TIMEOUT_S), "threads": 1})
     result = sandbox.run_worker("check", folder, limits)
-    _save_log(folder / "check.log", result)
+    save_job_log(folder / "check.log", result)
     failure = result.failure_reason(limits)
     if failure:
         return CheckReport(ok=False, reason=f"the dry run failed: {failure}")
