@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Protocol
 
 from .analyzer import analyze
 from .critic import static_check
-from .dedup import find_duplicate
+from .dedup import compact, find_duplicate
 from .designer import Designer, DesignRequest
 from .errors import (
     BudgetExceeded,
@@ -56,6 +57,7 @@ from .schemas import (
 from .task import TaskSpec
 from .tensorboard_log import log_candidate
 
+RECENT_CHECKS = 64  # verdicts remembered; older code is checked again should it come back
 
 class Reporter(Protocol):
     """Receives progress events (from several threads at once)."""
@@ -97,7 +99,8 @@ class Solver:
         previous = self.run.load_summary()
         self.wall_offset = previous.wall_s if previous else 0.0
         self.start = time.perf_counter()
-        self._checks: dict[str, tuple[CriticVerdict, CheckReport | None]] = {}
+        # recent verdicts by code hash: the designer's fix loop and the loop check the same code
+        self._checks: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
         self._checks_lock = threading.Lock()
         self.signatures: dict[tuple[int, int], list[float]] = {}  # rewards already trained
 
@@ -127,13 +130,15 @@ class Solver:
                 verdict = verdict.model_copy(update={"stage": "dry_run"})
         with self._checks_lock:
             self._checks[key] = (verdict, report)
+            while len(self._checks) > RECENT_CHECKS:
+                self._checks.popitem(last=False)
         return verdict, report
 
     def _remember_signature(self, result: CandidateResult) -> None:
         if result.status in ("ok", "failed"):  # it went to training
             report = self.run.load_check(result.iteration, result.index)
             if report is not None and report.signature:
-                self.signatures[(result.iteration, result.index)] = report.signature
+                self.signatures[(result.iteration, result.index)] = compact(report.signature)
 
     def _duplicate_of(self, candidate: Candidate, report: CheckReport | None) -> str | None:
         threshold = self.task.search.duplicate_correlation
@@ -211,7 +216,7 @@ class Solver:
                 self.reporter.candidate_finished(result)
             else:
                 to_train.append(candidate)
-                self.signatures[(iteration, candidate.index)] = report.signature
+                self.signatures[(iteration, candidate.index)] = compact(report.signature)
 
         for candidate, result in self.executor.map(self._train_candidate, to_train):
             if self.stopping.is_set():

@@ -13,7 +13,7 @@ RUN/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
       rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
       check.json           the dry run's report (components, signature for spotting duplicates)
-      work/  eval/         the sandboxes' job folders
+      work/  eval/         the sandboxes' job folders, while a job runs
   llm/
     000-request.json       every request to the LLM and its answer (no API keys), in order
     000-response.json

@@ -155,6 +155,19 @@ def collect_rollout(work: Path, dest: Path) -> str | None:
 
 def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None = None,
                        threads: int = 1) -> JobOutcome:
+    """Train with the reward code in one sandbox, then evaluate the policy in a fresh one without
+    it. The sandboxes' job folders (``work/``, ``eval/``) are scratch, removed afterwards: the
+    host has copied out what it keeps (policy, logs, rollout), and nothing else the reward wrote
+    stays on disk."""
+    try:
+        return _train_then_evaluate(spec, sandbox, on_progress, threads)
+    finally:
+        for scratch in ("work", "eval"):
+            shutil.rmtree(spec.job_dir / scratch, ignore_errors=True)
+
+
+def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None,
+                         threads: int) -> JobOutcome:
     start = time.perf_counter()
     limits = Limits(**{**spec.limits.__dict__, "threads": threads})
     task_data = spec.task.model_dump(mode="json")
