@@ -13,6 +13,7 @@ from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
 from .schemas import CandidateResult, Ranking, Summary
 from .task import TaskSpec, load_task
 from .tensorboard_log import log_candidate
+from .tensorboard_log import warm_up as warm_up_tensorboard
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         result = CandidateResult(status="rejected", reason=f"critic: {verdict.reason}", **common)
     else:
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+        warm_up_tensorboard()
         outcome = train_and_evaluate(JobSpec(task_spec, code, folder, limits, device), box,
                                      on_progress=on_progress, threads=threads or cpu_count())
         threshold = task_spec.fitness.success_threshold

@@ -22,6 +22,7 @@ from .runners.sandbox import Limits, Sandbox
 from .runs import RunDir, atomic_write_json
 from .schemas import EvalSummary, PolicyEvaluation, SeedEvaluation, WorkerJob
 from .task import TaskSpec
+from .worker import GO
 
 EVAL_SEED_BASE = 2_000_003  # far from the seeds a solve uses
 
@@ -39,6 +40,7 @@ def _evaluate_policy_seed(task: TaskSpec, policy: Path, folder: Path, seed: int,
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     shutil.copyfile(policy, folder / "policy.pt")
+    (folder / GO).write_text("evaluate")  # the policy is there from the start: no wait
     _write_job(folder, WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device,
                                  threads=limits.threads, eval_seed=seed))
     result = sandbox.run_worker("evaluate", folder, limits)

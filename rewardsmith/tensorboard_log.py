@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
 import time
 from pathlib import Path
 
 from .runs import atomic_write_bytes
 from .schemas import CandidateResult
+
+
+def warm_up() -> None:
+    """Import tensorboard's writer in the background (most of a second) while a job runs, so
+    logging the result does not add that to the wall time."""
+    threading.Thread(target=_import_writer, daemon=True, name="tensorboard-import").start()
+
+
+def _import_writer() -> None:
+    try:
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: F401
+        from tensorboard.summary.writer.record_writer import RecordWriter  # noqa: F401
+    except ImportError:
+        pass
 
 
 def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:

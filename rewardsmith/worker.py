@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
 PROGRESS = "@@progress "
 RESULT = "@@result "
+GO = "go"  # the host's word to an evaluation job started ahead: "evaluate" or "cancel"
 DRY_RUN_ENVS = 16
 DRY_RUN_STEPS = 32
 
@@ -161,6 +163,18 @@ def run_train(job_dir: Path) -> int:
     return finish(WorkerOutcome(status="ok", log=out.log))
 
 
+def _wait_for_go(job_dir: Path) -> bool:
+    """An evaluation job may start before its policy exists (its start-up then overlaps the
+    training); the host writes ``go``: ``evaluate`` when the policy is in place, or ``cancel``.
+    The host's time limit ends the wait should no word come."""
+    go = job_dir / GO
+    while True:
+        try:
+            return go.read_text().strip() == "evaluate"
+        except OSError:
+            time.sleep(0.02)
+
+
 def run_evaluate(job_dir: Path) -> int:
     from .expressions import FitnessProgram
     from .train.evaluate import evaluate_policy
@@ -169,6 +183,9 @@ def run_evaluate(job_dir: Path) -> int:
     job, task, device = _setup(job_dir)
     desc = task.env.describe()
     env = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+    if not _wait_for_go(job_dir):
+        emit(RESULT, {"error": "cancelled: the training did not produce a policy"})
+        return 0
     try:
         policy = load_policy(job_dir / job.policy_file, env.obs_dim, desc.action, task.train, device)
     except Exception as exc:

@@ -8,12 +8,14 @@ copy of the checkpoint and no reward code; its fitness is the only score that co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import stat
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
 from ..video import FRAMES, TRACE, encode_videos, load_frames
-from ..worker import PROGRESS
+from ..worker import GO, PROGRESS
 from .sandbox import Limits, Sandbox, SandboxResult
 
 MAX_OUTCOME_BYTES = 4 * 1024 * 1024
@@ -92,6 +94,40 @@ def explain_blocked(reason: str | None) -> str | None:
 def _write_job(folder: Path, job: WorkerJob) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "job.json").write_text(job.model_dump_json(indent=1))
+
+
+class PendingEvaluation:
+    """The clean evaluation job of a candidate, started while the candidate trains so that its
+    start-up (a Python process importing torch, building the env; a container) overlaps the
+    training. It waits in its sandbox for the host's word in ``GO``: ``evaluate`` once the
+    checked policy is in place, or ``cancel``. Its own folder: the training job never sees it."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
+        if folder.exists():
+            shutil.rmtree(folder)
+        _write_job(folder, job)
+        self.folder, self.limits = folder, limits
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
+        self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
+        self._said: str | None = None
+
+    def start(self, policy: bytes) -> None:
+        (self.folder / "policy.pt").write_bytes(policy)
+        self._say("evaluate")
+
+    def result(self) -> SandboxResult:
+        return self._result.result()
+
+    def close(self) -> None:
+        """Cancel it if it never got the policy, and wait until its sandbox has ended."""
+        if self._said is None:
+            with contextlib.suppress(OSError):
+                self._say("cancel")
+        self._pool.shutdown(wait=True)
+
+    def _say(self, word: str) -> None:
+        atomic_write_text(self.folder / GO, word)
+        self._said = word
 
 
 def save_job_log(path: Path, result: SandboxResult) -> None:
@@ -176,7 +212,6 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
              ev: EvalSummary | None = None) -> JobOutcome:
         return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name)
 
-    # ---- training, with the reward code ------------------------------------------------------
     work = spec.job_dir / "work"
     if work.exists():
         shutil.rmtree(work)
@@ -184,40 +219,43 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
     (work / "reward.py").write_text(spec.reward_code)
     _write_job(work, WorkerJob(kind="train", task=task_data, reward_file="reward.py",
                                device=spec.device, threads=threads))
-    result = sandbox.run_worker("train", work, limits, on_line=_progress_listener(on_progress))
-    save_job_log(spec.job_dir / "train.log", result)
-    shutil.rmtree(work / "tmp", ignore_errors=True)
-    failure = result.failure_reason(limits)
-    if failure:
-        return done("failed", failure)
-    raw = read_untrusted(work / "outcome.json", MAX_OUTCOME_BYTES)
-    if raw is None:
-        return done("failed", "the training job wrote no readable outcome.json")
+    # its time limit covers the wait for the training as well as the evaluation
+    evaluation = PendingEvaluation(sandbox, spec.job_dir / "eval",
+                                   WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads),
+                                   Limits(**{**limits.__dict__, "timeout_s": 2 * limits.timeout_s}))
     try:
-        outcome = WorkerOutcome.model_validate_json(raw)
-    except ValidationError:
-        return done("failed", "the training job wrote a malformed outcome.json")
-    if outcome.status != "ok":
-        return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
+        # ---- training, with the reward code --------------------------------------------------
+        result = sandbox.run_worker("train", work, limits, on_line=_progress_listener(on_progress))
+        save_job_log(spec.job_dir / "train.log", result)
+        shutil.rmtree(work / "tmp", ignore_errors=True)
+        failure = result.failure_reason(limits)
+        if failure:
+            return done("failed", failure)
+        raw = read_untrusted(work / "outcome.json", MAX_OUTCOME_BYTES)
+        if raw is None:
+            return done("failed", "the training job wrote no readable outcome.json")
+        try:
+            outcome = WorkerOutcome.model_validate_json(raw)
+        except ValidationError:
+            return done("failed", "the training job wrote a malformed outcome.json")
+        if outcome.status != "ok":
+            return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
+        policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
+        if policy is None:
+            return done("failed", "the training job left no policy checkpoint", outcome.log)
 
-    # ---- evaluation, without the reward code -------------------------------------------------
-    policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
-    if policy is None:
-        return done("failed", "the training job left no policy checkpoint", outcome.log)
-    (spec.job_dir / "policy.pt").write_bytes(policy)
-    problem = collect_rollout(work, spec.job_dir)
-    if problem:
-        with open(spec.job_dir / "train.log", "a") as log:
-            log.write(f"\nno video: {problem}\n")
-    eval_dir = spec.job_dir / "eval"
-    if eval_dir.exists():
-        shutil.rmtree(eval_dir)
-    eval_dir.mkdir()
-    (eval_dir / "policy.pt").write_bytes(policy)
-    _write_job(eval_dir, WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads))
-    result = sandbox.run_worker("evaluate", eval_dir, limits)
+        # ---- evaluation, without the reward code (the video is encoded meanwhile) ----------------
+        evaluation.start(policy)
+        (spec.job_dir / "policy.pt").write_bytes(policy)
+        problem = collect_rollout(work, spec.job_dir)
+        if problem:
+            with open(spec.job_dir / "train.log", "a") as log:
+                log.write(f"\nno video: {problem}\n")
+        result = evaluation.result()
+    finally:
+        evaluation.close()
     save_job_log(spec.job_dir / "eval.log", result)
-    failure = result.failure_reason(limits)
+    failure = result.failure_reason(evaluation.limits)
     if failure:
         return done("failed", f"evaluation {failure}", outcome.log)
     try:
