@@ -1,10 +1,13 @@
 """The sandbox backends: choice of backend, how failures are named, Ctrl-C with Docker."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, TASKS, sandbox_unavailable
@@ -76,6 +79,27 @@ def test_bwrap_job_sees_a_minimal_filesystem(tmp_path):
     assert "home" not in top and "var" not in top and "job" in top
     assert uid == 1000 and "OPENAI_API_KEY" not in names and "HOME" in names
     assert (job / "x").read_text() == "ok"
+
+
+@pytest.mark.skipif(not usable("bwrap"), reason="bubblewrap cannot run here")
+def test_bwrap_binds_host_paths_under_tmp(tmp_path):
+    """A checkout or venv under the host's /tmp stays visible beside the sandbox's private /tmp."""
+    from rewardsmith.runners.bwrap import BwrapSandbox
+
+    box = BwrapSandbox()
+    venv = Path(tempfile.mkdtemp(prefix="rs-venv-", dir="/tmp"))
+    try:
+        (venv / "marker").write_text("here")
+        box.binds = box.binds + ["--ro-bind", str(venv), str(venv)]
+        job = tmp_path / "job"
+        job.mkdir()
+        argv = box.command("check", job, Limits())
+        argv = argv[:argv.index("--") + 1] + [sys.executable, "-I", "-c",
+                                              f"print(open({str(venv / 'marker')!r}).read())"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.strip() == "here", proc.stderr
+    finally:
+        shutil.rmtree(venv)
 
 
 @pytest.mark.docker

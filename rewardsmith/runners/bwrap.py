@@ -122,9 +122,11 @@ class BwrapSandbox(Sandbox):
         return [
             self.exe, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", *self.extra_flags,
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
-            "--hostname", "sandbox", *self.binds, *_gpu_binds(),
+            "--hostname", "sandbox",
+            # the private /tmp first: a checkout or venv under the host's /tmp is bound on top of it
             "--dev", "/dev", "--proc", "/proc",
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm",
+            *self.binds, *_gpu_binds(),
             "--bind", str(job_dir), JOB, "--chdir", JOB, "--remount-ro", "/",
             "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
             "--", self.python, "-I", "-c", BOOT, kind, JOB,
