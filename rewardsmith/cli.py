@@ -113,6 +113,8 @@ def solve(
                           f"{result.run_dir} --max-cost MORE", highlight=False, markup=False, soft_wrap=True)
     if summary.best is None:
         out_console.print(f"No candidate trained successfully. See {result.run_dir}.")
+        if summary.status == "done":
+            raise typer.Exit(1)  # the search ran and found nothing: scripts (and `make demo`) should notice
         return
     best = summary.best
     _print_code(result.best_code or "")

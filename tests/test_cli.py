@@ -94,3 +94,13 @@ def test_user_errors_exit_2(tmp_path, args, words):
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_solve_that_trains_nothing_exits_1(tmp_path, cartpole_yaml):
+    # 256 MB of address space is too little to import torch: every dry run fails
+    proc = run_cli("solve", str(cartpole_yaml), "--memory", "256", "--sandbox", "process", "--iterations", "1",
+                   "--out", str(tmp_path / "run"))
+    assert proc.returncode == 1, proc.stderr
+    assert "No candidate trained successfully" in proc.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"] is None and {c["status"] for c in summary["candidates"]} == {"rejected"}
