@@ -45,3 +45,19 @@ def sandbox_unavailable(backend: str) -> str | None:
     except SandboxUnavailable as exc:
         return str(exc)
     return None
+
+
+def command_lines(*words: str) -> list[str]:
+    """Command lines of live processes, other than this test process, that contain every word
+    (read from /proc: ps cuts long lines)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        if cmdline.parent.name == str(os.getpid()):
+            continue
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if args and all(w in args for w in words):
+            found.append(args)
+    return found

@@ -6,22 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from conftest import ROOT
+import yaml
+from conftest import ROOT, command_lines
 
 
 def _workers_of(run_dir) -> list[str]:
-    """Command lines of the worker processes of the run (read from /proc: ps cuts long lines)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "rewardsmith.worker" in args and str(run_dir) in args:
-            found.append(args)
-    return found
+    return command_lines("rewardsmith.worker", str(run_dir))
 
 
 def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
@@ -57,8 +48,12 @@ def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
 
 def test_ctrl_c_stops_promptly_and_keeps_the_run_resumable(tmp_path, cartpole_yaml):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "rewardsmith", "solve", str(cartpole_yaml), "--iterations", "1", "--samples", "2",
-           "--total-timesteps", "2000000", "--sandbox", "process", "--out", str(run)]
+    task = yaml.safe_load(cartpole_yaml.read_text())
+    task["train"].update(total_timesteps=2_000_000, early_stop=False)  # training that outlasts the test
+    long_task = tmp_path / "long.yaml"
+    long_task.write_text(yaml.safe_dump(task))
+    cmd = [sys.executable, "-m", "rewardsmith", "solve", str(long_task), "--iterations", "1", "--samples", "2",
+           "--sandbox", "process", "--out", str(run)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not _workers_of(run) and time.time() < deadline and proc.poll() is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, TASKS
+from conftest import ROOT, TASKS, command_lines
 
 
 def _soak_task(folder: Path, iterations: int, samples: int) -> Path:
@@ -33,19 +33,6 @@ def _soak_task(folder: Path, iterations: int, samples: int) -> Path:
     path = folder / "soak.yaml"
     path.write_text(yaml.safe_dump(task))
     return path
-
-
-def _mentions(path: Path) -> list[str]:
-    """Command lines of live processes that mention ``path`` (workers, bwrap, docker clients)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(path) in args and "pytest" not in args:
-            found.append(args)
-    return found
 
 
 def _containers() -> list[str]:
@@ -113,7 +100,7 @@ def _soak(tmp_path: Path, iterations: int, samples: int) -> None:
 
     # nothing left running
     time.sleep(1)
-    assert _mentions(run) == []
+    assert command_lines(str(run)) == []  # workers, bwrap, docker clients
     assert set(_containers()) <= containers_before
     # no temporary file outside the run, no job scratch or half-written file inside it
     after = {p for root in temp_roots if root.is_dir() for p in root.iterdir()}
