@@ -20,7 +20,7 @@ from pathlib import Path
 
 PROGRESS = "@@progress "
 RESULT = "@@result "
-GO = "go"  # the host's word to an evaluation job started ahead: "evaluate" or "cancel"
+GO = "go"  # written by the host when an evaluation job started ahead may load its policy
 DRY_RUN_ENVS = 16
 DRY_RUN_STEPS = 32
 
@@ -165,14 +165,13 @@ def run_train(job_dir: Path) -> int:
 
 def _wait_for_go(job_dir: Path) -> bool:
     """An evaluation job may start before its policy exists (its start-up then overlaps the
-    training); the host writes ``go``: ``evaluate`` when the policy is in place, or ``cancel``.
-    The host's time limit ends the wait should no word come."""
-    go = job_dir / GO
-    while True:
-        try:
-            return go.read_text().strip() == "evaluate"
-        except OSError:
-            time.sleep(0.02)
+    training). The host writes ``go`` when the policy is in place, or removes ``job.json`` to
+    cancel; its time limit ends the wait should neither happen."""
+    while not (job_dir / GO).exists():
+        if not (job_dir / "job.json").exists():
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def run_evaluate(job_dir: Path) -> int:

@@ -8,7 +8,6 @@ copy of the checkpoint and no reward code; its fitness is the only score that co
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -99,8 +98,9 @@ def _write_job(folder: Path, job: WorkerJob) -> None:
 class PendingEvaluation:
     """The clean evaluation job of a candidate, started while the candidate trains so that its
     start-up (a Python process importing torch, building the env; a container) overlaps the
-    training. It waits in its sandbox for the host's word in ``GO``: ``evaluate`` once the
-    checked policy is in place, or ``cancel``. Its own folder: the training job never sees it."""
+    training. It waits in its sandbox for the host's ``GO`` file, written once the checked policy
+    is in place; the host cancels it by removing its job file. Its own folder: the training job
+    never sees it."""
 
     def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
         if folder.exists():
@@ -109,25 +109,22 @@ class PendingEvaluation:
         self.folder, self.limits = folder, limits
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
         self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
-        self._said: str | None = None
+        self._started = False
 
     def start(self, policy: bytes) -> None:
         (self.folder / "policy.pt").write_bytes(policy)
-        self._say("evaluate")
+        atomic_write_text(self.folder / GO, "evaluate")
+        self._started = True
 
     def result(self) -> SandboxResult:
         return self._result.result()
 
     def close(self) -> None:
-        """Cancel it if it never got the policy, and wait until its sandbox has ended."""
-        if self._said is None:
-            with contextlib.suppress(OSError):
-                self._say("cancel")
+        """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
+        removes its job file, which needs no disk space (the disk may be why we stop)."""
+        if not self._started:
+            (self.folder / "job.json").unlink(missing_ok=True)
         self._pool.shutdown(wait=True)
-
-    def _say(self, word: str) -> None:
-        atomic_write_text(self.folder / GO, word)
-        self._said = word
 
 
 def save_job_log(path: Path, result: SandboxResult) -> None:
