@@ -12,9 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when needed: the CLI starts faster without it
+    import numpy as np
 
 TRACE = "rollout.json"   # a RolloutTrace, written by the training job, checked by the host
 FRAMES = "frames.npy"    # raw pixels from the training job; removed once encoded
@@ -26,6 +29,8 @@ MAX_SIDE = 1024
 
 def load_frames(raw: bytes) -> np.ndarray:
     """Parse an untrusted ``.npy`` of frames: ``(n, height, width, 3)`` ``uint8``, bounded sizes."""
+    import numpy as np
+
     if not raw:
         raise ValueError("no frames")
     frames = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -38,21 +43,38 @@ def load_frames(raw: bytes) -> np.ndarray:
 
 
 def encode_videos(frames: np.ndarray, fps: float, folder: Path) -> list[Path]:
-    """Write ``rollout.mp4`` and ``rollout.gif`` into ``folder``; returns the files written."""
-    import imageio.v2 as imageio
-    from PIL import Image
+    """Write ``rollout.mp4`` and ``rollout.gif`` into ``folder``; returns the files written.
 
+    The GIF is made in a thread while ffmpeg (another process) encodes the MP4."""
     folder.mkdir(parents=True, exist_ok=True)
     mp4, gif = folder / MP4, folder / GIF
-    with imageio.get_writer(mp4, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=5,
+    with ThreadPoolExecutor(1) as pool:
+        gif_done = pool.submit(_write_gif, frames, fps, gif)
+        _write_mp4(frames, fps, mp4)
+        gif_done.result()
+    return [mp4, gif]
+
+
+def _write_mp4(frames: np.ndarray, fps: float, path: Path) -> None:
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=5,
                             pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error") as writer:
         for frame in frames:
             writer.append_data(frame)
-    # GIF frame times are in whole hundredths of a second; a fast palette per frame halves the time
+
+
+def _write_gif(frames: np.ndarray, fps: float, path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    # GIF frame times are in whole hundredths of a second. One palette for the whole clip, made
+    # from a few frames side by side: ~3x faster than a palette per frame, and no flicker.
     duration = max(20, round(100 / fps) * 10)
-    images = [Image.fromarray(f).quantize(255, method=Image.Quantize.FASTOCTREE) for f in frames]
-    images[0].save(gif, save_all=True, append_images=images[1:], duration=duration, loop=0)
-    return [mp4, gif]
+    sample = np.concatenate(list(frames[::max(1, len(frames) // 8)][:8]), axis=0)
+    palette = Image.fromarray(sample).quantize(255, method=Image.Quantize.FASTOCTREE)
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
 
 
 def read_gif(path: Path) -> tuple[list[np.ndarray], float]:
@@ -61,6 +83,7 @@ def read_gif(path: Path) -> tuple[list[np.ndarray], float]:
     A GIF writer merges identical neighbouring frames into one longer frame; they are expanded
     again, so frame ``i`` is the ``i``-th frame that was written.
     """
+    import numpy as np
     from PIL import Image, ImageSequence
 
     with Image.open(path) as image:

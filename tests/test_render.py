@@ -115,7 +115,7 @@ def test_gymnasium_envs_are_recorded_with_their_own_frames():
     env = make_render_env(task, "cpu")
     policy = build_policy(env.obs_dim, env.action_spec, PPOConfig())
     reward = RewardFunction(REWARD, env.description.reward_arguments)
-    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, 1))
+    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, len(a)))
     env.close()
     assert frames.shape[1:] == (208, 320, 3)  # gymnasium's 600x400 picture, scaled (a panel would be 240 high)
     assert len(frames) == len(trace.frame_steps) and set(trace.components) == {"upright", "centered"}
@@ -134,12 +134,15 @@ def test_record_rollout_keeps_the_episode_and_the_reward_components():
     env = CartPole(1, seed=3)
     policy = build_policy(env.obs_dim, env.action_spec, PPOConfig())
     reward = RewardFunction(REWARD, env.description.reward_arguments)
-    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, 1))
+    trace, frames = record_rollout(policy, env, lambda v, a: reward.checked_call(v, a, len(a)))
     assert 1 <= trace.steps <= 500 and len(trace.reward) == trace.steps
     assert set(trace.components) == {"upright", "centered"}
     assert all(len(v) == trace.steps for v in [*trace.components.values(), *trace.variables.values(), trace.action])
     total = np.array(trace.components["upright"]) * np.array(trace.components["centered"])
     np.testing.assert_allclose(trace.reward, total, rtol=1e-5)
+    # the reward, called once on the whole episode, scored each step's own state
+    angle = np.array(trace.variables["pole_angle"])
+    np.testing.assert_allclose(trace.components["upright"], np.exp(-np.abs(angle) / 0.2), rtol=1e-5)
     assert trace.frame_steps[0] == 0 and trace.frame_steps[-1] == trace.steps
     assert trace.frame_steps == sorted(set(trace.frame_steps))
     assert frames.shape == (len(trace.frame_steps), 240, 320, 3) and len(frames) <= MAX_FRAMES + 2

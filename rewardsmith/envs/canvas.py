@@ -92,7 +92,7 @@ class Canvas:
 
     def array(self) -> np.ndarray:
         """The picture as ``(height, width, 3)`` ``uint8``."""
-        small = self.image.resize((self.width, self.height), Image.Resampling.BOX)
+        small = self.image.reduce(SUPERSAMPLE)  # a box filter, ~3x faster than resize()
         return np.asarray(small, dtype=np.uint8)
 
 

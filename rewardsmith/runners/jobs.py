@@ -25,7 +25,7 @@ from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
 from ..video import FRAMES, TRACE, encode_videos, load_frames
-from ..worker import GO, PROGRESS
+from ..worker import GO, POLICY_SAVED, PROGRESS
 from .sandbox import Limits, Sandbox, SandboxResult
 
 MAX_OUTCOME_BYTES = 4 * 1024 * 1024
@@ -220,11 +220,29 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
     evaluation = PendingEvaluation(sandbox, spec.job_dir / "eval",
                                    WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads),
                                    Limits(**{**limits.__dict__, "timeout_s": 2 * limits.timeout_s}))
+    early: dict = {}  # the policy, when the evaluation started before the training job ended
+    progress = _progress_listener(on_progress)
+
+    def on_line(line: str) -> None:
+        # The job says its policy is saved and goes on to record an episode for the video: the
+        # evaluation can start now. (Reward code could print this line too; it would only get
+        # the policy evaluated that is there at that moment, as it could by rewriting the file.)
+        if line.startswith(POLICY_SAVED) and "policy" not in early:
+            try:
+                early["policy"] = _start_evaluation(work, evaluation)
+            except OSError as exc:  # raised below, in the host's own thread
+                early["error"] = exc
+        elif progress is not None:
+            progress(line)
+
     try:
         # ---- training, with the reward code --------------------------------------------------
-        result = sandbox.run_worker("train", work, limits, on_line=_progress_listener(on_progress))
+        result = sandbox.run_worker("train", work, limits, on_line=on_line)
         save_job_log(spec.job_dir / "train.log", result)
         shutil.rmtree(work / "tmp", ignore_errors=True)
+        if "error" in early:
+            error = early["error"]
+            raise DiskFull(f"the disk is full: {error}") if is_disk_full(error) else error
         failure = result.failure_reason(limits)
         if failure:
             return done("failed", failure)
@@ -237,12 +255,13 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
             return done("failed", "the training job wrote a malformed outcome.json")
         if outcome.status != "ok":
             return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
-        policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
+        policy = early.get("policy")
+        if policy is None:
+            policy = _start_evaluation(work, evaluation)
         if policy is None:
             return done("failed", "the training job left no policy checkpoint", outcome.log)
 
         # ---- evaluation, without the reward code (the video is encoded meanwhile) ----------------
-        evaluation.start(policy)
         (spec.job_dir / "policy.pt").write_bytes(policy)
         problem = collect_rollout(work, spec.job_dir)
         if problem:
@@ -263,6 +282,14 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
         return done("failed", str(payload["error"])[:500], outcome.log)
     summary = EvalSummary.model_validate(payload)
     return done("ok", None, outcome.log, summary)
+
+
+def _start_evaluation(work: Path, evaluation: PendingEvaluation) -> bytes | None:
+    """Hand the training job's checkpoint (if it left a readable one) to the evaluation job."""
+    policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
+    if policy is not None:
+        evaluation.start(policy)
+    return policy
 
 
 def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,

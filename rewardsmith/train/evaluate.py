@@ -20,26 +20,28 @@ def _stats(values: torch.Tensor) -> Stats:
 
 @torch.no_grad()
 def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_threshold: float,
-                    deterministic: bool = True) -> EvalSummary:
+                    deterministic: bool = True, variables: bool = True) -> EvalSummary:
     """Run one episode in each of ``env.num_envs`` envs and score each with the fitness.
 
-    Also summarises what the policy did: mean/min/max of each scalar state variable over the
-    evaluated episodes, and why they ended.
+    Also summarises what the policy did: why the episodes ended and, unless ``variables`` is
+    false (a quicker check during training), mean/min/max of each scalar state variable.
     """
     start = time.perf_counter()
     d = env.description
     tracker = FitnessTracker(program, env.num_envs, env.max_episode_steps, d.terminations,
                              d.variable_names, env.device, env.dtype)
-    scalar_vars = [v.name for v in d.variables if v.shape == ()]
+    scalar_vars = [v.name for v in d.variables if v.shape == ()] if variables else []
     var_sum = torch.zeros(len(scalar_vars), device=env.device, dtype=torch.float64)
     var_sq = torch.zeros_like(var_sum)
     var_min = torch.full_like(var_sum, float("inf"))
     var_max = torch.full_like(var_sum, float("-inf"))
     steps = torch.zeros((), device=env.device, dtype=torch.float64)
+    # envs still in their first episode (kept here: asking the tracker every step would make it
+    # fold its buffer every step)
+    active = torch.ones(env.num_envs, device=env.device, dtype=torch.bool)
     obs = env.reset()
     for t in range(env.max_episode_steps):
         step = env.step(policy.act(obs, deterministic=deterministic))
-        active = ~tracker.finished
         if scalar_vars:
             x = torch.stack([step.variables[n] for n in scalar_vars]).double()  # (V, n)
             m = active.double()
@@ -49,8 +51,9 @@ def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_t
             var_max = torch.maximum(var_max, torch.where(active, x, float("-inf")).amax(1))
             steps += m.sum()
         tracker.update(step.variables, step.action, step.terminated, step.truncated)
+        active &= ~(step.terminated | step.truncated)
         obs = step.obs
-        if t % 64 == 63 and bool(tracker.finished.all()):
+        if t % 32 == 31 and not bool(active.any()):
             break
     per_episode = tracker.first_fitness
     fitness = float(per_episode.double().mean())

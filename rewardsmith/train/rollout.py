@@ -78,27 +78,25 @@ def fit_frame(frame: np.ndarray, box: tuple[int, int] = FRAME_SIZE) -> np.ndarra
 
 @torch.no_grad()
 def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tuple[RolloutTrace, np.ndarray]:
-    """Play one episode in env 0 with deterministic actions; return its trace and its frames."""
+    """Play one episode in env 0 with deterministic actions; return its trace and its frames.
+
+    The states are kept on the env's device and the reward is called once, afterwards, on the
+    whole episode as one batch (``reward_fn(variables, action)`` with ``len(action)`` = steps):
+    a reward is a function of the state, so this equals calling it step by step, for a fraction
+    of the cost.
+    """
     limit = env.max_episode_steps
     stride = max(1, math.ceil(limit / max_frames))
     frame = frame_source(env)
-    scalar = [v.name for v in env.description.variables if v.shape == ()]
     obs = env.reset()
     frames, frame_steps = [fit_frame(frame(None))], [0]
-    reward: list[float] = []
-    components: dict[str, list[float]] = {}
-    variables: dict[str, list[float]] = {name: [] for name in scalar}
-    actions: list[list[float]] = []
+    states: list[Mapping[str, torch.Tensor]] = []
+    actions: list[torch.Tensor] = []
     terminated = False
     for t in range(1, limit + 1):
         step = env.step(policy.act(obs, deterministic=True))
-        total, parts = reward_fn(step.variables, step.action)
-        reward.append(float(total[0]))
-        for name, value in parts.items():
-            components.setdefault(name, []).append(float(value[0]))
-        for name in scalar:
-            variables[name].append(float(step.variables[name][0]))
-        actions.append([float(a) for a in step.action[0].reshape(-1)])
+        states.append({k: v[:1] for k, v in step.variables.items()})
+        actions.append(step.action[:1])
         terminated = bool(step.terminated[0])
         done = terminated or bool(step.truncated[0])
         if t % stride == 0 or done:
@@ -107,10 +105,17 @@ def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tupl
         if done:
             break
         obs = step.obs
+    variables = {name: torch.cat([s[name] for s in states]) for name in states[0]}
+    action = torch.cat(actions)
+    total, parts = reward_fn(variables, action)
+    scalar = [v.name for v in env.description.variables if v.shape == ()]
     dt = env.description.dt
     fps = min(50.0, max(4.0, 1.0 / (dt * stride))) if dt else 25.0
+    reward = total.double().cpu().tolist()
     trace = RolloutTrace(steps=len(reward), dt=dt, fps=round(fps, 3), frame_steps=frame_steps, reward=reward,
-                         components=components, variables=variables, action=actions, terminated=terminated,
+                         components={k: v.double().cpu().tolist() for k, v in parts.items()},
+                         variables={k: variables[k].double().cpu().tolist() for k in scalar},
+                         action=action.double().reshape(len(reward), -1).cpu().tolist(), terminated=terminated,
                          episode_return=float(sum(reward)))
     return trace, np.stack(frames)
 
