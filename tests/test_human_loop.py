@@ -111,7 +111,7 @@ def test_synthetic_preferences_steer_the_search_to_a_better_reward(tmp_path, car
     round refines the stand-in person's pick (and varies it), and the best candidate improves."""
     out = tmp_path / "run"
     proc = run_cli("solve", str(cartpole_yaml), "--feedback", "synthetic", "--feedback-noise", "0.05",
-                   "--iterations", "3", "--samples", "3", "--total-timesteps", "3072", "--sandbox", "process",
+                   "--iterations", "3", "--samples", "2", "--total-timesteps", "3072", "--sandbox", "process",
                    "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     feedback = [json.loads((out / f"iter_{i:02d}" / "feedback.json").read_text()) for i in range(3)]
