@@ -4,6 +4,11 @@ CleanRL-style PPO (gymnasium SyncVectorEnv), at 1, 64, 1024 and 8192 envs, on Ca
 Pendulum. All three use the same network (64x64 tanh), rollout length (32 steps per env),
 4 epochs of 4 minibatches, one torch thread (so they compare implementations, not core counts).
 
+Also measured: the rollout side alone (stepping the envs, the policy's forward pass, the reward:
+rewardsmith's own timing of that phase; SB3's ``collect_rollouts``). At equal PPO settings the
+update costs the same in every implementation, so the whole loop's ratio is bounded by it; the
+rollout side is where the implementations differ.
+
     python benchmarks/throughput.py [--envs 1 64 1024 8192] [--tasks cartpole pendulum] [--skip-peers]
 """
 
@@ -30,7 +35,8 @@ def budget(num_envs: int, seconds_per_step: float) -> int:
     return per_update * updates
 
 
-def rewardsmith_rate(task: str, num_envs: int) -> float:
+def rewardsmith_rate(task: str, num_envs: int) -> tuple[float, float]:
+    """Env steps per second of the whole loop, and of its rollout phase alone."""
     from rewardsmith import envs
     from rewardsmith.expressions import FitnessProgram
     from rewardsmith.reward import RewardFunction
@@ -48,10 +54,11 @@ def rewardsmith_rate(task: str, num_envs: int) -> float:
     # warm-up (first calls allocate), then the measured run
     train(env, lambda v, a: reward(v, a), config.model_copy(update={"total_timesteps": num_envs * NUM_STEPS}), program)
     out = train(env, lambda v, a: reward(v, a), config, program)
-    return out.log.steps_per_s
+    return out.log.steps_per_s, out.log.env_steps / out.log.rollout_s
 
 
-def sb3_rate(task: str, num_envs: int) -> float:
+def sb3_rate(task: str, num_envs: int) -> tuple[float, float]:
+    """Env steps per second of ``learn`` and of ``collect_rollouts`` alone."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -63,7 +70,14 @@ def sb3_rate(task: str, num_envs: int) -> float:
     steps = budget(num_envs, 2e-2 if num_envs > 1 else 2e-3)
     start = time.perf_counter()
     model.learn(steps, reset_num_timesteps=False)
-    return steps / (time.perf_counter() - start)
+    whole = steps / (time.perf_counter() - start)
+    _, callback = model._setup_learn(steps, callback=None, reset_num_timesteps=False)
+    callback.on_training_start(locals(), globals())
+    rollouts = max(1, steps // (num_envs * NUM_STEPS) // 4)
+    start = time.perf_counter()
+    for _ in range(rollouts):
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=NUM_STEPS)
+    return whole, rollouts * num_envs * NUM_STEPS / (time.perf_counter() - start)
 
 
 def cleanrl_rate(task: str, num_envs: int) -> float:
@@ -85,12 +99,14 @@ def main() -> None:
     results = []
     for task in args.tasks:
         for n in args.envs:
-            row = {"task": task, "num_envs": n, "rewardsmith": rewardsmith_rate(task, n)}
+            row = {"task": task, "num_envs": n}
+            row["rewardsmith"], row["rewardsmith_rollout"] = rewardsmith_rate(task, n)
             if not args.skip_peers:
-                row["sb3"] = sb3_rate(task, n)
+                row["sb3"], row["sb3_rollout"] = sb3_rate(task, n)
                 row["cleanrl"] = cleanrl_rate(task, n)
                 row["vs_sb3"] = row["rewardsmith"] / row["sb3"]
                 row["vs_cleanrl"] = row["rewardsmith"] / row["cleanrl"]
+                row["rollout_vs_sb3"] = row["rewardsmith_rollout"] / row["sb3_rollout"]
             results.append(row)
             console.print(f"[dim]{row}[/]")
     columns = ["task", "envs", "rewardsmith steps/s"] + ([] if args.skip_peers else
@@ -98,6 +114,11 @@ def main() -> None:
     rows = [[r["task"], str(r["num_envs"]), r["rewardsmith"]] +
             ([] if args.skip_peers else [r["sb3"], r["cleanrl"], r["vs_sb3"], r["vs_cleanrl"]]) for r in results]
     table("Training throughput (env steps per second, whole PPO loop, 1 thread)", columns, rows)
+    if not args.skip_peers:
+        table("Rollout side alone (env steps per second: envs, policy forward pass, reward)",
+              ["task", "envs", "rewardsmith", "SB3 collect_rollouts", "x SB3"],
+              [[r["task"], str(r["num_envs"]), r["rewardsmith_rollout"], r["sb3_rollout"], r["rollout_vs_sb3"]]
+               for r in results])
     best = {}
     for task in args.tasks:
         mine = [r for r in results if r["task"] == task]

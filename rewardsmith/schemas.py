@@ -65,6 +65,8 @@ class TrainLog(Record):
     stopped_early: bool = False
     nonfinite_rewards: int = 0
     device: str = "cpu"
+    rollout_s: float = 0.0  # of wall_s: collecting experience (env, policy, reward)
+    update_s: float = 0.0   # of wall_s: PPO's gradient steps
 
 
 class WorkerOutcome(Record):

@@ -65,7 +65,11 @@ def test_train_json_last_line(tmp_path, cartpole_yaml):
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"status", "fitness", "wall_s", "env_steps"} <= set(line)
     assert line["status"] == "ok" and line["fitness"] > 0.5 and 0 < line["env_steps"] <= 61440
-    assert (tmp_path / "out" / "result.json").is_file()
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    log = result["train"]  # where the training time went: collecting experience, then the updates
+    assert log["rollout_s"] > 0 and log["update_s"] > 0 and log["rollout_s"] + log["update_s"] <= log["wall_s"]
+    # scored by the clean evaluation job; the episode recorded for the video was encoded
+    assert result["eval"]["episodes"] == 16 and (tmp_path / "out" / "rollout.mp4").stat().st_size > 0
 
 
 def test_train_rejects_broken_reward_without_training(tmp_path, cartpole_yaml):

@@ -152,7 +152,9 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     obs = env.reset()
     episode_start = torch.ones(n, device=device)
     global_step = 0
+    rollout_s = update_s = 0.0  # on a GPU these omit work still queued when they are read
     for update in range(num_updates):
+        phase_start = time.perf_counter()
         if config.anneal_lr:
             optimizer.lr = config.learning_rate * (1.0 - update / num_updates)
 
@@ -198,6 +200,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
             returns = advantages + val_buf
         if policy.obs_norm is not None:
             policy.obs_norm.update(raw_obs_buf)
+        update_start = time.perf_counter()
+        rollout_s += update_start - phase_start
 
         # ---- update --------------------------------------------------------------------------
         b_obs = obs_buf.reshape(batch_size, obs_dim)
@@ -230,6 +234,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                     approx_kl = ((ratio - 1) - log_ratio).mean()
                 if float(approx_kl) > config.target_kl:
                     break
+        update_s += time.perf_counter() - update_start
 
         # ---- logging and early stop ------------------------------------------------------------
         last_update = update == num_updates - 1
@@ -254,7 +259,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     wall = time.perf_counter() - start
     log = TrainLog(checkpoints=checkpoints, env_steps=global_step, wall_s=wall,
                    steps_per_s=global_step / max(wall, 1e-9), stopped_early=stopped_early,
-                   device=str(device))
+                   device=str(device), rollout_s=rollout_s, update_s=update_s)
     return TrainOutput(policy.eval(), log)
 
 
