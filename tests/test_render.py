@@ -119,6 +119,9 @@ def test_gymnasium_envs_are_recorded_with_their_own_frames():
     env.close()
     assert frames.shape[1:] == (208, 320, 3)  # gymnasium's 600x400 picture, scaled (a panel would be 240 high)
     assert len(frames) == len(trace.frame_steps) and set(trace.components) == {"upright", "centered"}
+    angle = np.array(trace.variables["pole_angle"])  # each step's own state, scored by the reward
+    assert trace.steps > 1 and len(set(angle.tolist())) > 1
+    np.testing.assert_allclose(trace.components["upright"], np.exp(-np.abs(angle) / 0.2), rtol=1e-5)
 
 
 REWARD = """
@@ -142,6 +145,7 @@ def test_record_rollout_keeps_the_episode_and_the_reward_components():
     np.testing.assert_allclose(trace.reward, total, rtol=1e-5)
     # the reward, called once on the whole episode, scored each step's own state
     angle = np.array(trace.variables["pole_angle"])
+    assert len(set(angle.tolist())) > 1
     np.testing.assert_allclose(trace.components["upright"], np.exp(-np.abs(angle) / 0.2), rtol=1e-5)
     assert trace.frame_steps[0] == 0 and trace.frame_steps[-1] == trace.steps
     assert trace.frame_steps == sorted(set(trace.frame_steps))

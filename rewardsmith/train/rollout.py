@@ -95,8 +95,9 @@ def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tupl
     terminated = False
     for t in range(1, limit + 1):
         step = env.step(policy.act(obs, deterministic=True))
-        states.append({k: v[:1] for k, v in step.variables.items()})
-        actions.append(step.action[:1])
+        # copies: a backend may refill the same buffers at the next step
+        states.append({k: v[:1].clone() for k, v in step.variables.items()})
+        actions.append(step.action[:1].clone())
         terminated = bool(step.terminated[0])
         done = terminated or bool(step.truncated[0])
         if t % stride == 0 or done:
