@@ -107,14 +107,20 @@ class PendingEvaluation:
             shutil.rmtree(folder)
         _write_job(folder, job)
         self.folder, self.limits = folder, limits
+        self.policy: bytes | None = None  # the checkpoint it evaluates, once handed over
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
         self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
-        self._started = False
 
-    def start(self, policy: bytes) -> None:
-        (self.folder / "policy.pt").write_bytes(policy)
-        atomic_write_text(self.folder / GO, "evaluate")
-        self._started = True
+    def start(self, work: Path) -> bytes | None:
+        """Hand over the training job's checkpoint, if it left a readable one (a regular file,
+        capped; copied once, so later changes to it do not count). Returns what was handed over."""
+        if self.policy is None:
+            policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
+            if policy is not None:
+                (self.folder / "policy.pt").write_bytes(policy)
+                atomic_write_text(self.folder / GO, "evaluate")
+                self.policy = policy
+        return self.policy
 
     def result(self) -> SandboxResult:
         return self._result.result()
@@ -122,7 +128,7 @@ class PendingEvaluation:
     def close(self) -> None:
         """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
         removes its job file, which needs no disk space (the disk may be why we stop)."""
-        if not self._started:
+        if self.policy is None:
             (self.folder / "job.json").unlink(missing_ok=True)
         self._pool.shutdown(wait=True)
 
@@ -220,18 +226,19 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
     evaluation = PendingEvaluation(sandbox, spec.job_dir / "eval",
                                    WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads),
                                    Limits(**{**limits.__dict__, "timeout_s": 2 * limits.timeout_s}))
-    early: dict = {}  # the policy, when the evaluation started before the training job ended
+    announced: list[OSError | None] = []  # the job said its policy is saved (and what that gave)
     progress = _progress_listener(on_progress)
 
     def on_line(line: str) -> None:
         # The job says its policy is saved and goes on to record an episode for the video: the
         # evaluation can start now. (Reward code could print this line too; it would only get
         # the policy evaluated that is there at that moment, as it could by rewriting the file.)
-        if line.startswith(POLICY_SAVED) and "policy" not in early:
+        if line.startswith(POLICY_SAVED) and not announced:
             try:
-                early["policy"] = _start_evaluation(work, evaluation)
+                evaluation.start(work)
+                announced.append(None)
             except OSError as exc:  # raised below, in the host's own thread
-                early["error"] = exc
+                announced.append(exc)
         elif progress is not None:
             progress(line)
 
@@ -240,8 +247,8 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
         result = sandbox.run_worker("train", work, limits, on_line=on_line)
         save_job_log(spec.job_dir / "train.log", result)
         shutil.rmtree(work / "tmp", ignore_errors=True)
-        if "error" in early:
-            error = early["error"]
+        if announced and announced[0] is not None:
+            error = announced[0]
             raise DiskFull(f"the disk is full: {error}") if is_disk_full(error) else error
         failure = result.failure_reason(limits)
         if failure:
@@ -255,9 +262,7 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
             return done("failed", "the training job wrote a malformed outcome.json")
         if outcome.status != "ok":
             return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
-        policy = early.get("policy")
-        if policy is None:
-            policy = _start_evaluation(work, evaluation)
+        policy = evaluation.start(work)  # unless it started already
         if policy is None:
             return done("failed", "the training job left no policy checkpoint", outcome.log)
 
@@ -282,14 +287,6 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
         return done("failed", str(payload["error"])[:500], outcome.log)
     summary = EvalSummary.model_validate(payload)
     return done("ok", None, outcome.log, summary)
-
-
-def _start_evaluation(work: Path, evaluation: PendingEvaluation) -> bytes | None:
-    """Hand the training job's checkpoint (if it left a readable one) to the evaluation job."""
-    policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
-    if policy is not None:
-        evaluation.start(policy)
-    return policy
 
 
 def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,
