@@ -114,15 +114,16 @@ class ActorCritic(nn.Module):
         z = (action - mean) * torch.exp(-self.log_std)
         return (-0.5 * z.square() - self.log_std - LOG_SQRT_2PI).sum(-1)
 
-    def evaluate(self, obs_n: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability and entropy of ``action`` under the current policy."""
+    def evaluate(self, obs_n: torch.Tensor, action: torch.Tensor,
+                 entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probability of ``action`` under the current policy, and the entropy (if asked)."""
         out = self.actor(obs_n)
         if self.discrete:
             log_p = torch.log_softmax(out, -1)
-            entropy = -(log_p.exp() * log_p).sum(-1)
-            return log_p.gather(-1, action.long().unsqueeze(-1)).squeeze(-1), entropy
-        entropy = (self.log_std + 0.5 + LOG_SQRT_2PI).sum().expand(out.shape[0])
-        return self._normal_log_prob(out, action), entropy
+            h = -(log_p.exp() * log_p).sum(-1) if entropy else None
+            return log_p.gather(-1, action.long().unsqueeze(-1)).squeeze(-1), h
+        h = (self.log_std + 0.5 + LOG_SQRT_2PI).sum().expand(out.shape[0]) if entropy else None
+        return self._normal_log_prob(out, action), h
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

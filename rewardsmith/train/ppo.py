@@ -206,25 +206,13 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
         # ---- update --------------------------------------------------------------------------
         b_obs = obs_buf.reshape(batch_size, obs_dim)
         b_act = act_buf.reshape(batch_size, *act_buf.shape[2:])
-        b_logp, b_adv = logp_buf.reshape(-1), advantages.reshape(-1)
-        b_ret, b_val = returns.reshape(-1), val_buf.reshape(-1)
+        # per-sample scalars side by side: a minibatch takes them with one gather
+        b_scalars = torch.stack([logp_buf, advantages, returns, val_buf], -1).reshape(batch_size, 4)
         for _epoch in range(config.update_epochs):
             perm = torch.randperm(batch_size, device=device)
             for lo in range(0, batch_size, minibatch_size):
                 mb = perm[lo:lo + minibatch_size]
-                new_logp, entropy = policy.evaluate(b_obs[mb], b_act[mb])
-                log_ratio = new_logp - b_logp[mb]
-                ratio = log_ratio.exp()
-                mb_adv = b_adv[mb]
-                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                pg_loss = torch.max(-mb_adv * ratio,
-                                    -mb_adv * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
-                new_val = policy.value(b_obs[mb])
-                v_clipped = b_val[mb] + torch.clamp(new_val - b_val[mb], -config.clip_coef, config.clip_coef)
-                v_loss = 0.5 * torch.max((new_val - b_ret[mb]).square(), (v_clipped - b_ret[mb]).square()).mean()
-                loss = pg_loss + config.vf_coef * v_loss
-                if config.ent_coef:
-                    loss = loss - config.ent_coef * entropy.mean()
+                loss, ratio, log_ratio = ppo_loss(policy, b_obs[mb], b_act[mb], b_scalars[mb], config)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.clip_grad_norm(config.max_grad_norm)
@@ -261,6 +249,25 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                    steps_per_s=global_step / max(wall, 1e-9), stopped_early=stopped_early,
                    device=str(device), rollout_s=rollout_s, update_s=update_s)
     return TrainOutput(policy.eval(), log)
+
+
+def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scalars: torch.Tensor,
+             config: PPOConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clipped policy loss plus clipped value loss (minus the entropy bonus) on one minibatch;
+    ``scalars`` holds each sample's old log-probability, advantage, return and value."""
+    old_logp, adv, ret, old_val = scalars.unbind(-1)
+    new_logp, entropy = policy.evaluate(obs, action, entropy=bool(config.ent_coef))
+    log_ratio = new_logp - old_logp
+    ratio = log_ratio.exp()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = -torch.min(adv * ratio, adv * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)).mean()
+    new_val = policy.value(obs)
+    v_clipped = old_val + torch.clamp(new_val - old_val, -config.clip_coef, config.clip_coef)
+    v_loss = 0.5 * torch.max((new_val - ret).square(), (v_clipped - ret).square()).mean()
+    loss = pg_loss + config.vf_coef * v_loss
+    if config.ent_coef:
+        loss = loss - config.ent_coef * entropy.mean()
+    return loss, ratio, log_ratio
 
 
 def _checkpoint(step: int, start: float, stats: RewardStats, tracker: FitnessTracker | None,
