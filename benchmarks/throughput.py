@@ -7,7 +7,8 @@ Pendulum. All three use the same network (64x64 tanh), rollout length (32 steps 
 Also measured: the rollout side alone (stepping the envs, the policy's forward pass, the reward:
 rewardsmith's own timing of that phase; SB3's ``collect_rollouts``). At equal PPO settings the
 update costs the same in every implementation, so the whole loop's ratio is bounded by it; the
-rollout side is where the implementations differ.
+rollout side is where the implementations differ. The second table prints that bound: SB3's loop
+time over its update time.
 
     python benchmarks/throughput.py [--envs 1 64 1024 8192] [--tasks cartpole pendulum] [--skip-peers]
 """
@@ -88,6 +89,17 @@ def cleanrl_rate(task: str, num_envs: int) -> float:
     return run(gym_id, num_envs, budget(num_envs, 1.5e-2 if num_envs > 1 else 1e-3))["steps_per_s"]
 
 
+def update_bound(row: dict) -> dict:
+    """How the update phase bounds the whole loop's ratio. Seconds per env step of each update
+    (the loop minus its rollout); ``ceiling``: SB3's loop time over its update time, the ratio
+    rewardsmith would reach with a rollout that took no time and an update as fast as SB3's."""
+    def update_s(whole: float, rollout: float) -> float:
+        return max(1.0 / whole - 1.0 / rollout, 1e-12)
+
+    ours, theirs = update_s(row["rewardsmith"], row["rewardsmith_rollout"]), update_s(row["sb3"], row["sb3_rollout"])
+    return {"update_vs_sb3": theirs / ours, "ceiling_at_sb3_update": (1.0 / row["sb3"]) / theirs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 1024, 8192])
@@ -107,6 +119,7 @@ def main() -> None:
                 row["vs_sb3"] = row["rewardsmith"] / row["sb3"]
                 row["vs_cleanrl"] = row["rewardsmith"] / row["cleanrl"]
                 row["rollout_vs_sb3"] = row["rewardsmith_rollout"] / row["sb3_rollout"]
+                row.update(update_bound(row))
             results.append(row)
             console.print(f"[dim]{row}[/]")
     columns = ["task", "envs", "rewardsmith steps/s"] + ([] if args.skip_peers else
@@ -115,10 +128,14 @@ def main() -> None:
             ([] if args.skip_peers else [r["sb3"], r["cleanrl"], r["vs_sb3"], r["vs_cleanrl"]]) for r in results]
     table("Training throughput (env steps per second, whole PPO loop, 1 thread)", columns, rows)
     if not args.skip_peers:
-        table("Rollout side alone (env steps per second: envs, policy forward pass, reward)",
-              ["task", "envs", "rewardsmith", "SB3 collect_rollouts", "x SB3"],
-              [[r["task"], str(r["num_envs"]), r["rewardsmith_rollout"], r["sb3_rollout"], r["rollout_vs_sb3"]]
-               for r in results])
+        table("Rollout side alone (env steps per second: envs, policy forward pass, reward), and the update",
+              ["task", "envs", "rewardsmith", "SB3 collect_rollouts", "x SB3", "update x SB3",
+               "loop ceiling at SB3's update"],
+              [[r["task"], str(r["num_envs"]), r["rewardsmith_rollout"], r["sb3_rollout"], r["rollout_vs_sb3"],
+                r["update_vs_sb3"], r["ceiling_at_sb3_update"]] for r in results])
+        console.print("[dim]The ceiling: SB3's loop time over its update time, the whole-loop ratio with a rollout "
+                      "that took no time and an update as fast as SB3's (same network, same epochs and minibatches, "
+                      "so the same arithmetic).[/]")
     best = {}
     for task in args.tasks:
         mine = [r for r in results if r["task"] == task]
