@@ -104,8 +104,10 @@ def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None
     try:
         if resume is None:
             run = RunDir.create(run_path, task_spec, options)
-        elif task_spec != stored_task:
-            atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+        else:
+            run.remove_partial_writes()
+            if task_spec != stored_task:
+                atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
         reviewer = explainer = None
         if llm is not None:
             from .analyzer_llm import TrajectoryAnalyzer

@@ -102,6 +102,14 @@ class RunDir:
         task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"))
         return cls(path), task, options
 
+    def remove_partial_writes(self) -> int:
+        """Delete what atomic writes of a killed solve left: their temporary files (the file they
+        were replacing is intact). Called when a solve resumes; returns how many there were."""
+        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return len(stale)
+
     # -- layout -------------------------------------------------------------------------------
     def iteration_dir(self, iteration: int) -> Path:
         return self.path / f"iter_{iteration:02d}"
