@@ -22,8 +22,10 @@ RUN/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +36,12 @@ from pydantic import BaseModel, ValidationError
 from .errors import DiskFull, RunDirError, is_disk_full
 from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
+
+
+# temporary files of atomic_write_bytes (mkstemp: prefix, 8 random characters, suffix), and the
+# folders of a run that sandboxed jobs write into
+PARTIAL_WRITE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+SCRATCH_FOLDERS = {"work", "eval", "checks", "tmp"}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -104,11 +112,18 @@ class RunDir:
 
     def remove_partial_writes(self) -> int:
         """Delete what atomic writes of a killed solve left: their temporary files (the file they
-        were replacing is intact). Called when a solve resumes; returns how many there were."""
-        stale = [p for p in self.path.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return len(stale)
+        were replacing is intact). Called when a solve resumes; returns how many it removed.
+        Sandboxes' scratch folders are not searched: untrusted code wrote them, and they are
+        rebuilt before any reuse."""
+        removed = 0
+        for folder, subfolders, files in os.walk(self.path):
+            subfolders[:] = [d for d in subfolders if d not in SCRATCH_FOLDERS]
+            for name in files:
+                if PARTIAL_WRITE.match(name):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+        return removed
 
     # -- layout -------------------------------------------------------------------------------
     def iteration_dir(self, iteration: int) -> Path:

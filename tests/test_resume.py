@@ -35,8 +35,8 @@ def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
 
     finished = {p: p.stat().st_mtime_ns for p in run.glob("iter_*/cand_*/result.json")}
     # what a kill in the middle of an atomic write leaves (this kill may or may not have hit one)
-    (run / ".summary.json.k1ll3d.tmp").write_text('{"status": "runn')
-    (run / "iter_00" / "cand_00" / ".critic.json.k1ll3d.tmp").write_text("")
+    (run / ".summary.json.k1ll3d_x.tmp").write_text('{"status": "runn')
+    (run / "iter_00" / "cand_00" / ".critic.json.k1ll3d_x.tmp").write_text("")
     done = subprocess.run([sys.executable, "-m", "rewardsmith", "solve", "--resume", str(run)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr

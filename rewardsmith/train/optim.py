@@ -8,6 +8,12 @@ a handful of ops whatever the number of layers. At the minibatch sizes of contro
 the number of ops, not the arithmetic, sets the speed of an update (measured: 247 ops per step on
 per-parameter lists, 12 here).
 
+What this asks of its user: nothing may replace a parameter's ``.data`` or ``.grad`` after the
+optimizer is made (no ``.to()``/dtype change, no ``Module.zero_grad()``, no
+``backward(create_graph=True)``): the optimizer would then step on gradients it never sees. And
+because a step writes the flat buffer, not the parameters, autograd's check for parameters
+changed in place does not see it: run backward before ``step``, as PPO does.
+
 The update is the textbook one (Kingma & Ba) with PyTorch's epsilon placement; a test checks it,
 clipping included, against ``torch.optim.Adam`` and ``clip_grad_norm_`` step for step.
 """
