@@ -72,3 +72,18 @@ def test_ctrl_c_stops_promptly_and_keeps_the_run_resumable(tmp_path, cartpole_ya
     assert not _workers_of(run)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["candidates"] == []
+
+
+def test_resume_cleanup_removes_only_partial_writes_outside_scratch_folders(tmp_path):
+    from rewardsmith.runs import RunDir, atomic_write_text
+
+    cand = tmp_path / "iter_00" / "cand_00"
+    (cand / "work").mkdir(parents=True)
+    atomic_write_text(cand / "result.json", "{}")  # a finished write leaves no temporary file
+    leftovers = [tmp_path / ".summary.json.a1b2c3d4.tmp", cand / ".critic.json.zz_9zz9z.tmp"]
+    kept = [cand / "work" / ".outcome.json.a1b2c3d4.tmp",  # the sandbox's folder: not ours to judge
+            cand / "notes.tmp", cand / ".hidden.tmp", cand / "result.json"]
+    for path in leftovers + kept:
+        path.write_text("x")
+    assert RunDir(tmp_path).remove_partial_writes() == 2
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in kept)
