@@ -11,6 +11,7 @@ rollout side is where the implementations differ. The second table prints that b
 time over its update time.
 
     python benchmarks/throughput.py [--envs 1 64 1024 8192] [--tasks cartpole pendulum] [--skip-peers]
+                                    [--device cpu|cuda|auto]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def budget(num_envs: int, seconds_per_step: float) -> int:
     return per_update * updates
 
 
-def rewardsmith_rate(task: str, num_envs: int) -> tuple[float, float]:
+def rewardsmith_rate(task: str, num_envs: int, device: str = "cpu") -> tuple[float, float]:
     """Env steps per second of the whole loop, and of its rollout phase alone."""
     from rewardsmith import envs
     from rewardsmith.expressions import FitnessProgram
@@ -45,7 +46,7 @@ def rewardsmith_rate(task: str, num_envs: int) -> tuple[float, float]:
     from rewardsmith.train.ppo import train
 
     env_name, _, reward_file, fitness = TASKS[task]
-    env = envs.make(env_name, num_envs=num_envs, seed=0)
+    env = envs.make(env_name, num_envs=num_envs, device=device, seed=0)
     desc = env.description
     reward = RewardFunction.from_file(ROOT / "benchmarks" / "rewards" / reward_file, desc.reward_arguments)
     program = FitnessProgram(fitness, set(desc.variable_names))
@@ -58,7 +59,7 @@ def rewardsmith_rate(task: str, num_envs: int) -> tuple[float, float]:
     return out.log.steps_per_s, out.log.env_steps / out.log.rollout_s
 
 
-def sb3_rate(task: str, num_envs: int) -> tuple[float, float]:
+def sb3_rate(task: str, num_envs: int, device: str = "cpu") -> tuple[float, float]:
     """Env steps per second of ``learn`` and of ``collect_rollouts`` alone."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -66,7 +67,7 @@ def sb3_rate(task: str, num_envs: int) -> tuple[float, float]:
     gym_id = TASKS[task][1]
     env = make_vec_env(gym_id, n_envs=num_envs, seed=0)
     model = PPO("MlpPolicy", env, n_steps=NUM_STEPS, batch_size=max(1, num_envs * NUM_STEPS // MINIBATCHES),
-                n_epochs=EPOCHS, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]}, device="cpu", verbose=0)
+                n_epochs=EPOCHS, learning_rate=1e-3, policy_kwargs={"net_arch": [64, 64]}, device=device, verbose=0)
     model.learn(num_envs * NUM_STEPS)  # warm-up
     steps = budget(num_envs, 2e-2 if num_envs > 1 else 2e-3)
     start = time.perf_counter()
@@ -105,16 +106,22 @@ def main() -> None:
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 64, 1024, 8192])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--skip-peers", action="store_true", help="measure rewardsmith only")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or auto: where rewardsmith's envs and policy and SB3's policy "
+                             "run (the CleanRL-style PPO stays on the CPU)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    from rewardsmith.worker import resolve_device
+
+    device = resolve_device(args.device)
 
     results = []
     for task in args.tasks:
         for n in args.envs:
-            row = {"task": task, "num_envs": n}
-            row["rewardsmith"], row["rewardsmith_rollout"] = rewardsmith_rate(task, n)
+            row = {"task": task, "num_envs": n, "device": device}
+            row["rewardsmith"], row["rewardsmith_rollout"] = rewardsmith_rate(task, n, device)
             if not args.skip_peers:
-                row["sb3"], row["sb3_rollout"] = sb3_rate(task, n)
+                row["sb3"], row["sb3_rollout"] = sb3_rate(task, n, device)
                 row["cleanrl"] = cleanrl_rate(task, n)
                 row["vs_sb3"] = row["rewardsmith"] / row["sb3"]
                 row["vs_cleanrl"] = row["rewardsmith"] / row["cleanrl"]
@@ -126,7 +133,7 @@ def main() -> None:
                                                         ["SB3 steps/s", "CleanRL-style steps/s", "x SB3", "x CleanRL"])
     rows = [[r["task"], str(r["num_envs"]), r["rewardsmith"]] +
             ([] if args.skip_peers else [r["sb3"], r["cleanrl"], r["vs_sb3"], r["vs_cleanrl"]]) for r in results]
-    table("Training throughput (env steps per second, whole PPO loop, 1 thread)", columns, rows)
+    table(f"Training throughput (env steps per second, whole PPO loop, 1 thread, {device})", columns, rows)
     if not args.skip_peers:
         table("Rollout side alone (env steps per second: envs, policy forward pass, reward), and the update",
               ["task", "envs", "rewardsmith", "SB3 collect_rollouts", "x SB3", "update x SB3",
@@ -147,7 +154,7 @@ def main() -> None:
             console.print(f"{task}: best rewardsmith {top['rewardsmith']:,.0f} steps/s ({top['num_envs']} envs) vs best "
                           f"SB3 {best[task]['sb3_best']:,.0f} steps/s: {best[task]['ratio_best_vs_best']:.1f}x")
     save("throughput", {"settings": {"num_steps": NUM_STEPS, "epochs": EPOCHS, "minibatches": MINIBATCHES,
-                                     "threads": 1}, "results": results, "best": best})
+                                     "threads": 1, "device": device}, "results": results, "best": best})
 
 
 if __name__ == "__main__":
