@@ -37,7 +37,6 @@ from .errors import DiskFull, RunDirError, is_disk_full
 from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
 
-
 # temporary files of atomic_write_bytes (mkstemp: prefix, 8 random characters, suffix), and the
 # folders of a run that sandboxed jobs write into
 PARTIAL_WRITE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
