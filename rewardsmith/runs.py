@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -37,16 +36,16 @@ from .errors import DiskFull, RunDirError, is_disk_full
 from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
 from .task import TaskSpec, parse_task
 
-# temporary files of atomic_write_bytes (mkstemp: prefix, 8 random characters, suffix), and the
-# folders of a run that sandboxed jobs write into
-PARTIAL_WRITE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+# how atomic_write_bytes names its temporary file (".NAME.<random>" + this), and the folders of a
+# run that sandboxed jobs write into
+PARTIAL_SUFFIX = ".partial.tmp"
 SCRATCH_FOLDERS = {"work", "eval", "checks", "tmp"}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -118,7 +117,7 @@ class RunDir:
         for folder, subfolders, files in os.walk(self.path):
             subfolders[:] = [d for d in subfolders if d not in SCRATCH_FOLDERS]
             for name in files:
-                if PARTIAL_WRITE.match(name):
+                if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(folder, name))
                         removed += 1

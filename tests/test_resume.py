@@ -35,8 +35,8 @@ def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):
 
     finished = {p: p.stat().st_mtime_ns for p in run.glob("iter_*/cand_*/result.json")}
     # what a kill in the middle of an atomic write leaves (this kill may or may not have hit one)
-    (run / ".summary.json.k1ll3d_x.tmp").write_text('{"status": "runn')
-    (run / "iter_00" / "cand_00" / ".critic.json.k1ll3d_x.tmp").write_text("")
+    (run / ".summary.json.k1ll3d_x.partial.tmp").write_text('{"status": "runn')
+    (run / "iter_00" / "cand_00" / ".critic.json.k1ll3d_x.partial.tmp").write_text("")
     done = subprocess.run([sys.executable, "-m", "rewardsmith", "solve", "--resume", str(run)], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
@@ -80,8 +80,8 @@ def test_resume_cleanup_removes_only_partial_writes_outside_scratch_folders(tmp_
     cand = tmp_path / "iter_00" / "cand_00"
     (cand / "work").mkdir(parents=True)
     atomic_write_text(cand / "result.json", "{}")  # a finished write leaves no temporary file
-    leftovers = [tmp_path / ".summary.json.a1b2c3d4.tmp", cand / ".critic.json.zz_9zz9z.tmp"]
-    kept = [cand / "work" / ".outcome.json.a1b2c3d4.tmp",  # the sandbox's folder: not ours to judge
+    leftovers = [tmp_path / ".summary.json.a1b2c3d4.partial.tmp", cand / ".critic.json.zz_9zz9z.partial.tmp"]
+    kept = [cand / "work" / ".outcome.json.a1b2c3d4.partial.tmp",  # the sandbox's folder: not ours to judge
             cand / "notes.tmp", cand / ".hidden.tmp", cand / "result.json"]
     for path in leftovers + kept:
         path.write_text("x")
