@@ -25,7 +25,9 @@ from .bwrap import package_dir
 
 IMAGE = "rewardsmith-sandbox"
 REGISTRY_BASE = "python:3.11-slim-bookworm"
-LOCAL_BASE = "rewardsmith-base:bookworm"
+# what envs load besides Python packages: OSMesa draws MuJoCo's frames without a display
+SYSTEM_PACKAGES = ("libosmesa6",)
+LOCAL_BASE = "rewardsmith-base:bookworm-" + hashlib.sha256(" ".join(SYSTEM_PACKAGES).encode()).hexdigest()[:8]
 CODE_LABEL = "rewardsmith.code"
 IMAGE_PYTHON = "3.11"
 
@@ -114,8 +116,14 @@ def _base_image(client, report: Report) -> str:
         return REGISTRY_BASE
     except docker.errors.DockerException as exc:
         report(f"no registry ({str(exc).splitlines()[0][:120]}); making {LOCAL_BASE} with debootstrap")
+    from .apt_sources import debian_mirror
+
+    mirror = debian_mirror()
+    if mirror is None:
+        raise SandboxUnavailable("no registry answers and apt's sources (/etc/apt/sources.list*) name no Debian "
+                                 "mirror to build a base image from")
     script = sandbox_source() / "make-base.sh"
-    proc = subprocess.Popen(["bash", str(script), LOCAL_BASE], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(["bash", str(script), LOCAL_BASE, mirror, *SYSTEM_PACKAGES], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
