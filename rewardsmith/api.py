@@ -227,7 +227,7 @@ def describe(env):
 
     if isinstance(env, str):
         return envs.describe(env if ":" in env else f"gymnasium:{env}")
-    from .envs.gym_backend import describe_live
+    from .envs.gymnasium.layout import describe_live
 
     return describe_live(env).description
 

@@ -105,7 +105,8 @@ class RunDir:
             options = json.loads((path / "run.json").read_text())["options"]
         except (ValueError, KeyError):
             raise RunDirError(f"{path}/run.json is damaged") from None
-        task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"))
+        # the task as it was resolved; its env is not built here (a report needs no simulator)
+        task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"), check_env=False)
         return cls(path), task, options
 
     def remove_partial_writes(self) -> int:

@@ -76,7 +76,7 @@ def export_module(code: str, task: TaskSpec, description: EnvDescription, origin
     needs_torch = "import torch" not in body
     out = doc + ("\nimport torch\n" if needs_torch else "") + "\n" + body
     if layout is not None:
-        sources = {v.name: ("info", v.info) if v.info is not None else ("obs", v.obs) for v in layout.variables}
+        sources = {v.name: ("info", v.info) if v.info is not None else ("obs", v.obs) for v in layout.description.variables}
         out += "\n\n# Where each argument sits in a gymnasium step of " + description.id.split(":", 1)[-1] + "\n"
         out += "SOURCES = " + _pretty(sources) + "\n"
         out += f"ACTION_IS_DISCRETE = {description.action.kind == 'discrete'}\n"
@@ -101,7 +101,7 @@ def export_run(run_path: Path) -> str:
     description = task.env.describe()
     layout = None
     if task.env.backend == "gymnasium":
-        from .envs.gym_backend import layout as gym_layout
+        from .envs.gymnasium.layout import layout as gym_layout
 
         layout = gym_layout(task.env.id, task.env.variables, task.env.kwargs)
     origin = f"{run.path.name}/{best.reward_file}"

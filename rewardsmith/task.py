@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .envs.naming import VariableSource
+from .envs.description import StateVar
 from .errors import ExpressionError, RewardsmithError, TaskFileError
 from .train.config import PPOConfig
 
@@ -27,12 +27,21 @@ class EnvSpec(_Strict):
     num_envs: int = Field(64, ge=1, description="parallel envs for training")
     max_episode_steps: int | None = Field(None, ge=1, description="time limit (default: the env's)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra arguments for the env")
-    variables: tuple[VariableSource, ...] = Field(
+    variables: tuple[StateVar, ...] = Field(
         (), description="gymnasium only: the task's own names for the state (each from an obs index or "
                         "slice, or an info key); when given, they replace the env's registered names")
     vectorization: Literal["sync", "async"] = Field(
         "sync", description="gymnasium only: step the copies in this process (sync) or one process "
                             "each (async; pays only for slow envs on many cores)")
+
+    @field_validator("variables")
+    @classmethod
+    def _task_variables(cls, variables: tuple[StateVar, ...]) -> tuple[StateVar, ...]:
+        from .envs.gymnasium.naming import check_task_variable
+
+        for v in variables:
+            check_task_variable(v)
+        return variables
 
     @model_validator(mode="after")
     def _gymnasium_options(self) -> EnvSpec:
@@ -119,15 +128,17 @@ def _format_error(source: str, exc: ValidationError) -> str:
     return f"{source}: {path}: {err['msg']}{more}"
 
 
-def parse_task(data: Any, source: str = "task") -> TaskSpec:
-    """Validate a task given as a dict, then check its env and fitness expression."""
+def parse_task(data: Any, source: str = "task", check_env: bool = True) -> TaskSpec:
+    """Validate a task given as a dict, then (unless ``check_env`` is false: reading a finished
+    run needs no simulator) check its env and fitness expression."""
     if not isinstance(data, dict):
         raise TaskFileError(f"{source}: expected a mapping of fields at the top level")
     try:
         task = TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise TaskFileError(_format_error(source, exc)) from None
-    check_task(task, source)
+    if check_env:
+        check_task(task, source)
     return task
 
 

@@ -23,7 +23,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from .envs.gym_backend import GymLayout, describe_live
+from .envs.gymnasium.layout import GymLayout, describe_live
 from .errors import RewardsmithError
 from .reward import RewardFunction, check_structure
 from .reward import _bind as bind_arguments
@@ -73,7 +73,7 @@ class _Reward:
     def __call__(self, flat: np.ndarray, info_rows: dict[str, np.ndarray], action: Any, n: int):
         last = torch.from_numpy(flat)
         variables: dict[str, torch.Tensor] = {}
-        for v in self.layout.variables:
+        for v in self.layout.description.variables:
             if v.obs is not None:
                 variables[v.name] = last[:, v.obs[0]:v.obs[1]] if isinstance(v.obs, tuple) else last[:, v.obs]
             else:
@@ -86,7 +86,7 @@ class _Reward:
         return total.detach().double().numpy(), {k: c.detach().double().numpy() for k, c in components.items()}
 
     def info_keys(self) -> list[str]:
-        return [v.info for v in self.layout.variables if v.info is not None]
+        return [v.info for v in self.layout.description.variables if v.info is not None]
 
 
 def _missing_info(key: str) -> RewardsmithError:

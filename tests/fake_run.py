@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from rewardsmith.envs.cartpole import CartPole
+from rewardsmith.envs.torch.cartpole import CartPole
 from rewardsmith.runs import RunDir
 from rewardsmith.schemas import Candidate, CandidateResult, RolloutTrace, Stats, TrainCheckpoint, TrainLog
 from rewardsmith.task import load_task

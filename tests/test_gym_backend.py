@@ -33,10 +33,10 @@ def test_pendulum_and_mujoco_names():
 @pytest.mark.parametrize("env_id, n_obs", [("Hopper-v5", 11), ("Walker2d-v5", 17), ("Ant-v5", 105),
                                            ("Humanoid-v5", 348), ("HalfCheetah-v5", 17)])
 def test_mujoco_names_cover_the_observation(env_id, n_obs):
-    from rewardsmith.envs.gym_backend import layout
+    from rewardsmith.envs.gymnasium.layout import layout
 
     covered = np.zeros(n_obs, dtype=int)
-    for v in layout(env_id).variables:
+    for v in layout(env_id).description.variables:
         if v.obs is not None:
             lo, hi = v.obs if isinstance(v.obs, tuple) else (v.obs, v.obs + 1)
             covered[lo:hi] += 1

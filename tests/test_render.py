@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from rewardsmith.envs.base import TorchVecEnv
-from rewardsmith.envs.cartpole import CartPole
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
+from rewardsmith.envs.torch.base import TorchVecEnv
+from rewardsmith.envs.torch.cartpole import CartPole
 from rewardsmith.reward import RewardFunction
 from rewardsmith.runners.jobs import collect_rollout
 from rewardsmith.schemas import RolloutTrace

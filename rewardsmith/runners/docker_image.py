@@ -123,8 +123,8 @@ def _base_image(client, report: Report) -> str:
         raise SandboxUnavailable("no registry answers and apt's sources (/etc/apt/sources.list*) name no Debian "
                                  "mirror to build a base image from")
     script = sandbox_source() / "make-base.sh"
-    proc = subprocess.Popen(["bash", str(script), LOCAL_BASE, mirror, *SYSTEM_PACKAGES], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(["bash", str(script), LOCAL_BASE, mirror, *SYSTEM_PACKAGES], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
         report(line.rstrip())

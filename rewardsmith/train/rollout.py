@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..envs.base import TorchVecEnv
 from ..envs.canvas import FRAME_SIZE, variables_panel
+from ..envs.torch.base import TorchVecEnv
 from ..schemas import RolloutTrace
 from ..video import FRAMES, TRACE
 

@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from ..canvas import BLACK, BLUE, ORANGE, RED
 from .base import TorchVecEnv
-from .canvas import BLACK, BLUE, ORANGE, RED
 from .catalog import CARTPOLE, THETA_LIMIT, X_LIMIT
 
 

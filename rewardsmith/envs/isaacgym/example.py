@@ -5,7 +5,7 @@ It keeps the buffers and methods an IsaacGymEnvs ``VecTask`` has (``obs_buf``, `
 ``compute_reward``) and follows its order of work inside ``step``: apply actions, simulate,
 then ``post_physics_step`` (count progress, reset the envs flagged last step, observe, compute
 the task's own reward and the reset flags). It is the test double for
-:class:`~rewardsmith.envs.vectask.VecTaskAdapter`, and an example of what a factory for the
+:class:`~rewardsmith.envs.isaacgym.vectask.VecTaskAdapter`, and an example of what a factory for the
 ``isaacgym`` backend returns.
 
 The state a reward may read lives in env attributes, as in IsaacGymEnvs' Cartpole:

@@ -1,10 +1,7 @@
-"""The ``gymnasium`` backend: any registered gymnasium id, with named state variables.
+"""How a gymnasium env describes itself: its spaces, time limit and ``info`` keys, named.
 
-``gymnasium:Pendulum-v1`` on the command line, or ``backend: gymnasium`` in a task file. The
-description is built from one real env instance (spaces, time limit, ``info`` keys) and the
-names in :mod:`~rewardsmith.envs.naming`; the batched env (:mod:`~rewardsmith.envs.gym_vec`)
-is gymnasium's vector API with torch tensors at the boundary. This module imports gymnasium
-but never torch, so the host can describe envs and check task files quickly.
+The description is built from one real env instance and the names in :mod:`.naming` (or a
+task's own ``env.variables``). Imports gymnasium but never torch.
 """
 
 from __future__ import annotations
@@ -16,80 +13,30 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..errors import RewardsmithError, UnknownEnvError
-from .description import ActionSpec, EnvDescription, StateVar
-from .naming import REGISTRY, Var, VariableSource, fallback_variables, family, from_sources, registered_naming
+from ...errors import RewardsmithError
+from ..description import ActionSpec, EnvDescription, StateVar
+from .make import make_single
+from .naming import fallback_variables, from_sources, registered_naming
 
 DEFAULT_MAX_EPISODE_STEPS = 1000  # for envs registered without a time limit
-VECTORIZATION = ("sync", "async")
 
 
 @dataclass(frozen=True)
 class GymLayout:
     """A described gymnasium env: what the designer sees and where each name's value comes from."""
 
-    description: EnvDescription
-    variables: tuple[Var, ...]
+    description: EnvDescription  # its variables say where each value is read from (obs or info)
     obs_dim: int
     flatten: bool  # the observation space is not a flat Box: flatten it for the policy
 
 
-class GymnasiumBackend:
-    """Any gymnasium id; vectorized with ``SyncVectorEnv`` (default) or ``AsyncVectorEnv``.
-
-    Options besides the env's own ``kwargs`` (for ``gym.make``): ``variables`` (a task's own
-    names, see :class:`~rewardsmith.envs.naming.VariableSource`) and ``vectorization``
-    (``sync`` or ``async``).
-    """
-
-    name = "gymnasium"
-
-    def known(self) -> list[str]:
-        try:
-            import gymnasium
-        except ImportError:
-            return []
-        latest: dict[str, str] = {}
-        for env_id in sorted(gymnasium.registry, key=_version_key):
-            if "/" not in env_id and family(env_id) in REGISTRY and _installed(env_id):
-                latest[family(env_id)] = env_id
-        return list(latest.values())
-
-    def describe(self, env_id: str, variables: Any = (), vectorization: str = "sync",
-                 **kwargs: Any) -> EnvDescription:
-        return layout(env_id, variables, kwargs).description
-
-    def make(self, env_id: str, num_envs: int, device: str, seed: int, max_episode_steps: int | None,
-             variables: Any = (), vectorization: str = "sync", **kwargs: Any):
-        if vectorization not in VECTORIZATION:
-            raise RewardsmithError(f"vectorization must be one of {', '.join(VECTORIZATION)}, not {vectorization!r}")
-        from .gym_vec import GymVecEnv
-
-        return GymVecEnv(env_id, layout(env_id, variables, kwargs), num_envs=num_envs, device=device, seed=seed,
-                         max_episode_steps=max_episode_steps, make_kwargs=kwargs, vectorization=vectorization)
-
-
-def _installed(env_id: str) -> bool:
-    """Whether the simulator a registered env needs (MuJoCo, Box2D) is importable."""
-    import importlib.util
-
-    import gymnasium
-
-    entry = str(gymnasium.registry[env_id].entry_point)
-    for marker, module in (("envs.mujoco", "mujoco"), ("envs.box2d", "Box2D")):
-        if marker in entry:
-            return importlib.util.find_spec(module) is not None
-    return True
-
-
-def _version_key(env_id: str) -> tuple[str, int]:
-    m = re.search(r"-v(\d+)$", env_id)
-    return (env_id[: m.start()] if m else env_id, int(m.group(1)) if m else 0)
+def _as_variables(variables: Any) -> tuple[StateVar, ...]:
+    return tuple(v if isinstance(v, StateVar) else StateVar.model_validate(v) for v in variables or ())
 
 
 def layout(env_id: str, variables: Any = (), kwargs: dict[str, Any] | None = None) -> GymLayout:
     """Describe ``env_id`` built with ``kwargs`` (cached per process)."""
-    sources = tuple(s if isinstance(s, VariableSource) else VariableSource.model_validate(s) for s in variables or ())
+    sources = _as_variables(variables)
     key = json.dumps([kwargs or {}, [s.model_dump() for s in sources]], sort_keys=True, default=repr)
     return _layout(env_id, key)
 
@@ -97,32 +44,12 @@ def layout(env_id: str, variables: Any = (), kwargs: dict[str, Any] | None = Non
 @lru_cache(maxsize=64)
 def _layout(env_id: str, key: str) -> GymLayout:
     kwargs, source_dicts = json.loads(key)
-    sources = tuple(VariableSource.model_validate(s) for s in source_dicts)
+    sources = tuple(StateVar.model_validate(s) for s in source_dicts)
     env = make_single(env_id, kwargs)
     try:
         return _describe_instance(env_id, env, sources, kwargs)
     finally:
         env.close()
-
-
-def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None = None, flatten: bool = False):
-    """``gym.make`` with gymnasium's errors turned into one-line user errors."""
-    try:
-        import gymnasium
-    except ImportError:  # pragma: no cover - a core dependency
-        raise RewardsmithError("the gymnasium backend needs gymnasium: pip install gymnasium") from None
-    try:
-        env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
-    except gymnasium.error.DependencyNotInstalled as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RewardsmithError(f"gymnasium:{env_id} needs a package that is not installed: {first}") from None
-    except gymnasium.error.Error as exc:
-        raise UnknownEnvError(f"unknown environment 'gymnasium:{env_id}': {exc}") from None
-    except TypeError as exc:
-        raise RewardsmithError(f"gymnasium:{env_id}: bad env kwargs: {exc}") from None
-    if flatten:
-        env = gymnasium.wrappers.FlattenObservation(env)
-    return env
 
 
 def _obs_parts(space) -> tuple[list[tuple[str, int, int, float | None, float | None]], bool]:
@@ -180,7 +107,7 @@ def _info_scalars(info: dict) -> list[str]:
     return out
 
 
-def _describe_instance(env_id: str, env, sources: tuple[VariableSource, ...], kwargs: dict) -> GymLayout:
+def _describe_instance(env_id: str, env, sources: tuple[StateVar, ...], kwargs: dict) -> GymLayout:
     env.reset(seed=0)
     env.action_space.seed(0)
     _, _, _, _, info = env.step(env.action_space.sample())
@@ -190,7 +117,7 @@ def _describe_instance(env_id: str, env, sources: tuple[VariableSource, ...], kw
                         unwrapped=env.unwrapped, max_episode_steps=spec_steps)
 
 
-def build_layout(env_id: str, observation_space, action_space, sources: tuple[VariableSource, ...] = (),
+def build_layout(env_id: str, observation_space, action_space, sources: tuple[StateVar, ...] = (),
                  naming=None, info_keys: set[str] | None = None, unwrapped=None,
                  max_episode_steps: int | None = None) -> GymLayout:
     """Names for an env given its spaces. ``info_keys`` (from a probe step) checks and completes
@@ -224,17 +151,16 @@ def build_layout(env_id: str, observation_space, action_space, sources: tuple[Va
     dt = getattr(unwrapped, "dt", None) or getattr(unwrapped, "tau", None)
     description = EnvDescription(
         id=f"gymnasium:{env_id}", summary=summary,
-        variables=tuple(StateVar(name=v.name, description=v.description, unit=v.unit, shape=v.shape, low=v.low,
-                                 high=v.high) for v in kept),
+        variables=tuple(kept),
         action=action, terminations=terminations,
         max_episode_steps=max_episode_steps or DEFAULT_MAX_EPISODE_STEPS,
         observation=f"a flat vector of {obs_dim} numbers" + (" (flattened)" if flatten else ""),
         dt=float(dt) if isinstance(dt, (int, float, np.floating)) else None,
     )
-    return GymLayout(description, tuple(kept), obs_dim, flatten)
+    return GymLayout(description, obs_dim, flatten)
 
 
-def _source_problem(v: Var, obs_dim: int, info_keys: set[str] | None) -> str | None:
+def _source_problem(v: StateVar, obs_dim: int, info_keys: set[str] | None) -> str | None:
     if v.info is not None:
         return None if info_keys is None or v.info in info_keys else f"the env's info has no numeric key {v.info!r} " \
                                                 f"(it has: {', '.join(sorted(info_keys)) or 'none'})"
@@ -293,7 +219,7 @@ def describe_live(env, variables: Any = ()) -> GymLayout:
     vector = isinstance(env, gymnasium.vector.VectorEnv)
     obs_space = env.single_observation_space if vector else env.observation_space
     action_space = env.single_action_space if vector else env.action_space
-    sources = tuple(s if isinstance(s, VariableSource) else VariableSource.model_validate(s) for s in variables or ())
+    sources = _as_variables(variables)
     spec = getattr(env, "spec", None)
     if spec is not None and spec.id in gymnasium.registry:
         kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k not in _NOT_ENV_KWARGS}

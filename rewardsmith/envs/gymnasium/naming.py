@@ -6,7 +6,8 @@ says where it lives: a slice of the (flattened) observation or a key of ``info``
 
 Three sources of names, first match wins:
 
-1. the task file's own ``env.variables`` (a list of :class:`VariableSource`), which replaces
+1. the task file's own ``env.variables`` (a list of :class:`~rewardsmith.envs.description.StateVar`
+   with ``obs`` or ``info``), which replaces
    the names below entirely;
 2. :data:`REGISTRY`, names for common envs with the meanings gymnasium documents;
 3. a fallback from the observation space (``obs_0``, ``obs_1``, ... or one ``obs`` vector;
@@ -22,7 +23,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from ..description import StateVar
+from ..torch.catalog import CARTPOLE
 
 # names a variable may not take: they mean something else to rewards and fitness expressions
 RESERVED = {"action", "episode_length", "max_episode_steps", "terminated", "truncated", "pi",
@@ -31,56 +33,19 @@ RESERVED = {"action", "episode_length", "max_episode_steps", "terminated", "trun
 FALLBACK_SCALARS = 32  # up to this many observation entries get one scalar name each
 
 
-class VariableSource(BaseModel):
-    """One named variable in a task file's ``env.variables`` (gymnasium backend).
-
-    Exactly one of ``obs`` (an index, or ``[start, stop]`` for a vector) or ``info`` (a key of
-    the step's ``info`` dict) says where its value comes from.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$", description="lower_snake_case identifier")
-    description: str = ""
-    unit: str = "-"
-    obs: int | tuple[int, int] | None = Field(None, description="index, or [start, stop) slice, "
-                                                                "of the flattened observation")
-    info: str | None = Field(None, description="key of the info dict")
-    low: float | None = None
-    high: float | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> VariableSource:
-        if (self.obs is None) == (self.info is None):
-            raise ValueError(f"variable {self.name!r}: give exactly one of obs or info")
-        if self.name in RESERVED:
-            raise ValueError(f"variable {self.name!r}: the name is reserved")
-        if isinstance(self.obs, tuple) and not 0 <= self.obs[0] < self.obs[1]:
-            raise ValueError(f"variable {self.name!r}: obs slice [start, stop) needs 0 <= start < stop")
-        return self
-
-
-@dataclass(frozen=True)
-class Var:
-    """Where one variable lives and what it means (registry entries)."""
-
-    name: str
-    description: str
-    unit: str = "-"
-    obs: int | tuple[int, int] | None = None
-    info: str | None = None
-    low: float | None = None
-    high: float | None = None
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.obs[1] - self.obs[0],) if isinstance(self.obs, tuple) else ()
-
-    def shifted(self, offset: int) -> Var:
-        if self.obs is None or not offset:
-            return self
-        obs = (self.obs[0] + offset, self.obs[1] + offset) if isinstance(self.obs, tuple) else self.obs + offset
-        return replace(self, obs=obs)
+def check_task_variable(v: StateVar) -> None:
+    """A task file's own variable: a lower_snake_case name that is not reserved, and exactly one
+    of ``obs`` or ``info`` saying where its value comes from. Raises ``ValueError``."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", v.name):
+        raise ValueError(f"variable {v.name!r}: names are lower_snake_case identifiers")
+    if (v.obs is None) == (v.info is None):
+        raise ValueError(f"variable {v.name!r}: give exactly one of obs or info")
+    if v.name in RESERVED:
+        raise ValueError(f"variable {v.name!r}: the name is reserved")
+    if isinstance(v.obs, tuple) and not 0 <= v.obs[0] < v.obs[1]:
+        raise ValueError(f"variable {v.name!r}: obs slice [start, stop) needs 0 <= start < stop")
+    if isinstance(v.obs, int) and v.obs < 0:
+        raise ValueError(f"variable {v.name!r}: obs index must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -88,7 +53,7 @@ class Naming:
     """Names for one env family (``Hopper`` covers ``Hopper-v4`` and ``Hopper-v5``)."""
 
     summary: str
-    variables: tuple[Var, ...]
+    variables: tuple[StateVar, ...]
     # reason -> step expression over the names; "{z_low}" style fields are filled from the
     # unwrapped env's attributes (so kwargs such as healthy_z_range are honoured)
     terminations: dict[str, str] = field(default_factory=dict)
@@ -96,13 +61,13 @@ class Naming:
     position_dims: int = 0
 
 
-def _v(name, description, unit="-", obs=None, info=None, low=None, high=None) -> Var:
-    return Var(name, description, unit, obs, info, low, high)
+def _v(name, description, unit="-", obs=None, info=None, low=None, high=None) -> StateVar:
+    return StateVar(name=name, description=description, unit=unit, obs=obs, info=info, low=low, high=high)
 
 
 def _locomotion_2d(body: str, joints: list[tuple[str, str]], x_desc: str,
                    z_range: tuple[float | None, float | None] = (None, None),
-                   angle_range: tuple[float | None, float | None] = (None, None)) -> tuple[Var, ...]:
+                   angle_range: tuple[float | None, float | None] = (None, None)) -> tuple[StateVar, ...]:
     """qpos[1:] then qvel, as gymnasium documents for the planar MuJoCo walkers; the ranges are
     the env's default healthy ranges, where it has them."""
     n = len(joints)
@@ -140,7 +105,7 @@ _HUMANOID_JOINTS = ("abdomen_z, abdomen_y, abdomen_x, right_hip_x, right_hip_z, 
                     "left_shoulder1, left_shoulder2, left_elbow")
 
 
-def _locomotion_3d(joints: int, joint_names: str, extra: tuple[Var, ...]) -> tuple[Var, ...]:
+def _locomotion_3d(joints: int, joint_names: str, extra: tuple[StateVar, ...]) -> tuple[StateVar, ...]:
     j = joints
     return (
         _v("x_position", "x position of the torso; 0 at the start, positive is forward", "m", info="x_position"),
@@ -165,12 +130,8 @@ def _locomotion_3d(joints: int, joint_names: str, extra: tuple[Var, ...]) -> tup
 REGISTRY: dict[str, Naming] = {
     "CartPole": Naming(
         "a pole hinged on a cart that moves along a frictionless track; the agent pushes the cart left or right",
-        (_v("cart_pos", "cart position on the track, 0 is the centre", "m", obs=0, low=-2.4, high=2.4),
-         _v("cart_vel", "cart velocity, positive to the right", "m/s", obs=1, low=-3.0, high=3.0),
-         _v("pole_angle", "pole angle from upright, positive when leaning right", "rad", obs=2, low=-0.2095,
-            high=0.2095),
-         _v("pole_vel", "pole angular velocity", "rad/s", obs=3, low=-3.5, high=3.5)),
-        {"pole_fell": "abs(pole_angle) > 0.2095", "cart_left_track": "abs(cart_pos) > 2.4"}),
+        tuple(v.model_copy(update={"obs": i}) for i, v in enumerate(CARTPOLE.variables)),  # the same names as torch:CartPole
+        dict(CARTPOLE.terminations)),
     "Pendulum": Naming(
         "a pendulum on a motorised pivot, starting at a random angle; the agent applies a torque at the "
         "pivot (too weak to lift it straight up: it must swing)",
@@ -276,32 +237,34 @@ def identifier(key: str) -> str | None:
     return name
 
 
-def from_sources(sources: tuple[VariableSource, ...]) -> tuple[Var, ...]:
-    return tuple(Var(s.name, s.description or f"task-defined variable {s.name}", s.unit, s.obs, s.info,
-                     s.low, s.high) for s in sources)
+def from_sources(sources: tuple[StateVar, ...]) -> tuple[StateVar, ...]:
+    """A task file's own variables, with a description where it gave none."""
+    return tuple(s if s.description else s.model_copy(update={"description": f"task-defined variable {s.name}"})
+                 for s in sources)
 
 
 def fallback_variables(obs_parts: list[tuple[str, int, int, float | None, float | None]],
-                       info_scalars: list[str]) -> tuple[Var, ...]:
+                       info_scalars: list[str]) -> tuple[StateVar, ...]:
     """Generic names: ``obs_parts`` are (key, start, stop, low, high) of the flattened observation
     (key ``""`` for a plain Box); ``info_scalars`` the numeric scalar keys seen in ``info``."""
-    out: list[Var] = []
+    out: list[StateVar] = []
     for key, start, stop, low, high in obs_parts:
         base = identifier(key) if key else "obs"
         if base is None:
             continue
         size = stop - start
         if not key and size <= FALLBACK_SCALARS:
-            out += [Var(f"obs_{i}", f"observation entry {i} (no documented meaning)", obs=start + i, low=low,
-                        high=high) for i in range(size)]
+            out += [StateVar(name=f"obs_{i}", description=f"observation entry {i} (no documented meaning)", obs=start + i,
+                         low=low, high=high) for i in range(size)]
         elif size == 1:
-            out.append(Var(base, f"observation entry {key!r}", obs=start, low=low, high=high))
+            out.append(StateVar(name=base, description=f"observation entry {key!r}", obs=start, low=low, high=high))
         else:
-            out.append(Var(base, f"observation {key!r}" if key else "the observation vector", obs=(start, stop)))
+            out.append(StateVar(name=base, description=f"observation {key!r}" if key else "the observation vector",
+                                obs=(start, stop)))
     taken = {v.name for v in out}
     for key in info_scalars:
         name = identifier(key)
         if name and name not in taken:
-            out.append(Var(name, f"the env's info[{key!r}] after the step", info=key))
+            out.append(StateVar(name=name, description=f"the env's info[{key!r}] after the step", info=key))
             taken.add(name)
     return tuple(out)

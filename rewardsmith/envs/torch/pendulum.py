@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from ..canvas import BLACK, RED
 from .base import TorchVecEnv
-from .canvas import BLACK, RED
 from .catalog import PENDULUM
 
 

@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from ..errors import RewardsmithError, UnknownEnvError
-from .description import ActionSpec, EnvDescription, StateVar
+from ...errors import RewardsmithError, UnknownEnvError
+from ..description import ActionSpec, EnvDescription, StateVar
 
 # VecTask bookkeeping, never reward inputs
 BOOKKEEPING = frozenset({"obs_buf", "rew_buf", "reset_buf", "progress_buf", "timeout_buf", "randomize_buf",
@@ -101,7 +101,7 @@ def describe_task(task: Any, env_id: str, variables: Mapping[str, str] | Sequenc
 class VecTaskAdapter:
     """A VecTask-style task as a rewardsmith env (``reset``, ``step`` -> ``StepResult``).
 
-    >>> from rewardsmith.envs.vectask_example import CartpoleVecTask
+    >>> from rewardsmith.envs.isaacgym.example import CartpoleVecTask
     >>> env = VecTaskAdapter(CartpoleVecTask(num_envs=4))
     >>> env.description.variable_names
     ['dof_pos', 'dof_vel']
@@ -147,7 +147,7 @@ class VecTaskAdapter:
     def step(self, action):
         import torch
 
-        from .base import StepResult
+        from ..base import StepResult
 
         applied = torch.clamp(action.to(self.dtype), self.action_low, self.action_high)
         _, _, reset_buf, extras = self.task.step(applied)
@@ -213,7 +213,7 @@ def _describe(env_id: str, kwargs_json: str) -> EnvDescription:
     if "torch" in sys.modules:
         task = build_task(env_id, DESCRIBE_ENVS, "cpu", 0, None, json.loads(kwargs_json))
         return describe_task(task, f"isaacgym:{env_id}")
-    proc = subprocess.run([sys.executable, "-m", "rewardsmith.envs.vectask", env_id, kwargs_json],
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.envs.isaacgym.vectask", env_id, kwargs_json],
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1].removeprefix("error: ")
@@ -222,7 +222,7 @@ def _describe(env_id: str, kwargs_json: str) -> EnvDescription:
 
 
 def _main(argv: list[str]) -> int:
-    """``python -m rewardsmith.envs.vectask ENV_ID KWARGS_JSON``: print the description as JSON."""
+    """``python -m rewardsmith.envs.isaacgym.vectask ENV_ID KWARGS_JSON``: print the description as JSON."""
     env_id, kwargs_json = argv
     if ":" not in env_id:
         try:

@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from ..canvas import BLACK, BLUE, GREY
 from .base import TorchVecEnv
-from .canvas import BLACK, BLUE, GREY
 from .catalog import ACROBOT
 
 PI = math.pi

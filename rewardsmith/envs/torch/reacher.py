@@ -11,8 +11,8 @@ import math
 
 import torch
 
+from ..canvas import BLACK, BLUE, RED
 from .base import TorchVecEnv
-from .canvas import BLACK, BLUE, RED
 from .catalog import REACHER
 
 

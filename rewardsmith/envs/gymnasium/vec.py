@@ -1,4 +1,4 @@
-"""A gymnasium vector env behind the interface of :class:`~rewardsmith.envs.base.TorchVecEnv`.
+"""A gymnasium vector env behind rewardsmith's batched env interface (:class:`~rewardsmith.envs.base.VecEnv`).
 
 Gymnasium steps in numpy on the CPU; the trainer wants torch tensors on one device. This class
 converts once per step, in one copy: observations, final observations and the ``info`` values
@@ -17,9 +17,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from .base import StepResult
-from .description import ActionSpec, EnvDescription
-from .gym_backend import GymLayout, make_single
+from ..base import StepResult
+from ..description import ActionSpec, EnvDescription
+from .layout import GymLayout
+from .make import make_single
 
 
 class GymVecEnv:
@@ -42,8 +43,9 @@ class GymVecEnv:
         self.obs_dim = layout.obs_dim
         self._seed: int | None = seed
         self._needs_reset = True  # like the torch envs, stepping before reset() is allowed
-        self._obs_vars = [(v.name, v.obs) for v in layout.variables if v.obs is not None]
-        self._info_vars = [(v.name, v.info) for v in layout.variables if v.info is not None]
+        variables = layout.description.variables
+        self._obs_vars = [(v.name, v.obs) for v in variables if v.obs is not None]
+        self._info_vars = [(v.name, v.info) for v in variables if v.info is not None]
         spec = self.action_spec
         if spec.kind == "continuous":
             self.action_low = torch.tensor(spec.low, dtype=self.dtype, device=self.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .description import ActionSpec, EnvDescription, StateVar
+from ..description import ActionSpec, EnvDescription, StateVar
 
 THETA_LIMIT = 12 * 2 * math.pi / 360  # 0.2095 rad, as in gymnasium's CartPole
 X_LIMIT = 2.4

@@ -6,8 +6,8 @@ import math
 
 import torch
 
+from ..canvas import BLACK, GREEN, GREY
 from .base import TorchVecEnv
-from .canvas import BLACK, GREEN, GREY
 from .catalog import MOUNTAIN_CAR_CONTINUOUS, MOUNTAIN_CAR_GOAL
 
 
