@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .analyzer import analyze
+from .analyzer import result_of
 from .critic import static_check
-from .errors import RewardsmithError, RunDirError, SolveInterrupted
+from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted
+from .options import SolveOptions, flag
 from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
 from .schemas import CandidateResult, Ranking, Summary
 from .task import TaskSpec, load_task
@@ -37,97 +39,168 @@ def as_task(task: TaskSpec | str | Path) -> TaskSpec:
     return task if isinstance(task, TaskSpec) else load_task(task)
 
 
-def apply_overrides(task: TaskSpec, *, iterations: int | None = None, samples: int | None = None,
-                    total_timesteps: int | None = None, timeout: float | None = None,
-                    memory: int | None = None) -> TaskSpec:
+# flags that set a task field, and the field
+TASK_FLAGS = {"iterations": "search.iterations", "samples": "search.samples",
+              "total_timesteps": "train.total_timesteps", "seed": "train.seed",
+              "timeout": "sandbox.timeout_s", "memory": "sandbox.memory_mb"}
+# what a resumed run may change: how far and how it searches, not what it searches
+RESUMABLE = ("search.", "train.total_timesteps", "sandbox.", "fitness.eval_episodes")
+
+
+def task_settings(settings: dict[str, Any] | None = None, **flags: Any) -> dict[str, Any]:
+    """``--set KEY=VALUE`` settings plus the flags that set a task field (``iterations=5``)."""
+    out = dict(settings or {})
+    for name, value in flags.items():
+        if value is not None:
+            out[TASK_FLAGS[name]] = value
+    return out
+
+
+def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
     """The task with command-line settings applied (validated again, never mutated)."""
-    from pydantic import ValidationError
-
-    from .errors import TaskFileError
-
-    try:
-        return task.with_overrides(search={"iterations": iterations, "samples": samples},
-                                   train={"total_timesteps": total_timesteps},
-                                   sandbox={"timeout_s": timeout, "memory_mb": memory})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise TaskFileError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    return task.with_settings(task_settings(settings, **flags))
 
 
-def solve(task: TaskSpec | str | Path | None = None, *, model: str | None = None, api_base: str | None = None,
-          iterations: int | None = None, samples: int | None = None, sandbox: str | None = None,
-          executor: str | None = None, feedback: str | None = None, device: str | None = None,
-          out: str | Path | None = None, resume: str | Path | None = None, parallel: int | None = None,
-          total_timesteps: int | None = None, timeout: float | None = None, memory: int | None = None,
-          final_seeds: int | None = None, feedback_noise: float | None = None, max_cost: float | None = None,
-          llm_critic: bool | None = None, ray_address: str | None = None, reporter=None) -> SolveResult:
+def check_device(device: str) -> None:
+    """A device this machine has, or a one-line :class:`OptionError` before anything runs."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError(f"--device {device}: CUDA is not available on this machine (use --device cpu or auto)")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise OptionError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None = None,
+          resume: str | Path | None = None, settings: dict[str, Any] | None = None,
+          iterations: int | None = None, samples: int | None = None, total_timesteps: int | None = None,
+          timeout: float | None = None, memory: int | None = None, seed: int | None = None,
+          reporter=None, **options: Any) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
-    Every artifact goes to the run directory (``out``, default ``runs/<task>-<time>``);
-    ``resume`` continues an earlier run in place without redoing finished candidates, with the
-    options it was started with unless new ones are given. With ``feedback="human"`` a person
-    ranks each iteration; without a terminal the run stops with
-    :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
-    With an LLM ``model``, ``max_cost`` (US dollars) stops the run cleanly when reached, and
-    ``llm_critic`` turns the LLM reward critic on or off (default: the task's ``search.llm_critic``).
+    ``options`` are :class:`~rewardsmith.options.SolveOptions` fields (``model``, ``sandbox``,
+    ``executor``, ``feedback``, ``device``, ``max_cost``, ...); ``settings`` and the task flags
+    (``iterations``, ``samples``, ``total_timesteps``, ``timeout``, ``memory``, ``seed``) change
+    task fields. Every artifact goes to the run directory (``out``, default
+    ``runs/<task>-<time>``); ``resume`` continues an earlier run in place without redoing
+    finished candidates, with the options it was started with unless new ones are given (and
+    of the task only what says how far and how it searches: ``search.*``, budgets, limits).
+    With ``feedback="human"`` a person ranks each iteration; without a terminal the run stops
+    with :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
     """
+    from .critic import Critic
     from .designer import make_designer
     from .feedback import make_feedback
     from .loop import SilentReporter, Solver
-    from .runners.executor import make_executor
-    from .runners.sandbox import make_sandbox
+    from .runners.executors import make_executor
+    from .runners.sandboxes import Limits, make_sandbox
 
-    given = {"model": model, "api_base": api_base, "sandbox": sandbox, "executor": executor,
-             "feedback": feedback, "device": device, "final_seeds": final_seeds, "feedback_noise": feedback_noise,
-             "max_cost": max_cost, "llm_critic": llm_critic, "ray_address": ray_address}
-    defaults = {"model": "builtin", "api_base": None, "sandbox": "auto", "executor": "local",
-                "feedback": "metric", "device": "auto", "final_seeds": 0, "feedback_noise": None,
-                "max_cost": None, "llm_critic": None, "ray_address": None}
+    reporter = reporter or SilentReporter()
+    changes = task_settings(settings, iterations=iterations, samples=samples, total_timesteps=total_timesteps,
+                            timeout=timeout, memory=memory, seed=seed)
     if resume is not None:
+        if task is not None:
+            raise OptionError("give a task file or --resume RUN, not both: a resumed run keeps its own task "
+                              "(RUN/task.yaml); change its fields with --set or the flags")
         run, stored_task, stored = RunDir.open(Path(resume))
-        task_spec = apply_overrides(stored_task, iterations=iterations)
-        options = {k: v if v is not None else stored.get(k, defaults[k]) for k, v in given.items()}
+        opts = SolveOptions.stored(stored).merged(**options)
+        task_spec = _resumed_task(stored_task, changes)
+        for line in _resume_notes(stored_task, task_spec, SolveOptions.stored(stored), opts):
+            reporter.message(line)
     else:
         if task is None:
             raise RewardsmithError("give a task file, or --resume RUN to continue a run")
-        task_spec = apply_overrides(as_task(task), iterations=iterations, samples=samples,
-                                    total_timesteps=total_timesteps, timeout=timeout, memory=memory)
-        options = {k: v if v is not None else defaults[k] for k, v in given.items()}
+        opts = SolveOptions.build(**options)
+        task_spec = as_task(task).with_settings(changes)
+    check_device(opts.device)
     # build everything that can fail on user input before writing anything
-    box = make_sandbox(options["sandbox"])
+    box = make_sandbox(opts.sandbox)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
-    judge = make_feedback(options["feedback"], run_path=run_path, noise=options["feedback_noise"],
-                          seed=task_spec.train.seed)
-    llm = _llm_client(options) if options["model"] != "builtin" else None
-    designer = make_designer(options["model"], llm=llm)
-    pool = make_executor(options["executor"], parallel=parallel, address=options["ray_address"])
+    judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
+    llm = _llm_client(opts) if opts.model != "builtin" else None
+    designer = make_designer(opts.model, llm=llm)
+    pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address)
     try:
         if resume is None:
-            run = RunDir.create(run_path, task_spec, options)
+            run = RunDir.create(run_path, task_spec, opts.model_dump(mode="json"))
         else:
             run.remove_partial_writes()
+            _redo_limited(run, stored_task, task_spec, reporter)
             if task_spec != stored_task:
                 atomic_write_text(run.path / "task.yaml", _task_yaml(task_spec))
+            if opts != SolveOptions.stored(stored):
+                run.save_options(opts.model_dump(mode="json"))
         reviewer = explainer = None
         if llm is not None:
-            from .analyzer_llm import TrajectoryAnalyzer
-            from .critic_llm import LLMCritic
+            from .analyzer.llm import TrajectoryAnalyzer
+            from .critic.llm_review import LLMCritic
 
             llm.attach(run.path / "llm")
             previous = run.load_summary() if resume is not None else None
             if previous is not None:
                 llm.add_previous_usage(previous.llm)
-            critic_on = options["llm_critic"] if options["llm_critic"] is not None else task_spec.search.llm_critic
+            critic_on = opts.llm_critic if opts.llm_critic is not None else task_spec.search.llm_critic
             reviewer = LLMCritic(llm) if critic_on else None
             explainer = TrajectoryAnalyzer(llm)
-        solver = Solver(task_spec, run, designer, box, pool, judge, reporter or SilentReporter(), options["device"],
-                        final_seeds=options["final_seeds"], reviewer=reviewer, explainer=explainer)
+        limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+        critic = Critic(task_spec, box, limits, run.path / "checks", opts.device, reviewer)
+        solver = Solver(task_spec, run, designer, critic, pool, judge, reporter, opts.device,
+                        final_seeds=opts.final_seeds, explainer=explainer)
         try:
             return SolveResult(run.path, solver.solve())
         except KeyboardInterrupt:
             raise SolveInterrupted(run.path) from None
     finally:
         pool.close()
+
+
+def _resumed_task(stored: TaskSpec, changes: dict[str, Any]) -> TaskSpec:
+    """The stored task with what may change on resume changed; refuse the rest."""
+    fixed = [key for key in changes if not key.startswith(RESUMABLE)]
+    if fixed:
+        raise OptionError(f"{fixed[0]} cannot change when a run is resumed (it defines what the run searches); "
+                          "start a new run for that")
+    return stored.with_settings(changes)
+
+
+def _flat(model) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in model.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _resume_notes(old_task: TaskSpec, new_task: TaskSpec, old: SolveOptions, new: SolveOptions) -> list[str]:
+    before, after = _flat(old_task), _flat(new_task)
+    lines = [f"resume: {key} {before[key]} -> {after[key]}" for key in after if before.get(key) != after[key]]
+    lines += [f"resume: {flag(name)} {a} -> {b}" for name, (a, b) in old.changes(new).items()]
+    if lines:
+        lines.append("resume: the changes apply to what is not done yet (finished candidates are kept)")
+    return lines
+
+
+def _redo_limited(run: RunDir, old: TaskSpec, new: TaskSpec, reporter) -> None:
+    """Candidates of the unfinished iteration that failed on a limit that is now higher are redone."""
+    raised = []
+    if new.sandbox.timeout_s > old.sandbox.timeout_s:
+        raised.append("timeout")
+    if new.sandbox.memory_mb > old.sandbox.memory_mb:
+        raised.append("out of memory")
+    if not raised:
+        return
+    iteration = len(run.history())
+    for candidate in run.load_proposals(iteration) or []:
+        result = run.load_result(iteration, candidate.index)
+        reason = (result.reason or "").removeprefix("evaluation ") if result else ""
+        if result is not None and result.status == "failed" and reason.startswith(tuple(raised)):
+            run.forget_result(iteration, candidate.index)
+            reporter.message(f"resume: iteration {iteration + 1} candidate {candidate.index} ({reason[:40]}) is redone "
+                             "with the higher limit")
 
 
 def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
@@ -147,13 +220,11 @@ def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
     return RankApp(view).run()
 
 
-def _llm_client(options: dict):
+def _llm_client(options: SolveOptions):
     """The LLM client for a solve, checked with a cheap request (key, server, model) up front."""
     from .llm import make_llm
 
-    if options["max_cost"] is not None and options["max_cost"] <= 0:
-        raise RewardsmithError("--max-cost must be a positive amount of US dollars")
-    llm = make_llm(options["model"], api_base=options["api_base"], max_cost=options["max_cost"])
+    llm = make_llm(options.model, api_base=options.api_base, max_cost=options.max_cost)
     llm.preflight()
     return llm
 
@@ -166,16 +237,20 @@ def _task_yaml(task: TaskSpec) -> str:
 
 def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: str = "auto",
                  device: str = "auto", out: str | Path | None = None, total_timesteps: int | None = None,
-                 timeout: float | None = None, memory: int | None = None, threads: int | None = None,
+                 timeout: float | None = None, memory: int | None = None, seed: int | None = None,
+                 settings: dict[str, Any] | None = None, threads: int | None = None,
                  on_progress=None) -> tuple[CandidateResult, Path]:
     """Train and evaluate one reward (code or a file path) on ``task``; no designer involved."""
-    from .runners.executor import cpu_count
-    from .runners.jobs import JobSpec, train_and_evaluate
-    from .runners.sandbox import Limits, make_sandbox
+    from .runners.executors import cpu_count
+    from .runners.jobs import CandidateJob, train_and_evaluate
+    from .runners.sandboxes import Limits, make_sandbox
 
-    task_spec = apply_overrides(as_task(task), total_timesteps=total_timesteps, timeout=timeout, memory=memory)
+    opts = SolveOptions.build(sandbox=sandbox, device=device)
+    task_spec = apply_overrides(as_task(task), settings, total_timesteps=total_timesteps, timeout=timeout,
+                                memory=memory, seed=seed)
     code = _read_reward(reward)
-    box = make_sandbox(sandbox)
+    check_device(opts.device)
+    box = make_sandbox(opts.sandbox)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
     if folder.exists() and any(folder.iterdir()):
         raise RunDirError(f"{folder} already exists and is not empty; choose another --out")
@@ -186,21 +261,16 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     description = task_spec.env.describe()
     verdict = static_check(code, description.reward_arguments)
     atomic_write_json(folder / "critic.json", verdict)
-    common = dict(iteration=0, index=0, reward_file="reward.py", code=code, critic=verdict, sandbox=box.name)
+    identity: dict[str, Any] = dict(iteration=0, index=0, reward_file="reward.py", code=code, critic=verdict)
     if not verdict.ok:
-        result = CandidateResult(status="rejected", reason=f"critic: {verdict.reason}", **common)
+        result = CandidateResult(status="rejected", reason=f"critic: {verdict.reason}", sandbox=box.name, **identity)
     else:
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
         warm_up_tensorboard()
-        outcome = train_and_evaluate(JobSpec(task_spec, code, folder, limits, device), box,
-                                     on_progress=on_progress, threads=threads or cpu_count())
-        threshold = task_spec.fitness.success_threshold
-        result = CandidateResult(
-            status=outcome.status, reason=outcome.reason, train=outcome.train, eval=outcome.eval,
-            fitness=outcome.eval.fitness if outcome.eval else None,
-            success=bool(outcome.eval and outcome.eval.success),
-            analysis=analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason),
-            wall_s=time.perf_counter() - start, **common)
+        job = CandidateJob(task_spec, code, folder, limits, opts.device, on_progress=on_progress)
+        outcome = train_and_evaluate(job, box, threads=threads or cpu_count())
+        result = result_of(outcome, task_spec.fitness.success_threshold, **identity)
+        result = result.model_copy(update={"wall_s": time.perf_counter() - start})
     atomic_write_json(folder / "result.json", result)
     log_candidate(folder / "tensorboard", result)
     return result, folder
@@ -258,7 +328,7 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
     policy's weights only, never the reward code). Writes ``policy_eval.json`` into the run and
     returns the :class:`~rewardsmith.schemas.PolicyEvaluation`."""
     from .policy_eval import final_evaluation
-    from .runners.sandbox import Limits, make_sandbox
+    from .runners.sandboxes import Limits, make_sandbox
 
     if seeds < 1:
         raise RewardsmithError("--seeds must be at least 1")

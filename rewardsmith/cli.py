@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 
 from .errors import FeedbackPending, RewardsmithError
+from .options import ExecutorName, FeedbackName, SandboxName
 from .progress import dollars
 
 STARTED = time.perf_counter()
@@ -28,11 +29,15 @@ app = typer.Typer(
 out_console = Console()
 err_console = Console(stderr=True, emoji=False)  # env ids like isaacgym:Ant: are not emoji
 
-SandboxOpt = Annotated[Optional[str], typer.Option(
+SandboxOpt = Annotated[Optional[SandboxName], typer.Option(
     "--sandbox", help="Where reward code runs: bwrap, docker, process (no isolation) or auto "
-                      "(the safest available).")]
+                      "(the safest available)  [default: auto]", show_default=False)]
 DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", help="auto (CUDA when present), cpu or cuda.")]
+    "--device", help="auto (CUDA when present), cpu, cuda or cuda:N  [default: auto]", show_default=False)]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Training seed (default: the task's train.seed).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY=VALUE", help="Change any task field, checked like the file: --set train.learning_rate=3e-4 "
+                                       "--set search.samples=6 (repeatable).")]
 TimeoutOpt = Annotated[Optional[float], typer.Option(
     "--timeout", help="Wall-clock limit per candidate job, seconds (default: the task's).")]
 MemoryOpt = Annotated[Optional[int], typer.Option(
@@ -51,11 +56,12 @@ def solve(
     iterations: Annotated[Optional[int], typer.Option(help="Design-train-reflect rounds (default: the task's).")] = None,
     samples: Annotated[Optional[int], typer.Option(help="Reward candidates per round (default: the task's).")] = None,
     sandbox: SandboxOpt = None,
-    executor: Annotated[Optional[str], typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
-    feedback: Annotated[Optional[str], typer.Option(
+    executor: Annotated[Optional[ExecutorName], typer.Option(
+        help="local (this machine) or ray (a Ray cluster)  [default: local]", show_default=False)] = None,
+    feedback: Annotated[Optional[FeedbackName], typer.Option(
         help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI; "
              "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`) "
-             "or synthetic (fitness with noise).")] = None,
+             "or synthetic (fitness with noise)  [default: metric]", show_default=False)] = None,
     feedback_noise: Annotated[Optional[float], typer.Option(
         help="Noise of --feedback synthetic: std as a fraction of the success threshold (default 0.1).")] = None,
     device: DeviceOpt = None,
@@ -76,6 +82,8 @@ def solve(
              "(default: the task's search.llm_critic).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
         help="With --executor ray: the cluster to use (HOST:PORT); default: start a local one.")] = None,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Search for a reward function that makes a trained policy solve TASK.
 
@@ -86,15 +94,18 @@ def solve(
     """
     from .api import solve as run_solve
     from .progress import RichReporter
+    from .task import parse_settings
 
     with RichReporter(err_console) as reporter:
         _warn_if_unsafe(sandbox or "auto", reporter)
         try:
-            result = run_solve(task, model=model, api_base=api_base, iterations=iterations, samples=samples,
-                               sandbox=sandbox, executor=executor, feedback=feedback, device=device, out=out,
-                               resume=resume, parallel=parallel, total_timesteps=total_timesteps,
-                               timeout=timeout, memory=memory, final_seeds=final_seeds, feedback_noise=feedback_noise,
-                               max_cost=max_cost, llm_critic=llm_critic, ray_address=ray_address, reporter=reporter)
+            result = run_solve(task, out=out, resume=resume, settings=parse_settings(set_ or []),
+                               iterations=iterations, samples=samples, total_timesteps=total_timesteps,
+                               timeout=timeout, memory=memory, seed=seed, reporter=reporter,
+                               model=model, api_base=api_base, sandbox=sandbox, executor=executor,
+                               feedback=feedback, feedback_noise=feedback_noise, device=device, parallel=parallel,
+                               final_seeds=final_seeds, max_cost=max_cost, llm_critic=llm_critic,
+                               ray_address=ray_address)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(pending.exit_code) from None
@@ -138,11 +149,14 @@ def train(
     total_timesteps: StepsOpt = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<task>-train-<time>).")] = None,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
 ) -> None:
     """Train and evaluate a policy with one reward function (no designer)."""
     from .api import train_reward
     from .progress import RichReporter
+    from .task import parse_settings
 
     reporter = RichReporter(err_console)
     _warn_if_unsafe(sandbox or "auto", reporter)
@@ -156,8 +170,8 @@ def train(
                                          fitness=f"{fit:.3f}" if isinstance(fit, (int, float)) else "-")
 
         result, folder = train_reward(task, reward, sandbox=sandbox or "auto", device=device or "auto", out=out,
-                                      total_timesteps=total_timesteps, timeout=timeout, memory=memory,
-                                      on_progress=on_progress)
+                                      total_timesteps=total_timesteps, timeout=timeout, memory=memory, seed=seed,
+                                      settings=parse_settings(set_ or []), on_progress=on_progress)
     wall = time.perf_counter() - STARTED
     line = {"status": result.status, "fitness": result.fitness, "success": result.success,
             "reason": result.reason, "wall_s": round(wall, 3),
@@ -286,7 +300,7 @@ app.add_typer(sandbox_app, name="sandbox")
 @sandbox_app.command("build")
 def sandbox_build() -> None:
     """Build the Docker image for this version of rewardsmith (once per code change)."""
-    from .runners.docker_image import build_image, connect
+    from .runners.sandboxes.image import build_image, connect
 
     client = connect()
     with err_console.status("building the sandbox image") as status:
@@ -303,7 +317,7 @@ def sandbox_check(
     name: Annotated[Optional[str], typer.Argument(help="Check only this backend; exit code 2 if it cannot run.")] = None,
 ) -> None:
     """Show which sandboxes work here and which one --sandbox auto picks."""
-    from .runners.sandbox import SANDBOXES, make_sandbox
+    from .runners.sandboxes import SANDBOXES, make_sandbox
 
     for backend in [name] if name else [*SANDBOXES, "auto"]:
         try:
@@ -326,7 +340,7 @@ def _print_code(code: str) -> None:
 
 
 def _warn_if_unsafe(sandbox: str, reporter) -> None:
-    from .runners.sandbox import make_sandbox
+    from .runners.sandboxes import make_sandbox
 
     try:
         box = make_sandbox(sandbox)
@@ -340,11 +354,31 @@ def _warn_if_unsafe(sandbox: str, reporter) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The console entry point: every error a user can cause ends in one line and exit code 2."""
     try:
-        app(args=argv, prog_name="rewardsmith", standalone_mode=True)
+        code = app(args=argv, prog_name="rewardsmith", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Ctrl-C outside a solve
+        sys.exit(130)
     except RewardsmithError as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # the parser's: unknown option, bad value, missing argument
+        err_console.print(f"error: {_usage_message(exc)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: Exception) -> str:
+    """click's message in one line: ``--sandbox: 'nope' is not one of 'auto', ...`` and where help is."""
+    import re
+
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    text = re.sub(r"^Invalid value for '([^']+)': (Value error, )?", r"\1: ", " ".join(text.split()))
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return text.rstrip(".") + where
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ class RewardsmithError(Exception):
     exit_code = 2
 
 
+class OptionError(RewardsmithError):
+    """A command-line option or library argument has a value that cannot be used."""
+
+
 class TaskFileError(RewardsmithError):
     """The task file is missing, is not valid YAML, or does not match the schema."""
 

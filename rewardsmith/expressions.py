@@ -109,9 +109,10 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow, ast.Mod: operator.mod}
 _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
             ast.Eq: operator.eq, ast.NotEq: operator.ne}
-_MATH = {"abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "cos": math.cos, "sin": math.sin,
-         "tanh": math.tanh, "sign": lambda v: float((v > 0) - (v < 0)), "norm": abs,
-         "clip": lambda v, lo, hi: min(max(v, lo), hi), "minimum": min, "maximum": max}
+_MATH: dict[str, Callable[..., float]] = {
+    "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "cos": math.cos, "sin": math.sin,
+    "tanh": math.tanh, "sign": lambda v: float((v > 0) - (v < 0)), "norm": abs,
+    "clip": lambda v, lo, hi: min(max(v, lo), hi), "minimum": min, "maximum": max}
 
 Compiled = Callable[[Mapping[str, Any]], Any]
 

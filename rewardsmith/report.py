@@ -137,7 +137,7 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
     for it in sorted({r.iteration for r in results}):
         scored = [r for r in results if r.iteration == it and r.fitness is not None]
         if scored:
-            best_per_iteration.append(max(scored, key=lambda r: r.fitness))
+            best_per_iteration.append(max(scored, key=lambda r: r.fitness or 0.0))
 
     parts = [f"<h1>rewardsmith · {esc(task.name)}</h1>", f"<p class='goal'>{esc(task.description)}</p>"]
     facts = [("status", summary.status if summary else "no summary yet"),

@@ -1,7 +1,8 @@
 """The reward contract: load ``compute_reward`` from text, bind arguments by name, call it.
 
 Loading executes the code, so for code written by a model this runs only inside a sandbox
-(the worker). On the host, reward code is only parsed (see :mod:`rewardsmith.critic`).
+(the worker). On the host, reward code is only parsed (see :mod:`rewardsmith.critic.static`; the contract both share is
+:mod:`rewardsmith.contract`).
 
 >>> import torch
 >>> code = '''
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .critic import ENTRY_POINT
+from .contract import ENTRY_POINT, bind_arguments
 from .errors import RewardCodeError
 
 
@@ -75,14 +76,10 @@ def _bind(fn, allowed: Sequence[str]) -> list[str]:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         raise RewardCodeError(f"{ENTRY_POINT} has no inspectable signature") from None
-    names = []
-    for p in signature.parameters.values():
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise RewardCodeError(f"{ENTRY_POINT} must name its arguments (no *args or **kwargs)")
-        if p.name not in allowed:
-            raise RewardCodeError(f"unknown argument {p.name!r} (known: {', '.join(allowed)})")
-        names.append(p.name)
-    return names
+    parameters = list(signature.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+        raise RewardCodeError(f"{ENTRY_POINT} must name its arguments (no *args or **kwargs)")
+    return bind_arguments([p.name for p in parameters], allowed)
 
 
 def check_structure(out: object, num_envs: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

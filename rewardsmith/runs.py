@@ -109,6 +109,11 @@ class RunDir:
         task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"), check_env=False)
         return cls(path), task, options
 
+    def save_options(self, options: dict) -> None:
+        """The options a resumed run goes on with (``run.json`` keeps when it started)."""
+        data = json.loads((self.path / "run.json").read_text())
+        atomic_write_json(self.path / "run.json", {**data, "options": options})
+
     def remove_partial_writes(self) -> int:
         """Delete what atomic writes of a killed solve left: their temporary files (the file they
         were replacing is intact). Called when a solve resumes; returns how many it removed.
@@ -147,6 +152,10 @@ class RunDir:
 
     def save_result(self, result: CandidateResult) -> None:
         atomic_write_json(self.candidate_dir(result.iteration, result.index) / "result.json", result)
+
+    def forget_result(self, iteration: int, index: int) -> None:
+        """Mark a finished candidate as not done, so that a resume trains it again."""
+        (self.candidate_dir(iteration, index) / "result.json").unlink(missing_ok=True)
 
     def load_result(self, iteration: int, index: int) -> CandidateResult | None:
         return self.load(self.candidate_dir(iteration, index) / "result.json", CandidateResult)

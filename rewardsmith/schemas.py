@@ -55,6 +55,10 @@ class TrainCheckpoint(Record):
     episode_length: float | None = None
     terminations: dict[str, int] = Field(default_factory=dict, description="why episodes ended")
     eval_fitness: float | None = Field(None, description="deterministic evaluation, when one ran")
+    diagnostics: dict[str, float] = Field(
+        default_factory=dict, description="the learner's own health since the previous checkpoint (PPO: "
+                                          "approx_kl, clip_fraction, explained_variance, policy_loss, value_loss, "
+                                          "entropy), to tell a bad reward from unstable training")
 
 
 class TrainLog(Record):

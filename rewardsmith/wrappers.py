@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.vector.utils import batch_space, iterate
 
 from .envs.gymnasium.layout import GymLayout, describe_live
 from .errors import RewardsmithError
@@ -66,9 +67,9 @@ class _Reward:
         if isinstance(self.obs_space, spaces.Box):
             return np.asarray(obs, dtype=np.float32).reshape(n, -1)
         if n == 1:
-            return spaces.flatten(self.obs_space, obs).astype(np.float32).reshape(1, -1)
-        rows = spaces.iterate(spaces.batch_space(self.obs_space, n), obs)
-        return np.stack([spaces.flatten(self.obs_space, o) for o in rows]).astype(np.float32)
+            return np.asarray(spaces.flatten(self.obs_space, obs), dtype=np.float32).reshape(1, -1)
+        rows = iterate(batch_space(self.obs_space, n), obs)
+        return np.stack([np.asarray(spaces.flatten(self.obs_space, o)) for o in rows]).astype(np.float32)
 
     def __call__(self, flat: np.ndarray, info_rows: dict[str, np.ndarray], action: Any, n: int):
         last = torch.from_numpy(flat)
@@ -76,7 +77,7 @@ class _Reward:
         for v in self.layout.description.variables:
             if v.obs is not None:
                 variables[v.name] = last[:, v.obs[0]:v.obs[1]] if isinstance(v.obs, tuple) else last[:, v.obs]
-            else:
+            elif v.info is not None:
                 variables[v.name] = torch.as_tensor(info_rows[v.info], dtype=torch.float32).reshape(n)
         act = torch.as_tensor(np.asarray(action), dtype=torch.float32).reshape(n, -1)
         if self.discrete:

@@ -38,7 +38,7 @@ def compute_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor, action: tor
 def sandbox_unavailable(backend: str) -> str | None:
     """``None`` if the sandbox backend works here, else why not."""
     from rewardsmith.errors import SandboxUnavailable
-    from rewardsmith.runners.sandbox import make_sandbox
+    from rewardsmith.runners.sandboxes import make_sandbox
 
     try:
         make_sandbox(backend)

@@ -89,7 +89,7 @@ def test_train_missing_reward_file_is_a_user_error(tmp_path, cartpole_yaml):
 
 @pytest.mark.parametrize("args, words", [
     (["solve"], "give a task file"),
-    (["solve", "tasks/cartpole.yaml", "--model", "builtin", "--sandbox", "nope"], "unknown sandbox 'nope'"),
+    (["solve", "tasks/cartpole.yaml", "--model", "builtin", "--sandbox", "nope"], "--sandbox: 'nope' is not one of"),
     (["solve", "tasks/cartpole.yaml", "--samples", "0"], "search.samples"),
     (["solve", "--resume", "/nonexistent/run"], "not a rewardsmith run directory"),
 ])

@@ -160,6 +160,6 @@ def test_the_host_imports_litellm_only_when_a_model_is_used():
     import sys
 
     code = ("import sys, rewardsmith.cli, rewardsmith.api, rewardsmith.loop, rewardsmith.designer.llm, "
-            "rewardsmith.critic_llm, rewardsmith.analyzer_llm\n"
+            "rewardsmith.critic.llm_review, rewardsmith.analyzer.llm\n"
             "assert 'litellm' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -52,7 +52,7 @@ def ray_cluster(tmp_path_factory):
 
 def sandbox_for_tests() -> str:
     from rewardsmith.errors import SandboxUnavailable
-    from rewardsmith.runners.sandbox import make_sandbox
+    from rewardsmith.runners.sandboxes import make_sandbox
 
     try:
         return make_sandbox("bwrap").name

@@ -108,6 +108,7 @@ def preference_prompt(request: DesignRequest, common: dict) -> str:
     last = request.history[-1]
     threshold = request.task.fitness.success_threshold
     best = _chosen(last)
+    assert best is not None and last.feedback is not None  # design_messages asks only then
     worst = _by_index(last, last.feedback.worst)
     worst_section = ""
     if worst is not None and worst.index != best.index:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..critic import ENTRY_POINT
+from ..contract import ENTRY_POINT
 
 FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 THINKING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)

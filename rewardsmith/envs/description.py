@@ -69,7 +69,10 @@ class ActionSpec(BaseModel):
 
     @property
     def size(self) -> int:
-        return self.n if self.kind == "discrete" else int(self.shape[0])
+        if self.kind == "discrete":
+            assert self.n is not None
+            return self.n
+        return int(self.shape[0])
 
 
 class EnvDescription(BaseModel):
@@ -115,10 +118,10 @@ class EnvDescription(BaseModel):
             lines.append(f"  {v.name}: {shape} [{v.unit}]{rng} - {v.description}")
         a = self.action
         if a.kind == "discrete":
-            lines.append(f"  action: (num_envs,) float, the chosen index in 0..{a.n - 1} - {a.description}")
+            lines.append(f"  action: (num_envs,) float, the chosen index in 0..{a.size - 1} - {a.description}")
         else:
-            lines.append(f"  action: (num_envs, {a.shape[0]}) float in [{_num(a.low[0])}, "
-                         f"{_num(a.high[0])}] - {a.description}")
+            low, high = (a.low or (None,))[0], (a.high or (None,))[0]
+            lines.append(f"  action: (num_envs, {a.shape[0]}) float in [{_num(low)}, {_num(high)}] - {a.description}")
         if self.terminations:
             lines.append("An episode ends early when: " + "; ".join(
                 f"{expr} ({name})" for name, expr in self.terminations.items()))

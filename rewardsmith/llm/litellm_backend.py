@@ -132,7 +132,7 @@ def _collect_stream(chunks, n: int) -> tuple[list[str], tuple[int, int] | None]:
     return texts, usage
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None):
     seen = 0
     while exc is not None and seen < 10:
         yield exc

@@ -22,7 +22,7 @@ Reply = str | Exception | Callable[[LLMRequest], str]
 
 class ScriptedBackend:
     name = "scripted"
-    api_base = None
+    api_base: str | None = None
 
     def __init__(self, replies: list[Reply] | tuple[Reply, ...] = (), supports_n: bool = True,
                  model: str = "scripted", cost_per_token: float = 0.0):

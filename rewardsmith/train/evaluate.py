@@ -57,12 +57,12 @@ def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_t
             break
     per_episode = tracker.first_fitness
     fitness = float(per_episode.double().mean())
-    variables = {}
+    per_variable: dict[str, Stats] = {}
     if scalar_vars and float(steps) > 0:
         mean = var_sum / steps
         std = torch.sqrt(torch.clamp(var_sq / steps - mean.square(), min=0))
         for i, name in enumerate(scalar_vars):
-            variables[name] = Stats(mean=float(mean[i]), std=float(std[i]),
+            per_variable[name] = Stats(mean=float(mean[i]), std=float(std[i]),
                                     min=float(var_min[i]), max=float(var_max[i]))
     return EvalSummary(
         fitness=fitness,
@@ -71,6 +71,6 @@ def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_t
         fitness_per_episode=[round(v, 6) for v in per_episode.tolist()],
         episode_length=_stats(tracker.first_length),
         terminations=tracker.first_episode_reasons(),
-        variables=variables,
+        variables=per_variable,
         wall_s=time.perf_counter() - start,
     )

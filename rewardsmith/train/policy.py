@@ -30,6 +30,10 @@ class RunningNorm(nn.Module):
     rollout, so every observation of a rollout is normalised the same way.
     """
 
+    mean: torch.Tensor  # buffers, saved with the policy
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
         self.register_buffer("mean", torch.zeros(size))
@@ -65,15 +69,16 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: list[int], out_gain: float):
         super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        for i, layer in enumerate(self.layers):
+        linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.layers = nn.ModuleList(linears)
+        for i, layer in enumerate(linears):
             nn.init.orthogonal_(layer.weight, out_gain if i == len(self.layers) - 1 else math.sqrt(2))
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = F.linear(x, layer.weight, layer.bias)
+            x = F.linear(x, layer.weight, layer.bias)  # type: ignore[arg-type]  # each layer is an nn.Linear
             if i < last:
                 x = torch.tanh(x)
         return x

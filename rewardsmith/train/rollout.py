@@ -21,8 +21,8 @@ import torch
 
 from ..envs.canvas import FRAME_SIZE, variables_panel
 from ..envs.torch.base import TorchVecEnv
+from ..runners.protocol import FRAMES_FILE, TRACE_FILE
 from ..schemas import RolloutTrace
-from ..video import FRAMES, TRACE
 
 MAX_FRAMES = 100  # software rendering (MuJoCo with OSMesa) costs ~0.1-0.3 s a frame
 ROLLOUT_SEED_OFFSET = 104_729
@@ -125,8 +125,8 @@ def write_rollout(policy, task, reward_fn, device: str, folder: Path) -> Rollout
     """Record the trained policy's episode into ``folder`` (``rollout.json`` and ``frames.npy``)."""
     env = make_render_env(task, device)
     trace, frames = record_rollout(policy, env, reward_fn)
-    (folder / TRACE).write_text(trace.model_dump_json())
-    np.save(folder / FRAMES, frames, allow_pickle=False)
+    (folder / TRACE_FILE).write_text(trace.model_dump_json())
+    np.save(folder / FRAMES_FILE, frames, allow_pickle=False)
     close = getattr(env, "close", None)
     if callable(close):
         close()

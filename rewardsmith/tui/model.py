@@ -14,10 +14,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import RunDirError
+from ..runners.protocol import REWARD_FILE, TRACE_FILE
 from ..runs import RunDir
 from ..schemas import CandidateResult, Ranking, RolloutTrace
 from ..task import TaskSpec
-from ..video import GIF, MP4, TRACE
+from ..video import GIF, MP4
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class CandidateView:
     def code(self) -> str:
         if self.result and self.result.code:
             return self.result.code
-        path = self.folder / "reward.py"
+        path = self.folder / REWARD_FILE
         return path.read_text() if path.is_file() else ""
 
     def component_means(self) -> dict[str, float]:
@@ -72,7 +73,7 @@ class CandidateView:
         return self.folder / MP4
 
     def trace(self) -> RolloutTrace | None:
-        path = self.folder / TRACE
+        path = self.folder / TRACE_FILE
         try:
             return RolloutTrace.model_validate_json(path.read_text()) if path.is_file() else None
         except (ValidationError, ValueError):

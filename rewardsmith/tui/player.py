@@ -52,7 +52,7 @@ class RolloutPlayer(Vertical):
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        self.query_one("#frame").image = None
+        self.query_one("#frame").image = None  # type: ignore[attr-defined]
         if not candidate.gif.is_file():
             why = "no trained policy" if not candidate.rankable else "no video was recorded (see train.log)"
             self.query_one("#caption", Static).update(f"candidate {candidate.index}: {why}")
@@ -99,7 +99,7 @@ class RolloutPlayer(Vertical):
             self._draw()
 
     def _draw(self) -> None:
-        self.query_one("#frame").image = self.frames[self.position]
+        self.query_one("#frame").image = self.frames[self.position]  # type: ignore[attr-defined]
         self.query_one("#caption", Static).update(self.caption())
 
     def caption(self) -> str:

@@ -104,7 +104,7 @@ class RankApp(App[Ranking | None]):
         return self.view.candidates[min(table.cursor_row, len(self.view.candidates) - 1)]
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_candidate(self.by_index[int(event.row_key.value)])
+        self.show_candidate(self.by_index[int(str(event.row_key.value))])
 
     def show_candidate(self, candidate: CandidateView) -> None:
         player = self.query_one(RolloutPlayer)

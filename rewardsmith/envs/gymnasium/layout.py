@@ -164,6 +164,8 @@ def _source_problem(v: StateVar, obs_dim: int, info_keys: set[str] | None) -> st
     if v.info is not None:
         return None if info_keys is None or v.info in info_keys else f"the env's info has no numeric key {v.info!r} " \
                                                 f"(it has: {', '.join(sorted(info_keys)) or 'none'})"
+    if v.obs is None:
+        return "it names neither an obs index nor an info key"
     stop = v.obs[1] if isinstance(v.obs, tuple) else v.obs + 1
     return None if stop <= obs_dim else f"obs index {v.obs} is outside the observation (size {obs_dim})"
 

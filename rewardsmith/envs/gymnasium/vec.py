@@ -13,6 +13,7 @@ and fitness see the state after the step and before the reset, as the contract s
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,7 +107,8 @@ class GymVecEnv:
     def render(self, index: int = 0) -> np.ndarray:
         """Env ``index`` as an RGB image, for videos (the env must be made with ``render_mode="rgb_array"``)."""
         envs = getattr(self.venv, "envs", None)  # SyncVectorEnv; AsyncVectorEnv renders them all
-        return np.asarray(envs[index].render() if envs is not None else self.venv.render()[index])
+        frames: Any = envs[index].render() if envs is not None else self.venv.render()[index]  # type: ignore[index]
+        return np.asarray(frames)
 
     def close(self) -> None:
         self.venv.close()

@@ -125,12 +125,12 @@ class TorchVecEnv:
         from ..canvas import Canvas, variables_panel
 
         batch = self.variables() if variables is None else variables
-        v = {name: value[index].tolist() for name, value in batch.items()}
+        v: dict[str, Any] = {name: value[index].tolist() for name, value in batch.items()}
         canvas = Canvas()
         try:
             self.draw(canvas, v)
         except NotImplementedError:
-            scalars = {k: x for k, x in v.items() if isinstance(x, float)}
+            scalars: dict[str, float] = {k: x for k, x in v.items() if isinstance(x, float)}
             bounds = {s.name: (s.low, s.high) for s in self.description.variables}
             return variables_panel(scalars, bounds, title=self.description.id)
         return canvas.array()

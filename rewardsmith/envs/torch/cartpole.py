@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ class CartPole(TorchVecEnv):
     tau = 0.02
 
     def _setup(self) -> None:
-        kw = {"device": self.device, "dtype": self.dtype}
+        kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype}
         # force / total_mass for action 0 (left) and 1 (right)
         self.force_per_mass = torch.tensor([-self.force_mag, self.force_mag], **kw) / self.total_mass
         self.denominator_base = torch.tensor(self.length * 4.0 / 3.0, **kw)

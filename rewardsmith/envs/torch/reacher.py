@@ -27,7 +27,7 @@ class Reacher(TorchVecEnv):
     substeps = 2
     goal_radius = (0.3, 1.9)
 
-    dt = REACHER.dt
+    dt: float = REACHER.dt or 0.05
     # state: q1, q2, q1', q2', goal x, goal y
 
     def _sample_initial(self, n: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The process that runs inside a sandbox: ``python -I -m rewardsmith.worker KIND JOB_DIR``.
+"""The guest: the process that runs inside a sandbox, ``python -I -m rewardsmith.runners.guest KIND JOB_DIR``.
 
 - ``check``: load the reward and call it on a batch of real states (a dry run).
 - ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder, and
@@ -18,10 +18,8 @@ import time
 import traceback
 from pathlib import Path
 
-PROGRESS = "@@progress "
-RESULT = "@@result "
-POLICY_SAVED = "@@policy-saved"  # the host may start evaluating while the episode is recorded
-GO = "go"  # written by the host when an evaluation job started ahead may load its policy
+from .protocol import GO_FILE, JOB_FILE, KINDS, OUTCOME_FILE, POLICY_SAVED, PROGRESS, RESULT
+
 DRY_RUN_ENVS = 16
 DRY_RUN_STEPS = 32
 
@@ -50,10 +48,10 @@ def resolve_device(device: str) -> str:
 def _setup(job_dir: Path):
     import torch
 
-    from .schemas import WorkerJob
-    from .task import TaskSpec
+    from ..schemas import WorkerJob
+    from ..task import TaskSpec
 
-    job = WorkerJob.model_validate_json((job_dir / "job.json").read_text())
+    job = WorkerJob.model_validate_json((job_dir / JOB_FILE).read_text())
     task = TaskSpec.model_validate(job.task)
     torch.set_num_threads(threads_for(task.env.num_envs, job.threads))
     return job, task, resolve_device(job.device)
@@ -67,7 +65,7 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
     """
     import torch
 
-    from .reward import check_finite
+    from ..reward import check_finite
 
     env = task.env.make(DRY_RUN_ENVS, device, seed=12345)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -87,9 +85,9 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
 
 
 def run_check(job_dir: Path) -> int:
-    from .errors import RewardCodeError
-    from .reward import RewardFunction
-    from .schemas import CheckReport
+    from ..errors import RewardCodeError
+    from ..reward import RewardFunction
+    from ..schemas import CheckReport
 
     job, task, device = _setup(job_dir)
     allowed = task.env.describe().reward_arguments
@@ -113,18 +111,18 @@ def _exception_reason(exc: BaseException) -> str:
 
 
 def run_train(job_dir: Path) -> int:
-    from .errors import RewardCodeError
-    from .expressions import FitnessProgram
-    from .reward import RewardFunction
-    from .schemas import WorkerOutcome
-    from .train.evaluate import evaluate_policy
-    from .train.policy import save_policy
-    from .train.ppo import train
-    from .train.rollout import write_rollout
+    from ..errors import RewardCodeError
+    from ..expressions import FitnessProgram
+    from ..reward import RewardFunction
+    from ..schemas import WorkerOutcome
+    from ..train.evaluate import evaluate_policy
+    from ..train.policy import save_policy
+    from ..train.ppo import train
+    from ..train.rollout import write_rollout
 
     job, task, device = _setup(job_dir)
     desc = task.env.describe()
-    outcome_path = job_dir / "outcome.json"
+    outcome_path = job_dir / OUTCOME_FILE
 
     def finish(outcome: WorkerOutcome) -> int:
         outcome_path.write_text(outcome.model_dump_json())
@@ -169,17 +167,17 @@ def _wait_for_go(job_dir: Path) -> bool:
     """An evaluation job may start before its policy exists (its start-up then overlaps the
     training). The host writes ``go`` when the policy is in place, or removes ``job.json`` to
     cancel; its time limit ends the wait should neither happen."""
-    while not (job_dir / GO).exists():
-        if not (job_dir / "job.json").exists():
+    while not (job_dir / GO_FILE).exists():
+        if not (job_dir / JOB_FILE).exists():
             return False
         time.sleep(0.02)
     return True
 
 
 def run_evaluate(job_dir: Path) -> int:
-    from .expressions import FitnessProgram
-    from .train.evaluate import evaluate_policy
-    from .train.policy import load_policy
+    from ..expressions import FitnessProgram
+    from ..train.evaluate import evaluate_policy
+    from ..train.policy import load_policy
 
     job, task, device = _setup(job_dir)
     desc = task.env.describe()
@@ -201,7 +199,7 @@ def run_evaluate(job_dir: Path) -> int:
 def _import_isaacgym_first(job_dir: Path) -> None:
     """Isaac Gym refuses to load after torch: import it first when the job's task needs it."""
     try:
-        env = json.loads((job_dir / "job.json").read_text())["task"]["env"]
+        env = json.loads((job_dir / JOB_FILE).read_text())["task"]["env"]
     except (OSError, ValueError, KeyError, TypeError):
         return
     if env.get("backend") == "isaacgym" and ":" not in str(env.get("id")):
@@ -213,8 +211,8 @@ def _import_isaacgym_first(job_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("check", "train", "evaluate"):
-        print("usage: python -m rewardsmith.worker {check,train,evaluate} JOB_DIR", file=sys.stderr)
+    if len(argv) != 2 or argv[0] not in KINDS:
+        print("usage: python -m rewardsmith.runners.guest {check,train,evaluate} JOB_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     _import_isaacgym_first(Path(argv[1]))

@@ -24,10 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import SandboxUnavailable
-from .cgroups import JobCgroup
-from .process import set_rlimits, user_process_count
-from .sandbox import (
+from ...errors import SandboxUnavailable
+from ..protocol import GUEST_MODULE
+from .base import (
     Limits,
     Sandbox,
     SandboxResult,
@@ -36,12 +35,14 @@ from .sandbox import (
     run_process,
     signal_from_status,
 )
+from .cgroups import JobCgroup
+from .process import set_rlimits, user_process_count
 
 JOB = "/job"               # where the job folder appears inside
 CODE = "/opt/rewardsmith"  # the host's rewardsmith package appears as CODE/rewardsmith
 # Run the worker from the very package the host runs (wherever the environment would look).
 BOOT = (f"import runpy, sys; sys.path.insert(0, {CODE!r}); "
-        "runpy.run_module('rewardsmith.worker', run_name='__main__', alter_sys=True)")
+        f"runpy.run_module({GUEST_MODULE!r}, run_name='__main__', alter_sys=True)")
 SANDBOX_UID = 1000
 TMP_BYTES = 64 * 1024 * 1024
 
@@ -58,7 +59,7 @@ def python_paths() -> list[Path]:
                   Path(sys.executable).resolve().parent.parent]
     paths: list[Path] = []
     for raw in candidates:
-        path = Path(raw).resolve()
+        path = Path(str(raw)).resolve()
         if path == Path("/") or path.is_relative_to("/usr"):
             continue
         if not any(path.is_relative_to(p) for p in paths):

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import re
 
-from .envs.description import EnvDescription
-from .llm.client import LLMClient
-from .prompting import render
-from .schemas import CheckReport, CriticVerdict, LLMRequest
-from .task import TaskSpec
+from ..envs.description import EnvDescription
+from ..llm.client import LLMClient
+from ..prompting import render
+from ..schemas import CheckReport, CriticVerdict, LLMRequest
+from ..task import TaskSpec
 
 JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 

@@ -8,12 +8,12 @@ Under preference feedback it never sees the task fitness, so neither does the de
 
 from __future__ import annotations
 
-from .analyzer import describe
-from .envs.description import EnvDescription
-from .llm.client import LLMClient
-from .prompting import render
-from .schemas import CandidateResult, LLMRequest
-from .task import TaskSpec
+from ..envs.description import EnvDescription
+from ..llm.client import LLMClient
+from ..prompting import render
+from ..schemas import CandidateResult, LLMRequest
+from ..task import TaskSpec
+from .findings import describe
 
 
 class TrajectoryAnalyzer:

@@ -7,7 +7,7 @@ total, or that rise while the task fitness does not (a sign of reward hacking).
 
 from __future__ import annotations
 
-from .schemas import Analysis, EvalSummary, Finding, TrainLog
+from ..schemas import Analysis, EvalSummary, Finding, TrainLog
 
 CONSTANT_REL_SPREAD = 0.01
 DOMINATING_SHARE = 0.8

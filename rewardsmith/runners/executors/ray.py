@@ -13,27 +13,26 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-from ..errors import RewardsmithError
-from .jobs import MAX_LOG_BYTES, MAX_POLICY_BYTES, JobOutcome, JobSpec, ProgressFn, read_untrusted
-from .sandbox import Sandbox
+from ...errors import RewardsmithError
+from ..jobs import MAX_LOG_BYTES, MAX_POLICY_BYTES, CandidateJob, JobOutcome, ProgressFn, read_untrusted
+from ..sandboxes.base import Sandbox
 
-T = TypeVar("T")
-R = TypeVar("R")
 ARTIFACTS = {"policy.pt": MAX_POLICY_BYTES, "train.log": 2 * MAX_LOG_BYTES, "eval.log": 2 * MAX_LOG_BYTES}
 LOCAL_OBJECT_STORE = 200 * 1024 * 1024
 
 
-def run_on_node(spec: JobSpec, sandbox_name: str, threads: int, queue, key: int
+def run_on_node(job: CandidateJob, sandbox_name: str, threads: int, queue, key: int
                 ) -> tuple[JobOutcome, dict[str, bytes]]:
     """The Ray task: train and evaluate in a node-local folder, return the outcome and files."""
-    from .jobs import train_and_evaluate
-    from .sandbox import make_sandbox
+    from dataclasses import replace
+
+    from ..jobs import train_and_evaluate
+    from ..sandboxes import make_sandbox
 
     folder = Path(tempfile.mkdtemp(prefix="rewardsmith-ray-"))
     try:
@@ -43,8 +42,8 @@ def run_on_node(spec: JobSpec, sandbox_name: str, threads: int, queue, key: int
             except Exception:  # noqa: BLE001 - progress is best effort (a full queue drops it)
                 pass
 
-        outcome = train_and_evaluate(replace(spec, job_dir=folder), make_sandbox(sandbox_name),
-                                     on_progress=progress if queue is not None else None, threads=threads)
+        local = replace(job, folder=folder, on_progress=progress if queue is not None else None)
+        outcome = train_and_evaluate(local, make_sandbox(sandbox_name), threads=threads)
         files = {name: data for name, cap in ARTIFACTS.items()
                  if (data := read_untrusted(folder / name, cap)) is not None}
         return outcome, files
@@ -66,18 +65,19 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, parallel: int | None = None, address: str | None = None):
+    def __init__(self, sandbox: Sandbox, parallel: int | None = None, address: str | None = None):
         try:
             import ray
         except ImportError:
             raise RewardsmithError("the ray executor needs Ray: pip install 'rewardsmith[ray]'") from None
         self.ray = ray
+        self.sandbox = sandbox
         self.started_here = not ray.is_initialized()
         if self.started_here:
             if address and address != "auto" and not address.startswith("ray://"):
                 _check_reachable(address)
             try:
-                local = {} if address else {"object_store_memory": LOCAL_OBJECT_STORE,
+                local: dict[str, Any] = {} if address else {"object_store_memory": LOCAL_OBJECT_STORE,
                                             "_node_ip_address": "127.0.0.1"}
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -89,7 +89,7 @@ class RayExecutor:
         self.node_cpus = max(1, int(max(node_cpus, default=1)))
         self.parallel = max(1, parallel or self.cpus)
         self._remote = ray.remote(run_on_node)
-        self._queue = None
+        self._queue: Any = None
         self._listeners: dict[int, ProgressFn] = {}
         self._lock = threading.Lock()
         self._next_key = 0
@@ -97,35 +97,38 @@ class RayExecutor:
     def threads_per_job(self, jobs: int) -> int:
         return max(1, min(self.node_cpus, self.cpus // max(1, min(self.parallel, jobs))))
 
-    def map(self, fn: Callable[[T, int], R], items: list[T]) -> Iterator[tuple[T, R]]:
-        """Call ``fn(item, threads)`` for each item in a host thread; ``fn`` calls :meth:`run_job`,
-        which waits for the item's Ray task. Yields ``(item, result)`` as each finishes."""
-        if not items:
+    def run(self, jobs: Iterable[CandidateJob]) -> Iterator[tuple[CandidateJob, JobOutcome]]:
+        """Submit each job as a Ray task (at most ``parallel`` in flight); a host thread per job
+        waits for its task. Yields ``(job, outcome)`` as each finishes."""
+        jobs = list(jobs)
+        if not jobs:
             return
-        threads = self.threads_per_job(len(items))
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(items))) as pool:
-            pending: dict[Future, T] = {pool.submit(fn, item, threads): item for item in items}
+        threads = self.threads_per_job(len(jobs))
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
+            pending: dict[Future, CandidateJob] = {pool.submit(self._run_one, job, threads): job for job in jobs}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield pending.pop(future), future.result()
 
-    def run_job(self, spec: JobSpec, sandbox: Sandbox, threads: int,
-                on_progress: ProgressFn | None = None) -> JobOutcome:
-        queue, key = self._listen(on_progress)
-        gpus = min(1.0, self.gpus / self.parallel) if self.gpus and spec.device != "cpu" else 0
+    def _run_one(self, job: CandidateJob, threads: int) -> JobOutcome:
+        if job.on_start is not None:
+            job.on_start()
+        queue, key = self._listen(job.on_progress)
+        gpus = min(1.0, self.gpus / self.parallel) if self.gpus and job.device != "cpu" else 0
         task = self._remote.options(num_cpus=threads, num_gpus=gpus, max_retries=0)
         try:
-            outcome, files = self.ray.get(task.remote(spec, sandbox.name, threads, queue, key))
+            # the node gets the job without the host's folder and callbacks
+            outcome, files = self.ray.get(task.remote(job.portable(job.folder), self.sandbox.name, threads, queue, key))
         except self.ray.exceptions.RayError as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            return JobOutcome("failed", f"the Ray task failed: {first}", None, None, 0.0, sandbox.name)
+            return JobOutcome("failed", f"the Ray task failed: {first}", None, None, 0.0, self.sandbox.name)
         finally:
             with self._lock:
                 self._listeners.pop(key, None)
-        spec.job_dir.mkdir(parents=True, exist_ok=True)
+        job.folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            (spec.job_dir / name).write_bytes(data)
+            (job.folder / name).write_bytes(data)
         return outcome
 
     def _listen(self, on_progress: ProgressFn | None):

@@ -12,7 +12,8 @@ import resource
 import signal
 from pathlib import Path
 
-from .sandbox import Limits, Sandbox, host_python, worker_argv
+from ..protocol import guest_argv
+from .base import Limits, Sandbox, host_python
 
 
 def set_rlimits(limits: Limits, memory: bool = True, nproc: int | None = None) -> None:
@@ -56,7 +57,7 @@ class ProcessSandbox(Sandbox):
     safe = False
 
     def command(self, kind: str, job_dir: Path, limits: Limits) -> list[str]:
-        return worker_argv(host_python(), kind, str(job_dir))
+        return guest_argv(host_python(), kind, str(job_dir))
 
     def preexec(self, limits: Limits):
         def setup() -> None:

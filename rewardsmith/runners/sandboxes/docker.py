@@ -22,9 +22,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import SandboxGone, SandboxUnavailable
-from .docker_image import connect, image_exists, image_name
-from .sandbox import (
+from ...errors import SandboxGone, SandboxUnavailable
+from ..protocol import guest_argv
+from .base import (
     Limits,
     OutputCapture,
     Sandbox,
@@ -35,6 +35,7 @@ from .sandbox import (
     signal_from_status,
     unregister_killer,
 )
+from .image import connect, image_exists, image_name
 
 JOB = "/job"
 LABEL = "rewardsmith.job"
@@ -76,8 +77,7 @@ class DockerSandbox(Sandbox):
 
         job_dir = prepare_job_dir(job_dir)
         # the container ends itself a little after the host's limit, should the host be gone
-        command = ["timeout", "-s", "KILL", str(int(limits.timeout_s) + 30),
-                   "python", "-I", "-m", "rewardsmith.worker", kind, JOB]
+        command = ["timeout", "-s", "KILL", str(int(limits.timeout_s) + 30), *guest_argv("python", kind, JOB)]
         start = time.perf_counter()
         try:
             container = self._create(command, job_dir, limits)
@@ -85,7 +85,11 @@ class DockerSandbox(Sandbox):
             self._raise_if_engine_gone(exc)
             raise
         key, killed = id(container), []
-        register_killer(key, lambda: (killed.append(True), container.kill()))
+        def kill() -> None:
+            killed.append(True)
+            container.kill()
+
+        register_killer(key, kill)
         capture = OutputCapture(limits.output_bytes, on_line)
         timed_out, state, trouble = False, {}, None
         try:

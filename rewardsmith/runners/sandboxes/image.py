@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import SandboxUnavailable
+from ...errors import SandboxUnavailable
 from .bwrap import package_dir
 
 IMAGE = "rewardsmith-sandbox"

@@ -48,14 +48,14 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a - a.mean()) * (b - b.mean())) / (sa * sb))
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """Spearman rank correlation of two equally long sequences (0.0 if they differ in length)."""
     if len(a) != len(b) or not len(a):
         return 0.0
     return _pearson(_ranks(np.asarray(a, dtype=float)), _ranks(np.asarray(b, dtype=float)))
 
 
-def similarity(a: Sequence[float], b: Sequence[float]) -> float:
+def similarity(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """The smaller of the rank and the linear correlation: 1.0 only for the same reward up to
     scale and offset."""
     if len(a) != len(b) or not len(a):
@@ -68,7 +68,7 @@ def compact(signature: Sequence[float]) -> np.ndarray:
     return np.asarray(signature, dtype=np.float32)
 
 
-def find_duplicate(signature: Sequence[float], trained: Mapping[K, Sequence[float]],
+def find_duplicate(signature: Sequence[float], trained: Mapping[K, Sequence[float] | np.ndarray],
                    threshold: float) -> tuple[K, float] | None:
     """The first already-trained reward whose similarity is at least ``threshold``."""
     if not len(signature):

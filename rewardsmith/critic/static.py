@@ -14,11 +14,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from .schemas import CriticVerdict
+from ..contract import ALLOWED_MODULES, ENTRY_POINT, bind_arguments
+from ..errors import RewardCodeError
+from ..schemas import CriticVerdict
 
-ENTRY_POINT = "compute_reward"
-
-ALLOWED_MODULES = ("torch", "math")
 FORBIDDEN_NAMES = {"__import__", "exec", "eval", "compile", "open", "input", "breakpoint",
                    "globals", "locals", "vars", "getattr", "setattr", "delattr", "memoryview"}
 
@@ -58,9 +57,10 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
     if not names:
         return _reject(f"{ENTRY_POINT} takes no arguments; it must read some state variables")
-    for name in names:
-        if name not in allowed_args:
-            return _reject(f"unknown argument {name!r} (known: {', '.join(allowed_args)})")
+    try:
+        bind_arguments(names, allowed_args)
+    except RewardCodeError as exc:
+        return _reject(str(exc))
 
     returns = [n for n in _own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns:
@@ -89,7 +89,7 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
 
 def _own_nodes(fn: ast.FunctionDef):
     """Nodes of ``fn`` excluding those inside nested functions and lambdas."""
-    stack = [n for n in fn.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    stack: list[ast.AST] = [n for n in fn.body if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     while stack:
         node = stack.pop()
         yield node

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SandboxUnavailable
+from ..protocol import RESULT
 
 _live_groups: set[int] = set()  # process groups of running jobs, for kill_all()
 _live_killers: dict[int, Callable[[], None]] = {}  # other running jobs (containers), for kill_all()
@@ -99,8 +99,6 @@ class OutputCapture:
             self.partial.clear()
 
     def _line(self, line: str) -> None:
-        from ..worker import RESULT
-
         if line.startswith(RESULT):
             self.result_line = line[len(RESULT):]
         if self.on_line is not None:
@@ -158,7 +156,7 @@ class Sandbox:
 
     def run_worker(self, kind: str, job_dir: Path, limits: Limits,
                    on_line: Callable[[str], None] | None = None) -> SandboxResult:
-        """Run ``rewardsmith.worker KIND`` on ``job_dir`` and wait for it (or its time limit)."""
+        """Run the guest's job ``KIND`` on ``job_dir`` and wait for it (or its time limit)."""
         job_dir = prepare_job_dir(job_dir)
         try:
             return run_process(self.command(kind, job_dir, limits), job_dir, self.environment(job_dir, limits),
@@ -253,42 +251,6 @@ def kill_all() -> None:
             kill()
         except Exception:  # noqa: BLE001 - best effort while stopping
             pass
-
-
-def worker_argv(python: str, kind: str, job_path: str) -> list[str]:
-    # -I: isolated mode. The job folder is writable by reward code, so it must never be on
-    # sys.path (a planted torch.py there would otherwise be imported by the next job).
-    return [python, "-I", "-m", "rewardsmith.worker", kind, job_path]
-
-
-# ----------------------------------------------------------------------------- registry
-
-SANDBOXES: dict[str, str] = {
-    "docker": "rewardsmith.runners.docker_sandbox:DockerSandbox",
-    "bwrap": "rewardsmith.runners.bwrap:BwrapSandbox",
-    "process": "rewardsmith.runners.process:ProcessSandbox",
-}
-
-
-def make_sandbox(name: str) -> Sandbox:
-    """Build a sandbox backend by name (``auto`` picks the safest one that works here)."""
-    import importlib
-
-    if name == "auto":
-        skipped = []
-        for candidate in ("docker", "bwrap"):
-            try:
-                return make_sandbox(candidate)
-            except SandboxUnavailable as exc:
-                skipped.append(f"{candidate}: {exc}")
-        box = make_sandbox("process")
-        box.skipped = skipped
-        return box
-    target = SANDBOXES.get(name)
-    if target is None:
-        raise SandboxUnavailable(f"unknown sandbox {name!r} (known: auto, {', '.join(SANDBOXES)})")
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)()
 
 
 def host_python() -> str:
