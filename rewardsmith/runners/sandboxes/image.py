@@ -196,14 +196,19 @@ def build_image(client, report: Report) -> str:
     return name
 
 
+KEEP_IMAGES = 4  # images of other code kept (other checkouts and venvs on this machine use them)
+
+
 def _remove_old_images(client, keep: str) -> None:
-    """Images of earlier code: their tags only (layers shared with the new one stay)."""
+    """Tags of the oldest images of other code, beyond the newest few (layers shared with the
+    new one stay). Another checkout or venv of rewardsmith on this machine keeps its image."""
     import docker
 
-    for image in client.images.list(name=IMAGE):
+    others = [image for image in client.images.list(name=IMAGE) if keep not in image.tags]
+    others.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+    for image in others[KEEP_IMAGES:]:
         for tag in image.tags:
-            if tag != keep:
-                try:
-                    client.images.remove(tag)
-                except docker.errors.DockerException:
-                    pass  # in use by a running job; removed next time
+            try:
+                client.images.remove(tag)
+            except docker.errors.DockerException:
+                pass  # in use by a running job; removed next time
