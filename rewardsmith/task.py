@@ -190,15 +190,27 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
         raise TaskFileError(f"{source}: {exc}") from None
 
 
+def shipped_tasks() -> dict[str, Path]:
+    """The task files that come with rewardsmith, by name (``cartpole`` for ``cartpole.yaml``)."""
+    folder = Path(__file__).resolve().parent / "tasks"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
 def load_task(path: str | Path) -> TaskSpec:
-    """Read and validate a task file.
+    """Read and validate a task file, or a shipped task by name.
 
     >>> load_task("tasks/cartpole.yaml").env.name
     'torch:CartPole'
+    >>> load_task("cartpole").name
+    'cartpole'
     """
     path = Path(path)
     if not path.is_file():
-        raise TaskFileError(f"{path}: no such task file")
+        shipped = shipped_tasks()
+        if len(path.parts) == 1 and path.suffix == "" and path.name in shipped:
+            path = shipped[path.name]
+        else:
+            raise TaskFileError(f"{path}: no such task file (shipped tasks, usable by name: {', '.join(shipped)})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

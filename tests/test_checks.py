@@ -1,9 +1,7 @@
 """The critic: static check, sandboxed dry run (``check_reward``), LLM review, memoised; the
 trajectory analyzer on the candidates the designer sees."""
 
-import zipfile
-
-from conftest import GOOD_CARTPOLE_REWARD, ROOT, TASKS
+from conftest import GOOD_CARTPOLE_REWARD, TASKS
 
 from rewardsmith.critic import Critic
 from rewardsmith.feedback import MetricFeedback
@@ -95,24 +93,3 @@ def test_explainer_sees_best_only_under_metric_and_best_and_worst_without_fitnes
     human = record.model_copy(update={"feedback": record.feedback.model_copy(update={"kind": "human"})})
     solver._explain(human)
     assert explainer.calls == [(1, False), (2, False)]
-
-
-def test_prompts_ship_in_the_wheel(tmp_path):
-    import shutil
-    import subprocess
-    import sys
-
-    src = tmp_path / "src"  # build from a copy: building writes build/ and *.egg-info next to the sources
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    for name in ("rewardsmith", "prompts"):
-        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    [wheel] = (tmp_path / "dist").glob("rewardsmith-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for template in (ROOT / "prompts").glob("*.md"):
-        if template.name != "README.md":
-            assert f"rewardsmith/prompts/{template.name}" in names
