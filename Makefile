@@ -43,6 +43,7 @@ demo: install
 # (scripts/docker-up.sh), stopped again afterwards if this started it.
 test: test-install
 	@bash scripts/docker-up.sh $(BIN)/python
+	@$(BIN)/python tests/parts.py
 	$(BIN)/python -m pytest; status=$$?; bash scripts/docker-down.sh; exit $$status
 
 # the gate CI runs before the tests: ruff (style, imports, common bugs) and mypy (types) over the package

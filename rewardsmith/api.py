@@ -95,7 +95,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     from .feedback import make_feedback
     from .loop import SilentReporter, Solver
     from .runners.executors import make_executor
-    from .runners.sandboxes import Limits, make_sandbox
+    from .runners.jobs import choose_sandbox
+    from .runners.sandboxes import Limits
 
     reporter = reporter or SilentReporter()
     changes = task_settings(settings, iterations=iterations, samples=samples, total_timesteps=total_timesteps,
@@ -116,7 +117,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         task_spec = as_task(task).with_settings(changes)
     check_device(opts.device)
     # build everything that can fail on user input before writing anything
-    box = make_sandbox(opts.sandbox)
+    box = choose_sandbox(opts.sandbox, task_spec)
+    for line in sandbox_notes(box):
+        reporter.message(line)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
     judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
     llm = _llm_client(opts) if opts.model != "builtin" else None
@@ -154,6 +157,16 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             raise SolveInterrupted(run.path) from None
     finally:
         pool.close()
+
+
+def sandbox_notes(box) -> list[str]:
+    """What to tell the user about the sandbox chosen: why safer ones were passed over, and a
+    warning when there is no isolation."""
+    lines = [f"sandbox: {box.name} ({'; '.join(box.skipped)})"] if box.skipped else []
+    if not box.safe:
+        lines.append("warning: reward code runs with --sandbox process: limits only, no isolation (install "
+                     "bubblewrap or Docker for a real sandbox)")
+    return lines
 
 
 def _resumed_task(stored: TaskSpec, changes: dict[str, Any]) -> TaskSpec:
@@ -239,18 +252,21 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
                  device: str = "auto", out: str | Path | None = None, total_timesteps: int | None = None,
                  timeout: float | None = None, memory: int | None = None, seed: int | None = None,
                  settings: dict[str, Any] | None = None, threads: int | None = None,
-                 on_progress=None) -> tuple[CandidateResult, Path]:
-    """Train and evaluate one reward (code or a file path) on ``task``; no designer involved."""
+                 on_progress=None, notify=None) -> tuple[CandidateResult, Path]:
+    """Train and evaluate one reward (code or a file path) on ``task``; no designer involved.
+    ``notify(line)`` hears which sandbox was chosen and why."""
     from .runners.executors import cpu_count
-    from .runners.jobs import CandidateJob, train_and_evaluate
-    from .runners.sandboxes import Limits, make_sandbox
+    from .runners.jobs import CandidateJob, choose_sandbox, train_and_evaluate
+    from .runners.sandboxes import Limits
 
     opts = SolveOptions.build(sandbox=sandbox, device=device)
     task_spec = apply_overrides(as_task(task), settings, total_timesteps=total_timesteps, timeout=timeout,
                                 memory=memory, seed=seed)
     code = _read_reward(reward)
     check_device(opts.device)
-    box = make_sandbox(opts.sandbox)
+    box = choose_sandbox(opts.sandbox, task_spec)
+    for line in sandbox_notes(box):
+        (notify or (lambda text: None))(line)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
     if folder.exists() and any(folder.iterdir()):
         raise RunDirError(f"{folder} already exists and is not empty; choose another --out")
@@ -328,12 +344,13 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
     policy's weights only, never the reward code). Writes ``policy_eval.json`` into the run and
     returns the :class:`~rewardsmith.schemas.PolicyEvaluation`."""
     from .policy_eval import final_evaluation
-    from .runners.sandboxes import Limits, make_sandbox
+    from .runners.jobs import choose_sandbox
+    from .runners.sandboxes import Limits
 
     if seeds < 1:
         raise RewardsmithError("--seeds must be at least 1")
     path = run.run_dir if isinstance(run, SolveResult) else Path(run)
     _, task, _ = RunDir.open(path)
     limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
-    return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, episodes=episodes,
+    return final_evaluation(path, seeds, choose_sandbox(sandbox, task), limits, device=device, episodes=episodes,
                             on_seed=on_seed)

@@ -97,7 +97,6 @@ def solve(
     from .task import parse_settings
 
     with RichReporter(err_console) as reporter:
-        _warn_if_unsafe(sandbox or "auto", reporter)
         try:
             result = run_solve(task, out=out, resume=resume, settings=parse_settings(set_ or []),
                                iterations=iterations, samples=samples, total_timesteps=total_timesteps,
@@ -159,7 +158,6 @@ def train(
     from .task import parse_settings
 
     reporter = RichReporter(err_console)
-    _warn_if_unsafe(sandbox or "auto", reporter)
     with reporter.progress:
         row = reporter.progress.add_task("  training", total=1, fitness="-")
 
@@ -171,7 +169,8 @@ def train(
 
         result, folder = train_reward(task, reward, sandbox=sandbox or "auto", device=device or "auto", out=out,
                                       total_timesteps=total_timesteps, timeout=timeout, memory=memory, seed=seed,
-                                      settings=parse_settings(set_ or []), on_progress=on_progress)
+                                      settings=parse_settings(set_ or []), on_progress=on_progress,
+                                      notify=reporter.message)
     wall = time.perf_counter() - STARTED
     line = {"status": result.status, "fitness": result.fitness, "success": result.success,
             "reason": result.reason, "wall_s": round(wall, 3),
@@ -184,6 +183,24 @@ def train(
     fitness = "-" if result.fitness is None else f"{result.fitness:.3f}"
     out_console.print(f"{result.status} · fitness {fitness} · {line['env_steps']:,} env steps · {wall:.1f} s · {folder}",
                       highlight=False, markup=False)
+
+
+@app.command(name="tasks")
+def list_tasks() -> None:
+    """List the tasks that come with rewardsmith (use one by name: rewardsmith solve cartpole)."""
+    import yaml
+
+    from .task import shipped_tasks
+
+    for name, path in shipped_tasks().items():
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            env = data.get("env", {})
+            where = f"{env.get('backend')}:{env.get('id')}"
+            goal = " ".join(str(data.get("description", "")).split())
+        except (OSError, yaml.YAMLError, AttributeError):
+            where, goal = "?", "(unreadable)"
+        out_console.print(f"{name:24} {where:34} {goal[:90]}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -298,17 +315,31 @@ app.add_typer(sandbox_app, name="sandbox")
 
 
 @sandbox_app.command("build")
-def sandbox_build() -> None:
-    """Build the Docker image for this version of rewardsmith (once per code change)."""
+def sandbox_build(
+    task: Annotated[Optional[list[str]], typer.Option(
+        "--task", help="A task (file or shipped name) whose env's packages the image must carry: every "
+                       "distribution the env imports here goes in, your own env package too (repeatable).")] = None,
+    with_: Annotated[Optional[list[str]], typer.Option(
+        "--with", metavar="DIST", help="Another installed distribution to carry, at its version here (repeatable).")
+    ] = None,
+) -> None:
+    """Build the Docker image for this version of rewardsmith (once per code change).
+
+    It carries the guest's packages and every env simulator installed here (gymnasium's MuJoCo,
+    Box2D and classic-control extras, Gymnasium-Robotics, Meta-World, ...), each at the version
+    installed here, plus what --task and --with add; a rebuild keeps what the last image carried.
+    """
+    from .api import as_task
     from .runners.sandboxes.image import build_image, connect
 
+    tasks = [as_task(t) for t in task or []]
     client = connect()
     with err_console.status("building the sandbox image") as status:
         def report(line: str) -> None:
             err_console.print(f"  {line}", highlight=False, markup=False)
             status.update(line[:100])
 
-        name = build_image(client, report)
+        name = build_image(client, report, tasks=tasks, extra=with_ or [])
     out_console.print(name, highlight=False)
 
 
@@ -329,7 +360,9 @@ def sandbox_check(
             continue
         note = "" if box.safe else " [yellow](no isolation)[/]"
         picked = f" -> {box.name}" if backend == "auto" else ""
-        out_console.print(f"{backend:8} [green]ok[/]{picked}{note}")
+        image = getattr(box, "image", None)
+        shown = f" ({image})" if image and backend == "docker" else ""
+        out_console.print(f"{backend:8} [green]ok[/]{picked}{note}{escape(shown)}")
 
 
 def _print_code(code: str) -> None:
@@ -337,20 +370,6 @@ def _print_code(code: str) -> None:
         out_console.print(Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True))
     else:
         print(code)
-
-
-def _warn_if_unsafe(sandbox: str, reporter) -> None:
-    from .runners.sandboxes import make_sandbox
-
-    try:
-        box = make_sandbox(sandbox)
-    except RewardsmithError:
-        return  # reported when the command builds it
-    if not box.safe:
-        reporter.message("[yellow]warning:[/] reward code runs with --sandbox process: limits only, no "
-                         "isolation (install bubblewrap or Docker for a real sandbox)")
-        for why in box.skipped:
-            reporter.message(f"  (not used: {escape(why)})")
 
 
 def main(argv: list[str] | None = None) -> None:

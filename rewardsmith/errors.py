@@ -72,6 +72,11 @@ class DiskFull(InfrastructureError):
     """No space left where the run directory or a job folder is written."""
 
 
+class SandboxLacks(InfrastructureError):
+    """The sandbox cannot build the task's env or start the guest (a package or a library that the
+    host has is missing there): the run stops with the fix; no candidate is blamed."""
+
+
 class SandboxGone(InfrastructureError):
     """The sandbox backend stopped working in the middle of a run (e.g. the Docker engine stopped)."""
 

@@ -93,4 +93,4 @@ class RichReporter:
             self.progress.start()
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(text, soft_wrap=True)

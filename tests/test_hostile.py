@@ -29,7 +29,7 @@ from conftest import ROOT, TASKS, sandbox_unavailable
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
 STEPS = "2048"
-TIMEOUT = {"endless_loop": "15"}  # seconds per job; the rest get 300 (slow shared machines)
+TIMEOUT = {"endless_loop": "30"}  # seconds per job; the rest get 300 (slow shared machines)
 MEMORY_MB = "2048"
 
 # (statuses it may end with, words its reason must contain)

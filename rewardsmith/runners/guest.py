@@ -16,9 +16,11 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .protocol import GO_FILE, JOB_FILE, KINDS, OUTCOME_FILE, POLICY_SAVED, PROGRESS, RESULT
+from .protocol import ENV_ERROR, GO_FILE, JOB_FILE, KINDS, OUTCOME_FILE, POLICY_SAVED, PROGRESS, RESULT, REWARD_LOADING
 
 DRY_RUN_ENVS = 16
 DRY_RUN_STEPS = 32
@@ -45,7 +47,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _setup(job_dir: Path):
+@dataclass
+class Setup:
+    """What a job needs, made before any reward code runs: the job, its task, the device, the
+    env's description and the envs. A failure here is the sandbox's (a package or library
+    missing there), never the reward's, and is reported as such."""
+
+    job: Any
+    task: Any
+    device: str
+    description: Any
+    envs: dict[str, Any] = field(default_factory=dict)
+
+
+def _setup(job_dir: Path, kind: str) -> Setup:
     import torch
 
     from ..schemas import WorkerJob
@@ -54,11 +69,30 @@ def _setup(job_dir: Path):
     job = WorkerJob.model_validate_json((job_dir / JOB_FILE).read_text())
     task = TaskSpec.model_validate(job.task)
     torch.set_num_threads(threads_for(task.env.num_envs, job.threads))
-    return job, task, resolve_device(job.device)
+    device = resolve_device(job.device)
+    setup = Setup(job, task, device, task.env.describe())
+    if kind in ("check", "train"):
+        setup.envs["dry_run"] = task.env.make(DRY_RUN_ENVS, device, seed=12345)
+    if kind == "train":
+        setup.envs["train"] = task.env.make(task.env.num_envs, device, seed=task.train.seed)
+        setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=task.train.seed + 7919)
+    if kind == "evaluate":
+        setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+    return setup
 
 
-def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
-    """Call the reward on states from a short random rollout; raise RewardCodeError on misuse.
+def load_reward(setup: Setup, job_dir: Path):
+    """The candidate's reward, loaded (its module runs): from here on its code may print anything."""
+    from ..reward import RewardFunction
+
+    sys.stdout.write(REWARD_LOADING + "\n")
+    sys.stdout.flush()
+    return RewardFunction.from_file(job_dir / setup.job.reward_file, setup.description.reward_arguments)
+
+
+def dry_run(env, reward, device: str) -> tuple[list[str], list[float]]:
+    """Call the reward on states from a short random rollout of ``env``; raise RewardCodeError
+    on misuse.
 
     Returns the component names and the total reward on those states (a signature that lets
     the host spot near-duplicate rewards).
@@ -67,7 +101,6 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
 
     from ..reward import check_finite
 
-    env = task.env.make(DRY_RUN_ENVS, device, seed=12345)
     gen = torch.Generator(device=device).manual_seed(0)
     totals = []
     spec = env.action_spec
@@ -84,16 +117,13 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
     return list(components), torch.cat(totals).cpu().tolist()
 
 
-def run_check(job_dir: Path) -> int:
+def run_check(job_dir: Path, setup: Setup) -> int:
     from ..errors import RewardCodeError
-    from ..reward import RewardFunction
     from ..schemas import CheckReport
 
-    job, task, device = _setup(job_dir)
-    allowed = task.env.describe().reward_arguments
     try:
-        reward = RewardFunction.from_file(job_dir / job.reward_file, allowed)
-        names, signature = dry_run(task, reward, device)
+        reward = load_reward(setup, job_dir)
+        names, signature = dry_run(setup.envs["dry_run"], reward, setup.device)
         report = CheckReport(ok=True, components=names, signature=signature)
     except RewardCodeError as exc:
         report = CheckReport(ok=False, reason=str(exc))
@@ -110,18 +140,16 @@ def _exception_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def run_train(job_dir: Path) -> int:
+def run_train(job_dir: Path, setup: Setup) -> int:
     from ..errors import RewardCodeError
     from ..expressions import FitnessProgram
-    from ..reward import RewardFunction
     from ..schemas import WorkerOutcome
     from ..train.evaluate import evaluate_policy
     from ..train.policy import save_policy
     from ..train.ppo import train
     from ..train.rollout import write_rollout
 
-    job, task, device = _setup(job_dir)
-    desc = task.env.describe()
+    job, task, device, desc = setup.job, setup.task, setup.device, setup.description
     outcome_path = job_dir / OUTCOME_FILE
 
     def finish(outcome: WorkerOutcome) -> int:
@@ -130,15 +158,14 @@ def run_train(job_dir: Path) -> int:
         return 0
 
     try:
-        reward = RewardFunction.from_file(job_dir / job.reward_file, desc.reward_arguments)
-        dry_run(task, reward, device)
+        reward = load_reward(setup, job_dir)
+        dry_run(setup.envs["dry_run"], reward, device)
     except RewardCodeError as exc:
         return finish(WorkerOutcome(status="rejected", reason=str(exc)))
     except Exception as exc:
         return finish(WorkerOutcome(status="rejected", reason=_exception_reason(exc)))
 
-    env = task.env.make(task.env.num_envs, device, seed=task.train.seed)
-    eval_env = task.env.make(task.fitness.eval_episodes, device, seed=task.train.seed + 7919)
+    env, eval_env = setup.envs["train"], setup.envs["eval"]
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
     threshold = task.fitness.success_threshold
 
@@ -174,14 +201,13 @@ def _wait_for_go(job_dir: Path) -> bool:
     return True
 
 
-def run_evaluate(job_dir: Path) -> int:
+def run_evaluate(job_dir: Path, setup: Setup) -> int:
     from ..expressions import FitnessProgram
     from ..train.evaluate import evaluate_policy
     from ..train.policy import load_policy
 
-    job, task, device = _setup(job_dir)
-    desc = task.env.describe()
-    env = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+    job, task, device, desc = setup.job, setup.task, setup.device, setup.description
+    env = setup.envs["eval"]
     if not _wait_for_go(job_dir):
         emit(RESULT, {"error": "cancelled: the training did not produce a policy"})
         return 0
@@ -215,9 +241,15 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m rewardsmith.runners.guest {check,train,evaluate} JOB_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("MUJOCO_GL", "osmesa")
-    _import_isaacgym_first(Path(argv[1]))
-    runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate}[argv[0]]
-    return runner(Path(argv[1]))
+    kind, job_dir = argv[0], Path(argv[1])
+    _import_isaacgym_first(job_dir)
+    try:
+        setup = _setup(job_dir, kind)
+    except Exception as exc:  # before any reward code ran: the sandbox lacks something the env needs
+        emit(ENV_ERROR, {"error": f"{type(exc).__name__}: {exc}"[:1000]})
+        return 0
+    runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate}[kind]
+    return runner(job_dir, setup)
 
 
 def exit_now(code: int) -> None:

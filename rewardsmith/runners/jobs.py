@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import DiskFull, is_disk_full
+from ..errors import DiskFull, SandboxLacks, is_disk_full
 from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
@@ -43,7 +43,7 @@ from .protocol import (
     REWARD_FILE,
     TRACE_FILE,
 )
-from .sandboxes.base import Limits, Sandbox, SandboxResult
+from .sandboxes.base import MEMORY_ERROR_MARKERS, Limits, Sandbox, SandboxResult
 
 MAX_OUTCOME_BYTES = 4 * 1024 * 1024
 MAX_POLICY_BYTES = 256 * 1024 * 1024
@@ -153,9 +153,27 @@ class GuestReply:
             return f"{what or 'the job'} printed a malformed result"
 
 
-def read_reply(result: SandboxResult, limits: Limits, log: Path) -> GuestReply:
-    """Keep the job's output in ``log`` and read its reply."""
+def read_reply(result: SandboxResult, limits: Limits, log: Path, sandbox: Sandbox, job: WorkerJob) -> GuestReply:
+    """Keep the job's output in ``log`` and read its reply. A job that could not build its env,
+    or (with reward code) ended before it got to loading the reward, stops the run: that is the
+    sandbox's doing, not the reward's (:class:`SandboxLacks`)."""
     save_job_log(log, result)
+    env_name = f"{job.task['env']['backend']}:{job.task['env']['id']}"
+    started = result.environment_error or (result.output if not result.reward_loaded else "")
+    if any(marker in started for marker in (*MEMORY_ERROR_MARKERS, "failed to map segment")):
+        raise SandboxLacks(f"the {sandbox.name} sandbox ran out of memory while the {job.kind} job started, before "
+                           f"any reward code ran (limit {limits.memory_mb} MB): raise --memory (sandbox.memory_mb)")
+    if result.environment_error is not None:
+        raise SandboxLacks(f"the {sandbox.name} sandbox cannot build {env_name} (the host can): "
+                           f"{result.environment_error}; {sandbox.missing_hint()}")
+    if job.kind != "evaluate" and not result.reward_loaded and result.timed_out:
+        raise SandboxLacks(f"the {sandbox.name} sandbox did not get the {job.kind} job for {env_name} as far as the "
+                           f"reward within its time limit ({limits.timeout_s:g} s): this machine is too slow or too "
+                           "busy for that limit; raise --timeout (sandbox.timeout_s)")
+    if job.kind != "evaluate" and not result.reward_loaded and result.failure_reason(limits):
+        tail = " | ".join(result.output.strip().splitlines()[-2:])[-300:]
+        raise SandboxLacks(f"the {sandbox.name} sandbox could not start the {job.kind} job for {env_name} "
+                           f"({result.failure_reason(limits)}{': ' + tail if tail else ''}); {sandbox.missing_hint()}")
     payload = None
     try:
         payload = json.loads(result.result_line) if result.result_line else None
@@ -168,7 +186,7 @@ def run_guest(sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits, lo
               on_line: Callable[[str], None] | None = None) -> GuestReply:
     """Write the job into ``folder``, run the guest there in ``sandbox`` and read its reply."""
     write_job(folder, job)
-    return read_reply(sandbox.run_worker(job.kind, folder, limits, on_line=on_line), limits, log)
+    return read_reply(sandbox.run_worker(job.kind, folder, limits, on_line=on_line), limits, log, sandbox, job)
 
 
 def save_job_log(path: Path, result: SandboxResult) -> None:
@@ -244,7 +262,7 @@ class PendingEvaluation:
         if folder.exists():
             shutil.rmtree(folder)
         write_job(folder, job)
-        self.folder, self.limits = folder, limits
+        self.folder, self.limits, self.sandbox, self.job = folder, limits, sandbox, job
         self.policy: bytes | None = None  # the checkpoint it evaluates, once handed over
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
         self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
@@ -261,7 +279,7 @@ class PendingEvaluation:
         return self.policy
 
     def reply(self, log: Path) -> GuestReply:
-        return read_reply(self._result.result(), self.limits, log)
+        return read_reply(self._result.result(), self.limits, log, self.sandbox, self.job)
 
     def close(self) -> None:
         """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
@@ -392,3 +410,80 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     if isinstance(summary, str):
         return done("failed", summary, outcome.log)
     return done("ok", None, outcome.log, summary)
+
+
+# ------------------------------------------------------------------------ which sandbox for a task
+
+PROBE_REWARD = '''import torch
+
+def compute_reward(action):
+    zero = action.reshape(action.shape[0], -1).sum(-1) * 0.0
+    return zero, {}
+'''
+
+
+def _probe_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rewardsmith" / "sandbox-probes.json"
+
+
+def cannot_run(sandbox: Sandbox, task: TaskSpec) -> str | None:
+    """Why ``sandbox`` cannot build ``task``'s env, or ``None`` if it can. Only an image can lack
+    what the host has: for a sandbox with an ``image_id``, a dry run of a trivial reward there
+    answers, remembered per image and env."""
+    image_id = getattr(sandbox, "image_id", None)
+    if image_id is None:
+        return None
+    key = json.dumps(task.env.model_dump(mode="json"), sort_keys=True)
+    cache = _probe_cache()
+    try:
+        known = json.loads(cache.read_text()) if cache.is_file() else {}
+    except ValueError:
+        known = {}
+    if key in known.get(image_id, {}):
+        return known[image_id][key] or None
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rewardsmith-probe-"))
+    try:
+        limits = Limits(timeout_s=CHECK_TIMEOUT_S, memory_mb=max(task.sandbox.memory_mb, 2048))
+        report = check_reward(task, PROBE_REWARD, folder, sandbox, limits, "cpu")
+        reason = None if report.ok else f"a dry run there failed: {report.reason}"
+    except SandboxLacks as exc:
+        reason = str(exc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    known = {image_id: {**known.get(image_id, {}), key: reason or ""}}  # entries of other images are dropped
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps(known))
+    return reason
+
+
+def choose_sandbox(name: str, task: TaskSpec | None = None) -> Sandbox:
+    """The sandbox ``name`` names, able to build ``task``'s env. ``auto`` takes Docker only where
+    its image can run this task (else bwrap, else the unsafe process backend) and records in
+    ``skipped`` why it passed the safer ones over; an explicit ``docker`` whose image cannot run
+    the task is a one-line error with the fix."""
+    from ..errors import SandboxUnavailable
+    from .sandboxes import make_sandbox
+
+    if name != "auto":
+        box = make_sandbox(name)
+        reason = cannot_run(box, task) if task is not None else None
+        if reason:
+            raise SandboxUnavailable(reason)
+        return box
+    skipped = []
+    for candidate in ("docker", "bwrap"):
+        try:
+            box = make_sandbox(candidate)
+        except SandboxUnavailable as exc:
+            skipped.append(f"{candidate}: {exc}")
+            continue
+        reason = cannot_run(box, task) if task is not None else None
+        if reason is None:
+            box.skipped = skipped
+            return box
+        skipped.append(f"{candidate}: {reason}")
+    box = make_sandbox("process")
+    box.skipped = skipped
+    return box

@@ -31,6 +31,11 @@ TMP_DIR = "tmp"
 PROGRESS = "@@progress "          # + JSON: training progress
 RESULT = "@@result "              # + JSON: the job's result (the last such line counts)
 POLICY_SAVED = "@@policy-saved"   # the train job saved its policy; the host may start evaluating
+# Everything a guest prints before REWARD_LOADING comes from rewardsmith's own code, so the host
+# may trust it: ENV_ERROR then means the sandbox cannot build the task's env (a package or
+# library missing there), which is not the reward's fault.
+ENV_ERROR = "@@environment-error "  # + JSON {"error": ...}
+REWARD_LOADING = "@@reward-loading"  # the reward's code runs from here on
 
 
 def guest_argv(python: str, kind: str, job_path: str) -> list[str]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..protocol import RESULT
+from ..protocol import ENV_ERROR, RESULT, REWARD_LOADING
 
 _live_groups: set[int] = set()  # process groups of running jobs, for kill_all()
 _live_killers: dict[int, Callable[[], None]] = {}  # other running jobs (containers), for kill_all()
@@ -47,6 +47,8 @@ class SandboxResult:
     output_dropped: int = 0         # bytes of output not kept
     result_line: str | None = None  # the last "@@result" line, if any
     oom_killed: bool = False        # the backend saw the kernel's OOM killer end it
+    reward_loaded: bool = False     # the guest got as far as loading the reward's code
+    environment_error: str | None = None  # the guest could not build the env (said before the reward ran)
 
     @property
     def signal(self) -> int | None:
@@ -79,6 +81,8 @@ class OutputCapture:
         self.dropped = 0
         self.partial = bytearray()
         self.result_line: str | None = None
+        self.reward_loaded = False
+        self.environment_error: str | None = None
 
     def feed(self, chunk: bytes) -> None:
         self.partial += chunk
@@ -101,6 +105,10 @@ class OutputCapture:
     def _line(self, line: str) -> None:
         if line.startswith(RESULT):
             self.result_line = line[len(RESULT):]
+        elif line.startswith(REWARD_LOADING):
+            self.reward_loaded = True
+        elif line.startswith(ENV_ERROR) and not self.reward_loaded and self.environment_error is None:
+            self.environment_error = _error_of(line[len(ENV_ERROR):])
         if self.on_line is not None:
             self.on_line(line)
         line = line[:4096]
@@ -112,6 +120,23 @@ class OutputCapture:
 
     def text(self) -> str:
         return "\n".join(self.lines)
+
+    def result(self, returncode: int | None, wall_s: float, timed_out: bool = False,
+               oom_killed: bool = False) -> SandboxResult:
+        """How the job ended, with what its output said."""
+        return SandboxResult(returncode=returncode, output=self.text(), wall_s=wall_s, timed_out=timed_out,
+                             output_dropped=self.dropped, result_line=self.result_line, oom_killed=oom_killed,
+                             reward_loaded=self.reward_loaded, environment_error=self.environment_error)
+
+
+def _error_of(payload: str) -> str:
+    import json
+
+    try:
+        error = json.loads(payload).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return str(error or payload)[:1000]
 
 
 def clean_environment(job_dir: Path, limits: Limits) -> dict[str, str]:
@@ -154,6 +179,10 @@ class Sandbox:
     def cleanup(self, job_dir: Path) -> None:
         """Remove anything the backend left (containers); called after every job."""
 
+    def missing_hint(self) -> str:
+        """What to do when the guest cannot build an env in this sandbox that the host builds."""
+        return "install the env's packages into the Python environment rewardsmith runs in"
+
     def run_worker(self, kind: str, job_dir: Path, limits: Limits,
                    on_line: Callable[[str], None] | None = None) -> SandboxResult:
         """Run the guest's job ``KIND`` on ``job_dir`` and wait for it (or its time limit)."""
@@ -195,9 +224,7 @@ def run_process(argv: list[str], cwd: Path, env: dict[str, str], limits: Limits,
             _live_groups.discard(proc.pid)
         reader.join(timeout=5)
     capture.close()
-    return SandboxResult(returncode=proc.returncode, output=capture.text(),
-                         wall_s=time.perf_counter() - start, timed_out=timed_out,
-                         output_dropped=capture.dropped, result_line=capture.result_line)
+    return capture.result(proc.returncode, time.perf_counter() - start, timed_out=timed_out)
 
 
 def signal_from_status(code: int | None) -> int | None:

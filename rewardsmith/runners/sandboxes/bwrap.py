@@ -118,6 +118,11 @@ class BwrapSandbox(Sandbox):
     def environment(self, job_dir: Path, limits: Limits) -> dict[str, str]:
         return {**clean_environment(Path(JOB), limits), "TMPDIR": "/tmp"}
 
+    def missing_hint(self) -> str:
+        shown = ", ".join(str(p) for p in python_paths())
+        return (f"bwrap shows the job only {shown} and /usr: install the env's package into that Python environment "
+                "(not from a folder elsewhere on the machine; pip install it, not only add it to sys.path)")
+
     def command(self, kind: str, job_dir: Path, limits: Limits) -> list[str]:
         env = self.environment(job_dir, limits)
         return [

@@ -35,7 +35,7 @@ from .base import (
     signal_from_status,
     unregister_killer,
 )
-from .image import connect, image_exists, image_name
+from .image import connect, find_image
 
 JOB = "/job"
 LABEL = "rewardsmith.job"
@@ -50,12 +50,17 @@ class DockerSandbox(Sandbox):
 
     def __init__(self):
         self.client = connect()
-        self.image = image_name()
-        if not image_exists(self.client, self.image):
-            raise SandboxUnavailable(f"the sandbox image {self.image} for this version of rewardsmith is not built; "
-                                     "run `rewardsmith sandbox build` (a few minutes, once per code change)")
+        image = find_image(self.client)
+        if image is None:
+            raise SandboxUnavailable("the sandbox image for this version of rewardsmith is not built; run "
+                                     "`rewardsmith sandbox build` (a few minutes, once per code change)")
+        self.image, self.image_id = image.tags[0], image.id
         self.gpu = _has_nvidia(self.client)
         _remove_stale(self.client)
+
+    def missing_hint(self) -> str:
+        return ("its image lacks what the env needs: rebuild it with `rewardsmith sandbox build --task YOUR_TASK.yaml` "
+                "(it carries the distributions the env imports here), or use --sandbox bwrap")
 
     def environment(self, job_dir: Path, limits: Limits) -> dict[str, str]:
         env = clean_environment(Path(JOB), limits)
@@ -122,10 +127,8 @@ class DockerSandbox(Sandbox):
         elif signal_from_status(code) in STOP_SIGNALS and not (timed_out or killed or state.get("OOMKilled")):
             # a shutting-down engine stops its containers first and answers a moment longer
             self._raise_if_engine_gone(None, watch_s=ENGINE_SHUTDOWN_GRACE_S)
-        return SandboxResult(returncode=signal_from_status(code) if state else -9, output=capture.text(),
-                             wall_s=time.perf_counter() - start, timed_out=timed_out,
-                             output_dropped=capture.dropped, result_line=capture.result_line,
-                             oom_killed=bool(state.get("OOMKilled")))
+        return capture.result(signal_from_status(code) if state else -9, time.perf_counter() - start,
+                              timed_out=timed_out, oom_killed=bool(state.get("OOMKilled")))
 
     def _raise_if_engine_gone(self, cause: BaseException | None, watch_s: float = 0.0) -> None:
         """A job that went wrong because the Docker engine stopped (or is stopping) is not the
