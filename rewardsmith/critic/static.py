@@ -1,9 +1,18 @@
 """Static checks of reward code, on the host, without running it.
 
-The code is parsed with :mod:`ast` and checked against the reward contract: it parses, defines
-exactly one ``compute_reward`` whose arguments are all known names, returns a pair, and imports
-only ``torch`` and ``math``. Obvious escapes (``open``, ``exec``, ``__import__``, dunder
-attributes) are refused too, but safety comes from the sandbox, not from this list.
+The code is parsed with :mod:`ast` (and compiled to bytecode, which runs nothing, so every
+syntax error the loader would meet is found here) and checked against the reward contract
+(:mod:`rewardsmith.contract`): it defines exactly one ``compute_reward`` whose arguments are all
+known names, returns a pair, imports only ``torch``, ``math`` and ``typing``, and reads no name
+that nothing defines. The forms the field writes pass: helpers and constants at module level,
+annotations, ``from __future__ import annotations``, and Eureka's ``@torch.jit.script``
+functions with ``Tuple``/``Dict``/``Tensor`` used without an import. Obvious escapes (``open``,
+``exec``, ``__import__``, dunder attributes) are refused too, but safety comes from the sandbox,
+not from this list.
+
+The loader (:mod:`rewardsmith.reward`) agrees with these rules: code that passes them loads and
+binds its arguments in the sandbox; what is left for the dry run is what only running it can
+show (torch's own names, shapes, values, exceptions).
 
 >>> static_check("def compute_reward(pole_angel):\\n    return pole_angel, {}", ["pole_angle"]).reason
 "unknown argument 'pole_angel' (known: pole_angle)"
@@ -14,20 +23,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from ..contract import ALLOWED_MODULES, ENTRY_POINT, bind_arguments
+from ..contract import ALLOWED_MODULES, ALLOWED_TEXT, ENTRY_POINT, FORBIDDEN_NAMES, bind_arguments, read_form
 from ..errors import RewardCodeError
 from ..schemas import CriticVerdict
-
-FORBIDDEN_NAMES = {"__import__", "exec", "eval", "compile", "open", "input", "breakpoint",
-                   "globals", "locals", "vars", "getattr", "setattr", "delattr", "memoryview"}
+from .names import first_problem
 
 
 def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     """Check ``code`` against the reward contract; ``allowed_args`` are the env's names."""
     try:
-        tree = ast.parse(code)
+        compile(code, "reward.py", "exec", dont_inherit=True)  # bytecode only: nothing runs
+        form = read_form(code)
     except SyntaxError as exc:
         return _reject(f"does not parse: line {exc.lineno}: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return _reject(f"does not parse: {exc}")
+    tree = form.tree
     warnings: list[str] = []
 
     for node in ast.walk(tree):
@@ -35,7 +46,7 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or "."]
             for module in modules:
                 if module.split(".")[0] not in ALLOWED_MODULES:
-                    return _reject(f"imports {module!r}; only torch and math may be imported")
+                    return _reject(f"imports {module!r}; {ALLOWED_TEXT}")
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return _reject(f"uses {node.id}(), which a reward function must not use")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
@@ -62,6 +73,10 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     except RewardCodeError as exc:
         return _reject(str(exc))
 
+    problem = first_problem(form)
+    if problem:
+        return _reject(problem)
+
     returns = [n for n in _own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns:
         return _reject(f"{ENTRY_POINT} has no return statement; it must return (total, components)")
@@ -83,6 +98,8 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # docstring
+        if isinstance(node, ast.Raise):
+            return _reject(f"line {node.lineno}: raises an exception as the module loads")
         warnings.append(f"line {node.lineno}: top-level statement runs on import")
     return CriticVerdict(ok=True, stage="static", warnings=tuple(warnings))
 

@@ -84,23 +84,31 @@ def dry_run(task, reward, device: str) -> tuple[list[str], list[float]]:
     return list(components), torch.cat(totals).cpu().tolist()
 
 
-def run_check(job_dir: Path) -> int:
+def check(task, path: Path, device: str):
+    """Load the reward in ``path`` and dry-run it on ``task``: the check job's :class:`CheckReport`."""
     from ..errors import RewardCodeError
     from ..reward import RewardFunction
     from ..schemas import CheckReport
 
-    job, task, device = _setup(job_dir)
-    allowed = task.env.describe().reward_arguments
     try:
-        reward = RewardFunction.from_file(job_dir / job.reward_file, allowed)
+        reward = RewardFunction.from_file(path, task.env.describe().reward_arguments)
         names, signature = dry_run(task, reward, device)
-        report = CheckReport(ok=True, components=names, signature=signature)
+        return CheckReport(ok=True, components=names, signature=signature, **_form(reward))
     except RewardCodeError as exc:
-        report = CheckReport(ok=False, reason=str(exc))
+        return CheckReport(ok=False, reason=str(exc))
     except Exception as exc:  # the reward raised: report it like a user error
-        report = CheckReport(ok=False, reason=_exception_reason(exc))
-    emit(RESULT, report.model_dump())
+        return CheckReport(ok=False, reason=_exception_reason(exc))
+
+
+def run_check(job_dir: Path) -> int:
+    job, task, device = _setup(job_dir)
+    emit(RESULT, check(task, job_dir / job.reward_file, device).model_dump())
     return 0
+
+
+def _form(reward) -> dict:
+    """How the reward ran, for the job's record."""
+    return {"runs_as": reward.runs_as, "torchscript_error": reward.torchscript_error}
 
 
 def _exception_reason(exc: BaseException) -> str:
@@ -136,6 +144,7 @@ def run_train(job_dir: Path) -> int:
         return finish(WorkerOutcome(status="rejected", reason=str(exc)))
     except Exception as exc:
         return finish(WorkerOutcome(status="rejected", reason=_exception_reason(exc)))
+    form = lambda: _form(reward)  # noqa: E731 - read at the end: TorchScript may give way to Python mid-training
 
     env = task.env.make(task.env.num_envs, device, seed=task.train.seed)
     eval_env = task.env.make(task.fitness.eval_episodes, device, seed=task.train.seed + 7919)
@@ -151,16 +160,16 @@ def run_train(job_dir: Path) -> int:
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
                     success_threshold=threshold, on_checkpoint=progress)
     except RewardCodeError as exc:
-        return finish(WorkerOutcome(status="failed", reason=str(exc)))
+        return finish(WorkerOutcome(status="failed", reason=str(exc), **form()))
     except Exception as exc:
-        return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc)))
+        return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc), **form()))
     save_policy(out.policy, job_dir / job.policy_file)
     emit(POLICY_SAVED, {})
     try:
         write_rollout(out.policy, task, lambda v, a: reward.checked_call(v, a, len(a)), device, job_dir)
     except Exception as exc:  # a video is a nicety: the candidate stands without one
         print(f"rollout not recorded: {_exception_reason(exc)}", flush=True)
-    return finish(WorkerOutcome(status="ok", log=out.log))
+    return finish(WorkerOutcome(status="ok", log=out.log, **form()))
 
 
 def _wait_for_go(job_dir: Path) -> bool:
