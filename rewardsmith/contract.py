@@ -192,3 +192,35 @@ def prelude_imports(names: Iterable[str]) -> str:
             froms.setdefault(module, []).append(attr)
     lines += [f"from {module} import {', '.join(sorted(attrs))}" for module, attrs in sorted(froms.items())]
     return "\n".join(lines)
+
+
+def with_prelude_imports(code: str) -> str:
+    """``code`` with import lines for the prelude names it uses without importing them, after its
+    docstring and ``__future__`` imports, so that it runs outside rewardsmith too.
+
+    >>> print(with_prelude_imports('from __future__ import annotations\\ndef f(x: Tensor):\\n    return torch.exp(x)\\n'))
+    from __future__ import annotations
+    import torch
+    from torch import Tensor
+    def f(x: Tensor):
+        return torch.exp(x)
+    <BLANKLINE>
+    """
+    try:
+        form = read_form(code)
+    except SyntaxError:
+        return code  # the critic reports it
+    if not form.prelude_used:
+        return code
+    at = 0  # lines before the insertion point
+    for i, node in enumerate(form.tree.body):
+        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if not (docstring or future):
+            break
+        at = node.end_lineno or node.lineno
+    lines = code.splitlines(keepends=True)
+    head = "".join(lines[:at])
+    if head and not head.endswith("\n"):
+        head += "\n"
+    return head + prelude_imports(form.prelude_used) + "\n" + "".join(lines[at:])
