@@ -189,3 +189,23 @@ def test_cli_trains_eureka_bare_form_in_bwrap(tmp_path):
     assert result["runs_as"] == "torchscript" and result["sandbox"] == "bwrap"
     assert set(result["train"]["checkpoints"][-1]["components"]) == {"angle_reward", "position_reward",
                                                                      "velocity_penalty"}
+
+
+@pytest.mark.parametrize("env_name", sorted(TASK))
+def test_the_prompts_example_is_the_form_we_want(env_name, tmp_path):
+    """What the designer's prompt shows passes the critic without a warning, trains as plain
+    Python, and its Eureka export runs as TorchScript on the env's tensors."""
+    from rewardsmith.designer.context import example_code, system_prompt
+    from rewardsmith.eureka_export import eureka_text
+
+    task = TASK[env_name]
+    env = task.env.describe()
+    code = example_code(env)
+    assert code in system_prompt(env) and "typing" in system_prompt(env)
+    verdict = static_check(code, ARGS[env_name])
+    assert verdict.ok and verdict.warnings == (), verdict
+    for text, runs_as in ((code, "python"), (eureka_text(code), "torchscript")):
+        path = tmp_path / "reward.py"
+        path.write_text(text)
+        report = check(task, path, "cpu")
+        assert report.ok and report.runs_as == runs_as, (report.reason, report.torchscript_error)
