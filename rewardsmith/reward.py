@@ -52,6 +52,8 @@ from .contract import ACTION, ENTRY_POINT, PRELUDE, bind_arguments, read_form, w
 from .errors import RewardCodeError
 
 RunsAs = Literal["python", "torchscript"]
+# lines of a TorchScript error that are not its message: a function's schema, a source excerpt
+SCHEMA_OR_SOURCE = re.compile(r"[\w.]+\(.*\) -> |File \"|.*<--- HERE|[~^ ]+$")
 
 
 class RewardFunction:
@@ -158,9 +160,11 @@ def _entry_point(namespace: dict):
 
 
 def _brief(exc: BaseException) -> str:
-    """The first line of a (TorchScript) error, with the reward's line it points at."""
+    """The message of a (TorchScript) error in one line, with the reward's line it points at."""
     text = str(exc).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    said = [line.strip() for line in text.splitlines() if re.search(r"[A-Za-z]", line)
+            and not SCHEMA_OR_SOURCE.match(line.strip())]
+    first = said[0] if said else type(exc).__name__
     where = re.search(r'reward\.py", line (\d+)', text)
     return first[:200] + (f" (reward.py line {where.group(1)})" if where else "")
 

@@ -209,3 +209,54 @@ def test_the_prompts_example_is_the_form_we_want(env_name, tmp_path):
         path.write_text(text)
         report = check(task, path, "cpu")
         assert report.ok and report.runs_as == runs_as, (report.reason, report.torchscript_error)
+
+
+@torch.jit.script
+def _scripted_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor):
+    upright = torch.exp(-torch.abs(pole_angle) / 0.2)
+    return upright, {"upright": upright, "centered": torch.exp(-torch.abs(cart_pos))}
+
+
+def test_rs_wrap_takes_eureka_code_and_scripted_functions():
+    import gymnasium as gym
+
+    import rewardsmith as rs
+
+    code = (CORPUS / "cartpole" / "eureka_bare.py").read_text()  # no file behind it: TorchScript reads linecache
+    for reward, names in ((code, ["angle_reward", "position_reward", "velocity_penalty"]),
+                          (_scripted_reward, ["upright", "centered"])):
+        env = rs.wrap(gym.make("CartPole-v1"), reward)
+        obs, _ = env.reset(seed=0)
+        obs, total, *_, info = env.step(0)
+        assert sorted(info["reward_components"]) == sorted(names)
+        if reward is _scripted_reward:
+            assert total == pytest.approx(float(torch.exp(-torch.tensor(abs(obs[2])) / 0.2)), rel=1e-5)
+
+
+def test_llm_answers_in_eureka_style_need_no_fix(tmp_path):
+    """A model that answers as Eureka's do (a TorchScript function, Tuple/Dict without an import)
+    gets its candidates through the critic, dry run included, on the first answer."""
+    from rewardsmith.critic import Critic
+    from rewardsmith.designer import DesignRequest
+    from rewardsmith.designer.llm import LLMDesigner
+    from rewardsmith.llm.client import LLMClient
+    from rewardsmith.llm.scripted import ScriptedBackend
+    from rewardsmith.runners.sandboxes import Limits, make_sandbox
+
+    task = TASK["cartpole"]
+    bare = (CORPUS / "cartpole" / "eureka_bare.py").read_text()
+    answers = [f"Here is the reward.\n```python\n{(CORPUS / 'cartpole' / name).read_text()}\n```"
+               for name in ("eureka_torchscript.py", "eureka_bare.py")]
+    answers.append(f"Reward:\n\n{bare.split(chr(10), 1)[1]}")  # no fence, no imports, as Eureka's answers come
+    backend = ScriptedBackend(answers)
+    critic = Critic(task, make_sandbox("process"), Limits(timeout_s=120, memory_mb=2048), tmp_path / "checks")
+    request = DesignRequest(task, task.env.describe(), [], 0, 3, check=critic.check)
+    candidates = LLMDesigner(LLMClient(backend)).propose(request)
+    assert len(backend.requests) == 1, [r.messages[-1].content for r in backend.requests[1:]]  # no fix asked for
+    for candidate in candidates:
+        assert "error" not in candidate.origin and candidate.origin["attempts"] == []
+        verdict, report = critic.review(candidate.code)
+        assert verdict.ok and report is not None and report.runs_as == "torchscript", (verdict, report)
+    # the stored reward.py of the bare answer runs outside rewardsmith too: the imports were added
+    added = "import torch\nfrom torch import Tensor\nfrom typing import Dict, Tuple\n"
+    assert candidates[2].code.startswith(added + "@torch.jit.script")

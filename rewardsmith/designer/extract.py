@@ -18,6 +18,7 @@ FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1
 THINKING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
 DEFINITION = re.compile(rf"^[ \t]*def\s+{ENTRY_POINT}\s*\(", re.M)
 IMPORT = re.compile(r"^[ \t]*(import|from)\s+\w")
+DECORATOR = re.compile(r"^[ \t]*@[\w.]+")  # @torch.jit.script above the definition
 
 
 def extract_code(answer: str) -> str | None:
@@ -47,7 +48,7 @@ def _unfenced(text: str) -> str | None:
     lines = text.splitlines()
     def_line = text[:match.start()].count("\n")
     start = def_line
-    while start > 0 and (not lines[start - 1].strip() or IMPORT.match(lines[start - 1])):
+    while start > 0 and (not lines[start - 1].strip() or IMPORT.match(lines[start - 1]) or DECORATOR.match(lines[start - 1])):
         start -= 1
     for end in range(len(lines), def_line, -1):  # the longest piece that parses
         piece = "\n".join(lines[start:end])
