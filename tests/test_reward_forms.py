@@ -260,3 +260,16 @@ def test_llm_answers_in_eureka_style_need_no_fix(tmp_path):
     # the stored reward.py of the bare answer runs outside rewardsmith too: the imports were added
     added = "import torch\nfrom torch import Tensor\nfrom typing import Dict, Tuple\n"
     assert candidates[2].code.startswith(added + "@torch.jit.script")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GOOD, ids=ident)
+def test_every_form_trains_and_evaluates_in_the_sandbox(path, tmp_path):
+    import rewardsmith.api as api
+
+    result, folder = api.train_reward(TASK[path.parent.name], path, sandbox="process", total_timesteps=2048,
+                                      out=tmp_path / "run", threads=1)
+    assert result.status == "ok" and result.fitness is not None, result.reason
+    assert result.runs_as == header(path)[1], result.torchscript_error
+    stored = json.loads((folder / "result.json").read_text())
+    assert stored["runs_as"] == result.runs_as and stored["train"]["checkpoints"][-1]["components"]

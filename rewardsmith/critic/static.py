@@ -23,7 +23,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from ..contract import ALLOWED_MODULES, ALLOWED_TEXT, ENTRY_POINT, FORBIDDEN_NAMES, bind_arguments, read_form
+from ..contract import (
+    ALLOWED_MODULES,
+    ALLOWED_TEXT,
+    ENTRY_POINT,
+    FORBIDDEN_NAMES,
+    SCRIPT,
+    Form,
+    bind_arguments,
+    dotted,
+    module_aliases,
+    read_form,
+)
 from ..errors import RewardCodeError
 from ..schemas import CriticVerdict
 from .names import first_problem
@@ -61,6 +72,14 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     fn = functions[0]
     if isinstance(fn, ast.AsyncFunctionDef):
         return _reject(f"{ENTRY_POINT} must be a plain function, not async")
+
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and not _scripts_entry_point(node, form):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(n, ast.Name) and n.id == ENTRY_POINT for t in targets for n in ast.walk(t)):
+                return _reject(f"line {node.lineno}: assigns to {ENTRY_POINT}; define it once, with def")
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(fn)):
+        return _reject(f"{ENTRY_POINT} yields, which makes it a generator; it must return (total, components)")
 
     args = fn.args
     if args.vararg or args.kwarg:
@@ -102,6 +121,15 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
             return _reject(f"line {node.lineno}: raises an exception as the module loads")
         warnings.append(f"line {node.lineno}: top-level statement runs on import")
     return CriticVerdict(ok=True, stage="static", warnings=tuple(warnings))
+
+
+def _scripts_entry_point(node: ast.stmt, form: Form) -> bool:
+    """``compute_reward = torch.jit.script(compute_reward)``."""
+    if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.value.args) == 1):
+        return False
+    arg = node.value.args[0]
+    return (dotted(node.value.func, module_aliases(form.tree)) == SCRIPT and isinstance(arg, ast.Name)
+            and arg.id == ENTRY_POINT)
 
 
 def _own_nodes(fn: ast.FunctionDef):
