@@ -266,10 +266,11 @@ def eureka_module(best: BestReward) -> str:
             v = description.variable(name)
             assert v is not None, "the static check bound every argument"
             lines.append(f"  {name} (n{''.join(f', {d}' for d in v.shape)}) [{v.unit}]: {v.description}")
-    lines += ["It returns (total reward of shape (n,), {component name: tensor of shape (n,)}).",
-              f"The reward's own helpers are prefixed with {PREFIX} so that they cannot replace the task file's names."]
-    header = "".join(f"# {line}".rstrip() + "\n" for line in lines) + "\n"
-    return eureka_text(best.code, header)
+    lines.append("It returns (total reward of shape (n,), {component name: tensor of shape (n,)}).")
+    text = eureka_text(best.code)
+    if PREFIX in text:
+        lines.append(f"The reward's own helpers are prefixed with {PREFIX} so that they cannot replace the task file's names.")
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines) + "\n" + text
 
 
 def check_export(best: BestReward, text: str, sandbox: str = "auto", device: str = "auto") -> str:

@@ -84,7 +84,7 @@ class WorkerOutcome(Record):
     reason: str | None = None
     log: TrainLog | None = None
     runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
-    torchscript_error: str | None = Field(None, description=TORCHSCRIPT_ERROR_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class EvalSummary(Record):
@@ -263,7 +263,7 @@ class CheckReport(Record):
     components: list[str] = Field(default_factory=list)
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
     runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
-    torchscript_error: str | None = Field(None, description=TORCHSCRIPT_ERROR_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class SeedEvaluation(Record):
