@@ -326,12 +326,28 @@ def wrap(env, reward, variables=()):
     return wrap_env(env, reward, variables)
 
 
-def export(source: SolveResult | str | Path, out: str | Path | None = None) -> str:
-    """The best reward of a run (a run directory or a :class:`SolveResult`) as a standalone
-    module that does not import rewardsmith; written to ``out`` when given."""
-    from .standalone import export_run
+def export(source: SolveResult | str | Path, out: str | Path | None = None, *, format: str = "module",
+           sandbox: str = "auto", device: str = "auto", on_checked=None) -> str:
+    """The best reward of a run (a run directory or a :class:`SolveResult`), written to ``out``
+    when given. ``format="module"``: a standalone module that does not import rewardsmith.
+    ``format="eureka"``: a TorchScript ``compute_reward`` in Eureka's form for an IsaacGymEnvs task,
+    checked in the sandbox first (it must compile and give the trained reward's values);
+    ``on_checked`` gets the line that says what was checked."""
+    from .standalone import best_reward, export_run
 
-    text = export_run(source.run_dir if isinstance(source, SolveResult) else Path(source))
+    path = source.run_dir if isinstance(source, SolveResult) else Path(source)
+    if format == "module":
+        text = export_run(path)
+    elif format == "eureka":
+        from .eureka_export import check_export, eureka_module
+
+        best = best_reward(path)
+        text = eureka_module(best)
+        checked = check_export(best, text, sandbox, device)
+        if on_checked is not None:
+            on_checked(checked)
+    else:
+        raise OptionError(f"--format: {format!r} is not one of 'module', 'eureka'")
     if out is not None:
         atomic_write_text(Path(out), text)
     return text

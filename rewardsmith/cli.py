@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -262,11 +262,18 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the module here "
                                                    "(default: print it).")] = None,
+    format: Annotated[Literal["module", "eureka"], typer.Option(
+        "--format", help="module: a standalone Python module; eureka: a TorchScript compute_reward for an "
+                         "IsaacGymEnvs task, as Eureka writes it (checked in the sandbox first)")] = "module",
+    sandbox: SandboxOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
-    """Write the run's best reward as a standalone Python module (no rewardsmith import)."""
+    """Write the run's best reward as a standalone Python module (no rewardsmith import), or in
+    Eureka's TorchScript form with --format eureka."""
     from .api import export as export_reward
 
-    text = export_reward(run, output)
+    text = export_reward(run, output, format=format, sandbox=sandbox or "auto", device=device or "auto",
+                         on_checked=lambda line: err_console.print(line, highlight=False))
     if output is None:
         print(text, end="")
     else:

@@ -12,6 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["ok", "rejected", "failed", "skipped"]
+RunsAs = Literal["python", "torchscript"]
+RUNS_AS_HELP = "how the sandbox ran the reward code: as TorchScript (it asked for @torch.jit.script and both " \
+               "the code and the env's tensors allowed it) or as plain Python"
+TORCHSCRIPT_ERROR_HELP = "why code written for TorchScript ran as plain Python"
 
 
 class Record(BaseModel):
@@ -79,6 +83,8 @@ class WorkerOutcome(Record):
     status: Literal["ok", "rejected", "failed"]
     reason: str | None = None
     log: TrainLog | None = None
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class EvalSummary(Record):
@@ -126,6 +132,8 @@ class CandidateResult(Record):
     analysis: Analysis | None = None
     wall_s: float = 0.0
     sandbox: str = ""
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, description=TORCHSCRIPT_ERROR_HELP)
 
     @property
     def component_names(self) -> list[str]:
@@ -254,6 +262,8 @@ class CheckReport(Record):
     reason: str | None = None
     components: list[str] = Field(default_factory=list)
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class SeedEvaluation(Record):

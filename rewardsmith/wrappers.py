@@ -60,7 +60,7 @@ class _Reward:
             self.fn, self.parameters = reward, bind_arguments(reward, allowed)
         else:
             loaded = RewardFunction(reward_code(reward), allowed)
-            self.fn, self.parameters = loaded.fn, loaded.parameters
+            self.fn, self.parameters = loaded.invoke, loaded.parameters
         self.discrete = layout.description.action.kind == "discrete"
 
     def flat_obs(self, obs: Any, n: int) -> np.ndarray:

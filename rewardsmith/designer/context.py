@@ -29,8 +29,12 @@ def _fmt(x: float | None) -> str:
 
 
 def example_code(env: EnvDescription) -> str:
-    """A reward in the contract's form over this env's own names (shapes handled correctly)."""
-    lines = ["import torch", "", ""]
+    """A reward in the contract's form over this env's own names (shapes handled correctly): plain
+    Python that TorchScript compiles too, with a helper whose number parameter is annotated."""
+    lines = ["import torch", "", "",
+             "def closeness(distance: torch.Tensor, scale: float) -> torch.Tensor:",
+             '    """1 at distance 0, falling towards 0 as the distance grows past scale."""',
+             "    return torch.exp(-distance / scale)", "", ""]
     chosen = list(env.variables[:2])
     args = ", ".join(f"{v.name}: torch.Tensor" for v in chosen)
     lines.append(f"def compute_reward({args}, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:")
@@ -38,7 +42,7 @@ def example_code(env: EnvDescription) -> str:
     for v in chosen:
         size = f"torch.linalg.vector_norm({v.name}, dim=-1)" if v.shape else f"{v.name}.abs()"
         term = f"{v.name}_term"
-        lines.append(f"    {term} = torch.exp(-{size} / 0.5)")
+        lines.append(f"    {term} = closeness({size}, 0.5)")
         names.append(term)
     lines.append("    effort = torch.square(action).reshape(action.shape[0], -1).sum(dim=-1)")
     lines.append(f"    total = {' + '.join(names)} - 0.01 * effort")
