@@ -60,6 +60,13 @@ def _wait_for(predicate, timeout: float, what: str, poll: float = 0.2):
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def _end_with_this_process() -> None:
+    """In the child: SIGTERM when the test process dies, even by SIGKILL (no node outlives it)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class Node:
     """One ``ray start --block`` in its own session; stopping it stops the node's processes."""
 
@@ -74,7 +81,8 @@ class Node:
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen([RAY_BIN, "start", "--block", f"--temp-dir={self.root / 'ray'}", *self.args,
                                           *NODE_OPTIONS], stdout=out, stderr=subprocess.STDOUT,
-                                         env={**RAY_ENV, "TMPDIR": str(self.tmp)}, start_new_session=True)
+                                         env={**RAY_ENV, "TMPDIR": str(self.tmp)}, start_new_session=True,
+                                         preexec_fn=_end_with_this_process)
 
     def wait_started(self, timeout: float = 120) -> None:
         def started() -> bool:
@@ -249,11 +257,14 @@ def test_candidates_spread_over_the_nodes_and_bring_back_every_file(tmp_path, cl
 
 def _kill_the_worker_training(cluster: Cluster, solve: subprocess.Popen) -> Node:
     """Wait until a worker's sandbox trains the candidate, then kill that worker's node."""
+    # a node killed by an earlier test left its candidate's folder behind (nothing ran to remove it)
+    earlier = {folder for w in cluster.workers for folder in w.job_folders()}
+
     def training():
         if solve.poll() is not None:
             pytest.fail(f"solve ended before a node trained: {solve.communicate()[1][-3000:]}")
         return next((w for w in cluster.workers for folder in w.job_folders()
-                     if (folder / "work" / "job.json").is_file()), None)
+                     if folder not in earlier and (folder / "work" / "job.json").is_file()), None)
 
     worker = _wait_for(training, 180, "a worker node to start training")
     time.sleep(2)  # the sandbox is up and training
@@ -266,7 +277,7 @@ def _kill_the_worker_training(cluster: Cluster, solve: subprocess.Popen) -> Node
 def test_a_worker_node_lost_mid_candidate_is_retried_on_another(tmp_path, cluster):
     out = tmp_path / "run"
     solve = subprocess.Popen(
-        _solve(out, "--ray-address", cluster.address, "--total-timesteps", "12000", "--set", "train.early_stop=false"),
+        _solve(out, "--ray-address", cluster.address, "--total-timesteps", "8000", "--set", "train.early_stop=false"),
         env=cluster.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         killed = _kill_the_worker_training(cluster, solve)
@@ -289,7 +300,7 @@ def test_a_worker_node_lost_mid_candidate_is_retried_on_another(tmp_path, cluste
 def test_a_lost_node_with_no_retries_left_stops_the_run_for_resume(tmp_path, cluster):
     out = tmp_path / "run"
     env = {**cluster.env, "REWARDSMITH_RAY_RETRIES": "0"}
-    solve = subprocess.Popen(_solve(out, "--ray-address", cluster.address, "--total-timesteps", "12000",
+    solve = subprocess.Popen(_solve(out, "--ray-address", cluster.address, "--total-timesteps", "8000",
                                     "--set", "train.early_stop=false"),
                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

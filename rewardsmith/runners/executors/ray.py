@@ -305,11 +305,12 @@ class RayExecutor:
             return self._queue, key
 
     def _make_queue(self):
-        """A queue on this host's node: it lives as long as the run, whichever workers die."""
+        """A queue on this host's node: it lives as long as the run, whichever workers die. (Not
+        ``soft``: Ray then places it elsewhere when this node has no CPUs, as a head often has not.)"""
         from ray.util.queue import Queue
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=True)
+        here = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=False)
         return Queue(maxsize=1000, actor_options={"num_cpus": 0, "scheduling_strategy": here})
 
     def _forget(self, key: int) -> None:
@@ -325,8 +326,9 @@ class RayExecutor:
                 key, node, payload = self._queue.get(timeout=1)
             except Empty:
                 continue
-            except Exception:  # noqa: BLE001 - the cluster is going away
-                return
+            except Exception:  # noqa: BLE001 - the cluster is in trouble: progress waits, the run goes on
+                time.sleep(1)
+                continue
             with self._lock:
                 listener, label = self._listeners.get(key, (None, ""))
                 before = self._nodes_seen.get(key) if listener else None
