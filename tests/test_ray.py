@@ -10,6 +10,8 @@ Ray's address file says. Every ``ray start`` is stopped at the end, also on fail
 process of any node is left.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
@@ -105,12 +107,19 @@ class Node:
             pass
         self.proc.wait(timeout=30)
 
-    def stop(self) -> None:
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
         """``ray start --block`` ends its node on SIGTERM (after letting running tasks finish)."""
-        if self.proc is None or self.proc.poll() is not None:
-            self.kill() if self.proc is not None else None
+        if self.alive():
+            assert self.proc is not None
+            self.proc.terminate()
+
+    def stop(self) -> None:
+        self.terminate()
+        if self.proc is None:
             return
-        self.proc.terminate()
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -147,12 +156,23 @@ class Cluster:
         for worker in self.workers:
             worker.wait_started()
 
-    def restart(self, worker: Node) -> None:
+    def revive(self, worker: Node) -> None:
+        """Start a worker again; the next test waits for it (:meth:`ready`)."""
         worker.stop()
         worker.start()
-        worker.wait_started()
+
+    def ready(self) -> Cluster:
+        """Both workers up: one a test killed is started again."""
+        for worker in self.workers:
+            if not worker.alive():
+                self.revive(worker)
+        for worker in self.workers:
+            worker.wait_started()
+        return self
 
     def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
         for node in [*self.workers, self.head]:
             node.stop()
 
@@ -163,7 +183,7 @@ def _short_tmp(prefix: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def ray_nodes():
     import shutil
 
     cluster = Cluster(_short_tmp("rs-ray-"))
@@ -175,6 +195,12 @@ def cluster():
         left = _wait_for_gone(lambda: command_lines(str(cluster.root)))
         shutil.rmtree(cluster.root, ignore_errors=True)
         assert left == [], f"processes of the test cluster were left running: {left}"
+
+
+@pytest.fixture
+def cluster(ray_nodes: Cluster) -> Cluster:
+    """The module's cluster with both workers up (one an earlier test killed is started again)."""
+    return ray_nodes.ready()
 
 
 def _wait_for_gone(processes, timeout: float = 30) -> list[str]:
@@ -255,18 +281,23 @@ def test_candidates_spread_over_the_nodes_and_bring_back_every_file(tmp_path, cl
     assert SECRET not in everything
 
 
-def _kill_the_worker_training(cluster: Cluster, solve: subprocess.Popen) -> Node:
-    """Wait until a worker's sandbox trains the candidate, then kill that worker's node."""
+def _training(cluster: Cluster, solve: subprocess.Popen) -> tuple[Node, Path]:
+    """The worker whose sandbox trains the candidate of ``solve``, and its folder there, once it does."""
     # a node killed by an earlier test left its candidate's folder behind (nothing ran to remove it)
     earlier = {folder for w in cluster.workers for folder in w.job_folders()}
 
-    def training():
+    def started():
         if solve.poll() is not None:
             pytest.fail(f"solve ended before a node trained: {solve.communicate()[1][-3000:]}")
-        return next((w for w in cluster.workers for folder in w.job_folders()
+        return next(((w, folder) for w in cluster.workers for folder in w.job_folders()
                      if folder not in earlier and (folder / "work" / "job.json").is_file()), None)
 
-    worker = _wait_for(training, 180, "a worker node to start training")
+    return _wait_for(started, 180, "a worker node to start training")
+
+
+def _kill_the_worker_training(cluster: Cluster, solve: subprocess.Popen) -> Node:
+    """Wait until a worker's sandbox trains the candidate, then kill that worker's node."""
+    worker, _ = _training(cluster, solve)
     time.sleep(2)  # the sandbox is up and training
     worker.kill()
     # the machine is gone: nothing of it survives, sandboxes included
@@ -285,9 +316,7 @@ def test_a_worker_node_lost_mid_candidate_is_retried_on_another(tmp_path, cluste
     finally:
         if solve.poll() is None:
             solve.kill()
-        for worker in cluster.workers:  # back to two workers for the next test
-            if worker.proc is None or worker.proc.poll() is not None:
-                cluster.restart(worker)
+    cluster.revive(killed)  # up again while this test checks (the next one waits for it)
     assert solve.returncode == 0, stderr[-3000:]
     result = json.loads((out / "iter_00" / "cand_00" / "result.json").read_text())
     assert result["status"] == "ok" and result["fitness"] is not None, result
@@ -309,7 +338,7 @@ def test_a_lost_node_with_no_retries_left_stops_the_run_for_resume(tmp_path, clu
     finally:
         if solve.poll() is None:
             solve.kill()
-    cluster.restart(killed)
+    cluster.revive(killed)  # up again while this test checks (the resumed run may use either worker)
     # an infrastructure fault: one line, exit 2, the run kept and resumable, nothing recorded
     assert solve.returncode == 2, stderr[-3000:]
     line = stderr.strip().splitlines()[-1]
@@ -323,6 +352,26 @@ def test_a_lost_node_with_no_retries_left_stops_the_run_for_resume(tmp_path, clu
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "done" and [c["status"] for c in summary["candidates"]] == ["ok"], summary
+
+
+def test_ctrl_c_ends_the_candidates_on_their_nodes(tmp_path, cluster):
+    out = tmp_path / "run"
+    solve = subprocess.Popen(_solve(out, "--ray-address", cluster.address, "--total-timesteps", "30000",
+                                    "--set", "train.early_stop=false"),
+                             env=cluster.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        worker, folder = _training(cluster, solve)
+        time.sleep(1)
+        solve.send_signal(signal.SIGINT)
+        _, stderr = solve.communicate(timeout=120)
+    finally:
+        if solve.poll() is None:
+            solve.kill()
+    assert solve.returncode == 130, stderr[-3000:]
+    assert json.loads((out / "summary.json").read_text())["status"] == "stopped"
+    # the node ended the candidate's sandboxes and removed its folder
+    assert _wait_for_gone(lambda: command_lines(str(worker.tmp)), timeout=10) == []
+    assert not folder.exists()
 
 
 def test_a_node_that_cannot_run_candidates_stops_the_run(tmp_path, cluster, monkeypatch):

@@ -18,6 +18,7 @@ the reward's failure.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -30,6 +31,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ LOCAL_OBJECT_STORE = 200 * 1024 * 1024
 RETRIES = 2                # default number of times a task is run again after its node died
 NODES_WAIT_S = 600.0       # how long the run waits while no live node can take a waiting candidate
 POLL_S = 5.0
+CANCEL_WAIT_S = 10.0   # how long a stopping run waits for its cancelled tasks to clean up
 
 Notify = Callable[[str], None]
 
@@ -93,13 +97,31 @@ def run_on_node(job: CandidateJob, sandbox_name: str, threads: int, code: str, q
     try:
         sandbox = make_sandbox(sandbox_name)
         local = replace(job, folder=folder, device=device, on_progress=send if queue is not None else None)
-        outcome = train_and_evaluate(local, sandbox, threads=threads)
+        outcome = _cancellable(train_and_evaluate, local, sandbox, threads)
         if (folder / LOG).is_file():
             with open(folder / LOG, "a") as log:
                 log.write(f"\nran on Ray node {node_ip} (node id {node_id})\n")
         return NodeReply(outcome, pack(folder), node_id, node_ip)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cancellable(work: Callable[..., JobOutcome], *args: Any) -> JobOutcome:
+    """Run ``work`` in a thread. Ray cancels a task by raising KeyboardInterrupt in its main thread
+    (the host's run stopped): the sandboxes are then ended at once, as Ctrl-C ends them on the
+    host, instead of after the job's own clean-up waited for them; then it winds down."""
+    from ..sandboxes import kill_all
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="candidate") as pool:
+        future = pool.submit(work, *args)
+        try:
+            while True:  # short waits: Ray's interrupt is seen between them
+                with contextlib.suppress(FuturesTimeout):
+                    return future.result(timeout=0.2)
+        except KeyboardInterrupt:
+            kill_all()
+            concurrent.futures.wait([future])
+            raise
 
 
 def _check_reachable(address: str, found: str = "") -> None:
@@ -236,10 +258,15 @@ class RayExecutor:
                     self._forget(key)
                     yield job, self._receive(job, ref)
         finally:
-            for ref, (_, key) in running.items():  # Ctrl-C, or the run stopped: end them on their nodes
+            # Ctrl-C, or the run stopped: end them on their nodes, and give the nodes a moment to
+            # end their sandboxes and remove their folders
+            for ref, (_, key) in running.items():
                 with contextlib.suppress(Exception):  # the cluster may be what failed
                     self.ray.cancel(ref)
                 self._forget(key)
+            if running:
+                with contextlib.suppress(Exception):
+                    self.ray.wait(list(running), num_returns=len(running), timeout=CANCEL_WAIT_S)
 
     def _submit(self, job: CandidateJob, threads: int):
         if job.on_start is not None:
