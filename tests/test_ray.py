@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -149,12 +150,22 @@ class Cluster:
         return {**RAY_ENV, "RAY_TMPDIR": str(self.root / "head")}
 
     def start(self) -> None:
-        self.head.start()
-        self.head.wait_started()
-        for worker in self.workers:
-            worker.start()
-        for worker in self.workers:
-            worker.wait_started()
+        """Start the nodes (the workers wait for the head themselves) and return: other set-up
+        goes on while a thread waits for them; :meth:`ready` waits for that thread. (The nodes
+        are started here, in the main thread: PR_SET_PDEATHSIG fires when the starting thread ends.)"""
+        for node in [self.head, *self.workers]:
+            node.start()
+
+        def wait() -> None:
+            try:
+                for node in [self.head, *self.workers]:
+                    node.wait_started()
+            except BaseException as exc:  # noqa: BLE001 - raised again by ready()
+                self.failed = exc
+
+        self.failed: BaseException | None = None
+        self.starting = threading.Thread(target=wait)
+        self.starting.start()
 
     def revive(self, worker: Node) -> None:
         """Start a worker again; the next test waits for it (:meth:`ready`)."""
@@ -163,6 +174,9 @@ class Cluster:
 
     def ready(self) -> Cluster:
         """Both workers up: one a test killed is started again."""
+        self.starting.join()
+        if self.failed is not None:
+            raise self.failed
         for worker in self.workers:
             if not worker.alive():
                 self.revive(worker)
@@ -171,6 +185,7 @@ class Cluster:
         return self
 
     def stop(self) -> None:
+        self.starting.join()
         for worker in self.workers:
             worker.terminate()
         for node in [*self.workers, self.head]:
@@ -251,7 +266,8 @@ def _solve(out: Path, *args: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ multi-node runs
 
-def test_candidates_spread_over_the_nodes_and_bring_back_every_file(tmp_path, cluster, local_files):
+def test_candidates_spread_over_the_nodes_and_bring_back_every_file(tmp_path, ray_nodes, local_files, cluster):
+    # (ray_nodes first: the cluster starts while the local reference run trains)
     out = tmp_path / "run"
     proc = run_cli("solve", str(ROOT / "tasks" / "cartpole.yaml"), "--executor", "ray", "--ray-address", "auto",
                    "--sandbox", sandbox_for_tests(), *SMALL, "--samples", "2", "--out", str(out),
