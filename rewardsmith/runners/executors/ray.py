@@ -203,7 +203,7 @@ class RayExecutor:
     def _connect(self, address: str | None) -> None:
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         try:
-            if address is None:
+            if address in (None, "local"):
                 self.ray.init(address="local", include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
                               _node_ip_address="127.0.0.1", **quiet)
             else:
@@ -214,7 +214,7 @@ class RayExecutor:
 
     def _announce(self, address: str | None, nodes: list[dict], resources: dict) -> None:
         context = self.ray.get_runtime_context()
-        if address is None and self.connected_here:
+        if address in (None, "local") and self.connected_here:
             where = "started a local Ray cluster for this run"
         else:
             where = f"joined the Ray cluster at {context.gcs_address} ({context.get_session_name()})"
