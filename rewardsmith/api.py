@@ -124,7 +124,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
     llm = _llm_client(opts) if opts.model != "builtin" else None
     designer = make_designer(opts.model, llm=llm)
-    pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address)
+    pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address,
+                         notify=reporter.message)
     try:
         if resume is None:
             run = RunDir.create(run_path, task_spec, opts.model_dump(mode="json"))

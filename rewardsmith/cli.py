@@ -81,7 +81,8 @@ def solve(
         help="Let the LLM review each reward before training and veto semantic mistakes "
              "(default: the task's search.llm_critic).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
-        help="With --executor ray: the cluster to use (HOST:PORT); default: start a local one.")] = None,
+        help="With --executor ray: the cluster to join (HOST:PORT, or auto: RAY_ADDRESS or the cluster "
+             "`ray start` started on this machine); default: start a local one for the run.")] = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
 ) -> None:

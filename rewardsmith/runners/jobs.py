@@ -31,7 +31,7 @@ from ..errors import DiskFull, SandboxLacks, is_disk_full
 from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, RunsAs, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
-from ..video import encode_videos, load_frames
+from ..video import GIF, MP4, encode_videos, load_frames
 from .protocol import (
     FRAMES_FILE,
     GO_FILE,
@@ -55,6 +55,11 @@ MAX_SIGNATURE = 4096
 ENOSPC_MESSAGE = "No space left on device"
 NEARLY_FULL_BYTES = 16 * 1024 * 1024
 SCRATCH = ("work", "eval")  # a candidate's sandbox folders, removed once it is done
+# What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
+# is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
+# executor that runs candidates on another machine brings these back, read with read_untrusted.
+CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
+                   TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES}
 
 ProgressFn = Callable[[dict], None]
 R = TypeVar("R", bound=BaseModel)
