@@ -60,10 +60,16 @@ def solve(
         help="local (this machine) or ray (a Ray cluster)  [default: local]", show_default=False)] = None,
     feedback: Annotated[Optional[FeedbackName], typer.Option(
         help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI; "
-             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`) "
-             "or synthetic (fitness with noise)  [default: metric]", show_default=False)] = None,
+             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`), "
+             "synthetic (fitness with noise) or vlm (a vision-language model watches the rollouts)  "
+             "[default: metric]", show_default=False)] = None,
     feedback_noise: Annotated[Optional[float], typer.Option(
         help="Noise of --feedback synthetic: std as a fraction of the success threshold (default 0.1).")] = None,
+    vlm_model: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: the litellm model that ranks the rollouts from their frames, such as "
+             "openai/gpt-4o-mini (default: --model, if an LLM).")] = None,
+    vlm_api_base: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: base URL of the VLM's OpenAI/Anthropic-compatible server.")] = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
@@ -103,7 +109,8 @@ def solve(
                                iterations=iterations, samples=samples, total_timesteps=total_timesteps,
                                timeout=timeout, memory=memory, seed=seed, reporter=reporter,
                                model=model, api_base=api_base, sandbox=sandbox, executor=executor,
-                               feedback=feedback, feedback_noise=feedback_noise, device=device, parallel=parallel,
+                               feedback=feedback, feedback_noise=feedback_noise, vlm_model=vlm_model,
+                               vlm_api_base=vlm_api_base, device=device, parallel=parallel,
                                final_seeds=final_seeds, max_cost=max_cost, llm_critic=llm_critic,
                                ray_address=ray_address)
         except FeedbackPending as pending:
