@@ -220,6 +220,12 @@ def rank(
     worst = "-" if ranking.worst is None else ranking.worst
     out_console.print(f"saved the ranking of iteration {ranking.iteration + 1}: best {ranking.best}, worst {worst}"
                       f" -> {run / 'rankings.jsonl'}", highlight=False, markup=False)
+    from .runs import RunDir
+
+    if RunDir(run).load_proposals(ranking.iteration + 1) is not None:
+        out_console.print(f"note: iteration {ranking.iteration + 2} was already designed from the earlier judgement; "
+                          "this ranking is kept but steers nothing", highlight=False, markup=False)
+        return
     out_console.print(f"continue the run with: rewardsmith solve --resume {run}", highlight=False, markup=False)
 
 
@@ -228,7 +234,7 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Summarise a run in the terminal and write RUN/report.html (plots, best code, failures)."""
     from rich.table import Table
 
-    from .report import load_results, write_report
+    from .report import judge_checks, load_results, write_report
     from .runs import RunDir
 
     run_dir, task, _ = RunDir.open(run)
@@ -244,6 +250,10 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
         b = summary.best
         out_console.print(f"best: {b.reward_file} · fitness {b.fitness:.3f} · success {b.success} · "
                           f"{summary.wall_s:.1f} s · {summary.status}", highlight=False)
+    checks = judge_checks(run_dir.load_rankings(), load_results(run_dir))
+    if checks:
+        out_console.print(f"VLM judge: its best was the fittest candidate in {sum(c.agrees for c in checks)} of "
+                          f"{len(checks)} iterations", highlight=False)
     out_console.print(f"report: {write_report(run_dir.path)}", highlight=False)
 
 
