@@ -89,6 +89,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     of the task only what says how far and how it searches: ``search.*``, budgets, limits).
     With ``feedback="human"`` a person ranks each iteration; without a terminal the run stops
     with :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
+    With ``feedback="vlm"`` a vision-language model (``vlm_model``, ``vlm_api_base``; default the
+    designer's model) ranks them from frames of their recorded episodes.
     """
     from .critic import Critic
     from .designer import make_designer

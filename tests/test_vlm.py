@@ -284,3 +284,10 @@ def test_vlm_options_are_checked_in_one_line(tmp_path, args, words):
     proc = run_cli("solve", "tasks/cartpole.yaml", *args, "--sandbox", "process", "--out", str(out), env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert words in proc.stderr.strip().splitlines()[-1] and not out.exists()
+
+
+def test_rankings_written_before_judges_existed_load_as_a_persons(run):
+    (run.path / "rankings.jsonl").write_text('{"iteration": 0, "best": 1, "worst": 3, "order": [], "time": "old"}\n')
+    (old,) = run.load_rankings()
+    assert (old.judge, old.model, old.reasons) == ("person", None, {})
+    assert run.latest_ranking(0, judge="person") == old and run.latest_ranking(0, judge="vlm") is None
