@@ -89,6 +89,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     of the task only what says how far and how it searches: ``search.*``, budgets, limits).
     With ``feedback="human"`` a person ranks each iteration; without a terminal the run stops
     with :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
+    With ``feedback="vlm"`` a vision-language model (``vlm_model``, ``vlm_api_base``; default the
+    designer's model) ranks them from frames of their recorded episodes.
     """
     from .critic import Critic
     from .designer import make_designer
@@ -121,8 +123,10 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     for line in sandbox_notes(box):
         reporter.message(line)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
-    judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
     llm = _llm_client(opts) if opts.model != "builtin" else None
+    vlm = _vlm_client(opts, llm) if opts.feedback == "vlm" else None
+    judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed,
+                          vlm=vlm)
     designer = make_designer(opts.model, llm=llm)
     pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address,
                          notify=reporter.message)
@@ -137,21 +141,24 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             if opts != SolveOptions.stored(stored):
                 run.save_options(opts.model_dump(mode="json"))
         reviewer = explainer = None
+        client = llm or vlm  # the VLM's client is the designer's or its sibling: one tally and log
+        if client is not None:
+            client.attach(run.path / "llm")
+            previous = run.load_summary() if resume is not None else None
+            if previous is not None:
+                client.add_previous_usage(previous.llm)
         if llm is not None:
             from .analyzer.llm import TrajectoryAnalyzer
             from .critic.llm_review import LLMCritic
 
-            llm.attach(run.path / "llm")
-            previous = run.load_summary() if resume is not None else None
-            if previous is not None:
-                llm.add_previous_usage(previous.llm)
             critic_on = opts.llm_critic if opts.llm_critic is not None else task_spec.search.llm_critic
             reviewer = LLMCritic(llm) if critic_on else None
             explainer = TrajectoryAnalyzer(llm)
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
         critic = Critic(task_spec, box, limits, run.path / "checks", opts.device, reviewer)
         solver = Solver(task_spec, run, designer, critic, pool, judge, reporter, opts.device,
-                        final_seeds=opts.final_seeds, explainer=explainer)
+                        final_seeds=opts.final_seeds, explainer=explainer,
+                        usage=(lambda: client.usage) if client is not None else None)
         try:
             return SolveResult(run.path, solver.solve())
         except KeyboardInterrupt:
@@ -241,6 +248,23 @@ def _llm_client(options: SolveOptions):
     llm = make_llm(options.model, api_base=options.api_base, max_cost=options.max_cost)
     llm.preflight()
     return llm
+
+
+def _vlm_client(options: SolveOptions, llm):
+    """The VLM judge's client (the designer's when it is the same model), checked up front with a
+    request that carries a tiny image: a model that cannot take images is a one-line error."""
+    from .feedback.vlm import check_vision
+    from .llm import make_backend, make_llm
+
+    model, api_base = options.vlm()
+    if llm is not None and (model, api_base and api_base.rstrip("/")) == (llm.model, llm.backend.api_base):
+        vlm = llm
+    elif llm is not None:
+        vlm = llm.sibling(make_backend(model, api_base))
+    else:
+        vlm = make_llm(model, api_base=api_base, max_cost=options.max_cost)
+    check_vision(vlm)
+    return vlm
 
 
 def _task_yaml(task: TaskSpec) -> str:

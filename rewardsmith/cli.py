@@ -60,10 +60,16 @@ def solve(
         help="local (this machine) or ray (a Ray cluster)  [default: local]", show_default=False)] = None,
     feedback: Annotated[Optional[FeedbackName], typer.Option(
         help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI; "
-             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`) "
-             "or synthetic (fitness with noise)  [default: metric]", show_default=False)] = None,
+             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`), "
+             "synthetic (fitness with noise) or vlm (a vision-language model watches the rollouts)  "
+             "[default: metric]", show_default=False)] = None,
     feedback_noise: Annotated[Optional[float], typer.Option(
         help="Noise of --feedback synthetic: std as a fraction of the success threshold (default 0.1).")] = None,
+    vlm_model: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: the litellm model that ranks the rollouts from their frames, such as "
+             "openai/gpt-4o-mini (default: --model, if an LLM).")] = None,
+    vlm_api_base: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: base URL of the VLM's OpenAI/Anthropic-compatible server.")] = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
@@ -103,7 +109,8 @@ def solve(
                                iterations=iterations, samples=samples, total_timesteps=total_timesteps,
                                timeout=timeout, memory=memory, seed=seed, reporter=reporter,
                                model=model, api_base=api_base, sandbox=sandbox, executor=executor,
-                               feedback=feedback, feedback_noise=feedback_noise, device=device, parallel=parallel,
+                               feedback=feedback, feedback_noise=feedback_noise, vlm_model=vlm_model,
+                               vlm_api_base=vlm_api_base, device=device, parallel=parallel,
                                final_seeds=final_seeds, max_cost=max_cost, llm_critic=llm_critic,
                                ray_address=ray_address)
         except FeedbackPending as pending:
@@ -231,6 +238,12 @@ def rank(
     worst = "-" if ranking.worst is None else ranking.worst
     out_console.print(f"saved the ranking of iteration {ranking.iteration + 1}: best {ranking.best}, worst {worst}"
                       f" -> {run / 'rankings.jsonl'}", highlight=False, markup=False)
+    from .runs import RunDir
+
+    if RunDir(run).load_proposals(ranking.iteration + 1) is not None:
+        out_console.print(f"note: iteration {ranking.iteration + 2} was already designed from the earlier judgement; "
+                          "this ranking is kept but steers nothing", highlight=False, markup=False)
+        return
     out_console.print(f"continue the run with: rewardsmith solve --resume {run}", highlight=False, markup=False)
 
 
@@ -239,7 +252,7 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """Summarise a run in the terminal and write RUN/report.html (plots, best code, failures)."""
     from rich.table import Table
 
-    from .report import load_results, write_report
+    from .report import judge_checks, load_results, write_report
     from .runs import RunDir
 
     run_dir, task, _ = RunDir.open(run)
@@ -255,6 +268,10 @@ def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
         b = summary.best
         out_console.print(f"best: {b.reward_file} · fitness {b.fitness:.3f} · success {b.success} · "
                           f"{summary.wall_s:.1f} s · {summary.status}", highlight=False)
+    checks = judge_checks(run_dir.load_rankings(), load_results(run_dir))
+    if checks:
+        out_console.print(f"VLM judge: its best was the fittest candidate in {sum(c.agrees for c in checks)} of "
+                          f"{len(checks)} iterations", highlight=False)
     out_console.print(f"report: {write_report(run_dir.path)}", highlight=False)
 
 

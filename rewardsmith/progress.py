@@ -80,8 +80,11 @@ class RichReporter:
         fb = record.feedback
         if fb and fb.best is not None:
             best = next(c for c in record.candidates if c.index == fb.best)
-            self.console.print(f"  best of iteration {record.iteration + 1}: candidate {fb.best} "
+            by = {"vlm": " (the VLM's choice)", "human": " (a person's choice)"}.get(fb.kind, "")
+            self.console.print(f"  best of iteration {record.iteration + 1}{by}: candidate {fb.best} "
                                f"(fitness {_fit(best.fitness)})")
+            if fb.best in fb.reasons:
+                self.console.print(f"    {escape(fb.reasons[fb.best])}", highlight=False)
 
     @contextmanager
     def paused(self) -> Iterator[None]:

@@ -5,7 +5,7 @@ RUN/
   run.json                 options the run was started with
   task.yaml                the task as resolved (defaults filled in, flags applied)
   summary.json             best candidate, every candidate, wall time, LLM usage
-  rankings.jsonl           people's rankings (``rewardsmith rank``), one per line, append-only
+  rankings.jsonl           rankings by people (``rewardsmith rank``) and VLMs, one per line, append-only
   iter_00/
     proposals.json         what the designer proposed (so a resume does not ask again)
     feedback.json          the judgement on this iteration
@@ -13,6 +13,7 @@ RUN/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
       rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
       check.json           the dry run's report (components, signature for spotting duplicates)
+      vlm_frames.png       with --feedback vlm: the contact sheet of the episode the VLM was shown
       work/  eval/         the sandboxes' job folders, while a job runs
   llm/
     000-request.json       every request to the LLM and its answer (no API keys), in order
@@ -173,7 +174,7 @@ class RunDir:
         return self.load(self.iteration_dir(iteration) / "feedback.json", Feedback)
 
     def save_ranking(self, ranking: Ranking) -> None:
-        """Add a person's ranking to ``rankings.jsonl`` (earlier lines are kept as they were)."""
+        """Add a ranking to ``rankings.jsonl`` (earlier lines are kept as they were)."""
         path = self.path / "rankings.jsonl"
         before = path.read_text() if path.is_file() else ""
         if before and not before.endswith("\n"):
@@ -192,9 +193,10 @@ class RunDir:
                 continue  # a damaged line is skipped, not fatal
         return rankings
 
-    def latest_ranking(self, iteration: int) -> Ranking | None:
-        """The last ranking given for ``iteration``, if any."""
-        return next((r for r in reversed(self.load_rankings()) if r.iteration == iteration), None)
+    def latest_ranking(self, iteration: int, judge: str | None = None) -> Ranking | None:
+        """The last ranking given for ``iteration`` (by ``judge``: ``person`` or ``vlm``), if any."""
+        return next((r for r in reversed(self.load_rankings())
+                     if r.iteration == iteration and judge in (None, r.judge)), None)
 
     def history(self) -> list[IterationRecord]:
         """Finished iterations (those with feedback), in order."""

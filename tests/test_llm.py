@@ -163,3 +163,37 @@ def test_the_host_imports_litellm_only_when_a_model_is_used():
             "rewardsmith.critic.llm_review, rewardsmith.analyzer.llm\n"
             "assert 'litellm' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_sibling_client_shares_the_tally_the_spending_limit_and_the_log(tmp_path):
+    designer = LLMClient(ScriptedBackend(["x" * 40] * 3, model="designer", cost_per_token=0.001), cache_dir=None,
+                         max_cost=0.03)
+    judge = designer.sibling(ScriptedBackend(["y" * 40] * 3, model="judge", cost_per_token=0.001))
+    designer.ask(ASK, purpose="before the run directory exists")
+    designer.attach(tmp_path / "llm")
+    judge.ask(ASK, purpose="judge")
+    assert judge.usage == designer.usage and designer.usage.requests == 2
+    assert designer.usage.cost_usd == pytest.approx(2 * (len("You answer briefly.Name a colour.") // 4 + 10) * 0.001)
+    logs = [json.loads(p.read_text()) for p in sorted((tmp_path / "llm").glob("*-request.json"))]
+    assert [(r["model"], r["purpose"]) for r in logs] == [("designer", "before the run directory exists"),
+                                                          ("judge", "judge")]
+    with pytest.raises(BudgetExceeded):  # the judge's spending counts against the designer's limit too
+        designer.ask(ASK.model_copy(update={"temperature": 0.5}))
+
+
+def test_images_reach_the_wire_as_data_urls_and_the_cache_key_is_their_hash(server, tmp_path):
+    from rewardsmith.schemas import ImagePart, TextPart
+
+    def ask(data: bytes):
+        image = ImagePart.of(data, "image/png", 1, 1, file="a.png")
+        return LLMRequest.chat(("user", (TextPart(text="What is this?"), image)))
+
+    client = LLMClient(LiteLLMBackend("openai/gpt-4o-mini", api_base=server.url + "/v1"), cache_dir=tmp_path / "c")
+    first = b"\x89PNG\r\n\x1a\n-first"
+    client.ask(ask(first))
+    client.ask(ask(first))  # the same image: answered from the cache
+    client.ask(ask(b"\x89PNG\r\n\x1a\n-other"))
+    assert [r.images[0].data for r in server.received] == [first, b"\x89PNG\r\n\x1a\n-other"]
+    assert server.received[0].body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert (client.usage.requests, client.usage.cached) == (2, 1)
+    assert "-first" not in json.dumps(ask(first).model_dump(mode="json"))  # keyed and logged by hash, not bytes

@@ -11,7 +11,7 @@ import os
 import re
 
 from ..errors import LLMError
-from ..schemas import LLMReply, LLMRequest
+from ..schemas import LLMMessage, LLMReply, LLMRequest, TextPart
 from . import TransientLLMError
 from .client import scrub
 
@@ -54,9 +54,17 @@ class LiteLLMBackend:
         # a base URL variable (OLLAMA_API_BASE, ...) has a working default; only keys are required
         return [name for name in missing if not re.search(r"(BASE|URL|HOST)", name)]
 
+    def supports_images(self) -> bool | None:
+        try:
+            info = import_litellm().get_model_info(self.model)
+        except Exception:
+            return None  # a model litellm does not list (a local server): only a request can tell
+        known = info.get("supports_vision")
+        return None if known is None else bool(known)
+
     def complete(self, request: LLMRequest) -> LLMReply:
         litellm = import_litellm()
-        kwargs: dict = {"model": self.model, "messages": [m.model_dump() for m in request.messages],
+        kwargs: dict = {"model": self.model, "messages": [_wire(m) for m in request.messages],
                         "timeout": self.timeout_s, "max_retries": 0, "num_retries": 0}
         if self.api_base:
             kwargs["api_base"] = self.api_base
@@ -109,6 +117,16 @@ class LiteLLMBackend:
         if isinstance(exc, litellm.NotFoundError) or status == 404:
             return LLMError(f"model {self.model} was not found at {where}: {text}")
         return LLMError(f"{self.model}: {text}")
+
+
+def _wire(message: LLMMessage) -> dict:
+    """A message in OpenAI's form, which litellm translates for each provider (Anthropic's base64
+    ``image`` blocks, Gemini's inline data, ...): images as ``image_url`` data URLs."""
+    if isinstance(message.content, str):
+        return {"role": message.role, "content": message.content}
+    parts = [{"type": "text", "text": part.text} if isinstance(part, TextPart)
+             else {"type": "image_url", "image_url": {"url": part.data_url()}} for part in message.content]
+    return {"role": message.role, "content": parts}
 
 
 def _collect(response) -> tuple[list[str], tuple[int, int] | None]:
