@@ -24,6 +24,15 @@ class UnknownEnvError(RewardsmithError):
     """No environment is registered under that name."""
 
 
+class EnvOptionError(RewardsmithError):
+    """An env setting of the task (``env.kwargs``, ``env.variables``) does not fit the env; the
+    message starts with the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class ExpressionError(RewardsmithError):
     """A fitness or termination expression uses something that is not allowed."""
 
