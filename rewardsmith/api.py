@@ -9,10 +9,10 @@ from typing import Any
 
 from .analyzer import result_of
 from .critic import static_check
-from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted
+from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted, TaskFileError
 from .options import SolveOptions, flag
-from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
-from .schemas import CandidateResult, Ranking, Summary
+from .runs import RunDir, atomic_write_json, atomic_write_text, check_writable, default_run_path, single_summary
+from .schemas import CandidateResult, CheckReport, CriticVerdict, Ranking, Summary
 from .task import TaskSpec, load_task
 from .tensorboard_log import log_candidate
 from .tensorboard_log import warm_up as warm_up_tensorboard
@@ -105,6 +105,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             raise OptionError("give a task file or --resume RUN, not both: a resumed run keeps its own task "
                               "(RUN/task.yaml); change its fields with --set or the flags")
         run, stored_task, stored = RunDir.open(Path(resume))
+        if run.single:
+            raise RunDirError(f"{resume} holds one candidate of `rewardsmith train`; it cannot be resumed "
+                              "(start a solve with the task file instead)")
         opts = SolveOptions.stored(stored).merged(**options)
         task_spec = _resumed_task(stored_task, changes)
         for line in _resume_notes(stored_task, task_spec, SolveOptions.stored(stored), opts):
@@ -118,6 +121,10 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     # build everything that can fail on user input before writing anything
     box = make_sandbox(opts.sandbox)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
+    check_writable(run_path, "--resume" if resume is not None else "--out")
+    if resume is None and run_path.is_dir() and any(run_path.iterdir()):
+        raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
+                          f"or continue it with --resume {run_path}")
     judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
     llm = _llm_client(opts) if opts.model != "builtin" else None
     designer = make_designer(opts.model, llm=llm)
@@ -213,6 +220,7 @@ def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
     from .tui.model import load_iteration
 
     view = load_iteration(Path(run), None if iteration is None else iteration - 1)
+    check_writable(Path(run), "RUN")  # the ranking is saved there
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise RewardsmithError("rewardsmith rank needs an interactive terminal")
     from .tui.rank import RankApp
@@ -252,11 +260,9 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     check_device(opts.device)
     box = make_sandbox(opts.sandbox)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
-    if folder.exists() and any(folder.iterdir()):
-        raise RunDirError(f"{folder} already exists and is not empty; choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder, "--out")
+    run = RunDir.create_single(folder, task_spec, opts.model_dump(mode="json"))
     atomic_write_text(folder / "reward.py", code)
-    atomic_write_text(folder / "task.yaml", _task_yaml(task_spec))
     start = time.perf_counter()
     description = task_spec.env.describe()
     verdict = static_check(code, description.reward_arguments)
@@ -272,8 +278,60 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         result = result_of(outcome, task_spec.fitness.success_threshold, **identity)
         result = result.model_copy(update={"wall_s": time.perf_counter() - start})
     atomic_write_json(folder / "result.json", result)
+    run.write_summary(single_summary(task_spec.name, result))
     log_candidate(folder / "tensorboard", result)
     return result, folder
+
+
+# what `validate` without a reward runs in the sandbox: it only builds and steps the env
+ENV_PROBE_REWARD = """import torch
+
+def compute_reward(action: torch.Tensor):
+    zero = action.reshape(action.shape[0], -1).sum(-1) * 0.0
+    return zero, {"zero": zero}
+"""
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``validate`` found: the task as resolved and, with a reward, the critic's verdict and
+    the dry run's report (``None`` without a reward: then only the task and the env were checked)."""
+
+    task: TaskSpec
+    verdict: CriticVerdict | None
+    report: CheckReport | None
+
+
+def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, sandbox: str = "auto",
+             device: str = "auto", settings: dict[str, Any] | None = None, seed: int | None = None) -> Validation:
+    """Check ``task`` and optionally a reward without training: the task file (schema, env,
+    fitness), the env built and stepped in the sandbox, and with ``reward`` the critic (static
+    check and the sandboxed dry run). Nothing is written outside a temporary folder.
+
+    Problems of the task, the env or the machine raise a :class:`RewardsmithError`; a reward
+    the critic rejects is a verdict with ``ok=False``.
+    """
+    import tempfile
+
+    from .critic import Critic
+    from .runners.sandboxes import Limits, make_sandbox
+
+    opts = SolveOptions.build(sandbox=sandbox, device=device)
+    task_spec = apply_overrides(as_task(task), settings, seed=seed)
+    code = _read_reward(reward) if reward is not None else None
+    check_device(opts.device)
+    box = make_sandbox(opts.sandbox)
+    limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+    with tempfile.TemporaryDirectory(prefix="rewardsmith-validate-") as scratch:
+        critic = Critic(task_spec, box, limits, Path(scratch), opts.device)
+        verdict, report = critic.review(code) if code is not None else (None, None)
+        if verdict is None or not verdict.ok:
+            # does the env itself build and step there? If not, it is no reward's doing
+            probe, _ = critic.review(ENV_PROBE_REWARD)
+            if not probe.ok:
+                raise TaskFileError(f"{task_spec.env.name} does not build and step in the {box.name} sandbox: "
+                                    f"{(probe.reason or '').removeprefix('the dry run failed: ')}")
+    return Validation(task_spec, verdict, report)
 
 
 def _read_reward(reward: str | Path) -> str:
@@ -281,7 +339,10 @@ def _read_reward(reward: str | Path) -> str:
         path = Path(reward)
         if not path.is_file():
             raise RewardsmithError(f"{path}: no such reward file")
-        return path.read_text()
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RewardsmithError(f"{path}: cannot read the reward file ({getattr(exc, 'strerror', None) or exc})") from None
     return str(reward)
 
 
@@ -315,6 +376,8 @@ def export(source: SolveResult | str | Path, out: str | Path | None = None) -> s
     module that does not import rewardsmith; written to ``out`` when given."""
     from .standalone import export_run
 
+    if out is not None:
+        check_writable(Path(out), "-o", folder=False)
     text = export_run(source.run_dir if isinstance(source, SolveResult) else Path(source))
     if out is not None:
         atomic_write_text(Path(out), text)
@@ -334,6 +397,7 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
         raise RewardsmithError("--seeds must be at least 1")
     path = run.run_dir if isinstance(run, SolveResult) else Path(run)
     _, task, _ = RunDir.open(path)
+    check_writable(path, "RUN")  # policy_eval.json goes there
     limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
     return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, episodes=episodes,
                             on_seed=on_seed)
