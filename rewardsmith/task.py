@@ -197,7 +197,9 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
     except RewardsmithError as exc:
         raise TaskFileError(f"{source}: env: {exc}") from None
     try:
-        FitnessProgram(task.fitness.expression, set(description.variable_names))
+        shapes = {v.name: v.shape for v in description.variables}
+        shapes["action"] = () if description.action.kind == "discrete" else description.action.shape
+        FitnessProgram(task.fitness.expression, set(description.variable_names), shapes=shapes)
     except ExpressionError as exc:
         raise TaskFileError(f"{source}: {exc}") from None
 
