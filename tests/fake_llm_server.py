@@ -3,8 +3,9 @@
 It speaks the two wire formats litellm uses for ``openai/...`` (``POST /v1/chat/completions``)
 and ``anthropic/...`` (``POST /v1/messages``), plain and streamed (server-sent events), with
 ``n`` > 1 for the OpenAI format. Answers come from a ``responder(request) -> str | int`` function
-(called once per choice; an int is answered as that HTTP error); errors queued in ``errors``
-are served first, one per request. Every request is recorded (path, selected headers, JSON
+(called once per choice; an int is answered as that HTTP error, a ``(status, headers)`` pair
+as that error with those headers, e.g. ``(429, {"retry-after": "2"})``); errors queued in
+``errors`` (the same forms) are served first, one per request. Every request is recorded (path, selected headers, JSON
 body) for the test to inspect.
 """
 
@@ -98,7 +99,7 @@ class FakeLLMServer:
                 texts = []
                 for _ in range(n):
                     answer = server.responder(request)
-                    if isinstance(answer, int):  # the script asks for an HTTP error
+                    if isinstance(answer, (int, tuple)):  # the script asks for an HTTP error
                         return self._error(answer, anthropic)
                     texts.append(answer)
                 prompt_tokens = _tokens(request.text)
@@ -157,21 +158,24 @@ class FakeLLMServer:
                 self._sse(events)
 
             def _error(self, status, anthropic):
+                status, headers = status if isinstance(status, tuple) else (status, None)
                 kind = {429: "rate_limit_error", 401: "authentication_error", 404: "not_found_error",
                         529: "overloaded_error"}.get(status, "api_error")
                 message = f"scripted error {status}"
                 if anthropic:
-                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
-                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}})
+                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}}, headers)
 
             # -- transport
-            def _json(self, status, payload):
+            def _json(self, status, payload, headers=None):
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
+                if headers is None and status == 429:
+                    headers = {"retry-after": "0"}
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

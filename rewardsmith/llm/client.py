@@ -61,11 +61,12 @@ class LLMClient:
 
     def __init__(self, backend: Backend, cache_dir: str | Path | None = None, max_cost: float | None = None,
                  max_attempts: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
-                 max_parallel: int = 4):
+                 max_parallel: int = 4, retry_after_max_s: float = 120.0):
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.max_cost = max_cost
         self.max_attempts, self.backoff_s, self.backoff_max_s = max_attempts, backoff_s, backoff_max_s
+        self.retry_after_max_s = retry_after_max_s  # a server's own Retry-After is honoured up to this
         self.max_parallel = max_parallel
         self.lock = threading.Lock()
         self._usage = LLMUsage()
@@ -140,8 +141,11 @@ class LLMClient:
         return [Answer(text, log) for reply, log in results for text in reply.texts]
 
     def ask(self, request: LLMRequest, purpose: str = "", sample: int = 0, use_cache: bool = True,
-            attempts: int | None = None) -> tuple[LLMReply, str | None]:
-        """One request through the cache, the budget and the retry loop; the reply and its log."""
+            attempts: int | None = None, retry_unreachable: bool = True) -> tuple[LLMReply, str | None]:
+        """One request through the cache, the budget and the retry loop; the reply and its log.
+
+        Transient answers (429, 5xx, timeouts, dropped connections) are retried; with
+        ``retry_unreachable`` false, a server that cannot be reached at all is not."""
         key = self._key(request, sample)
         record = {"purpose": purpose, "model": self.backend.model, "api_base": self.backend.api_base,
                   "sample": sample, "cache_key": key, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -162,6 +166,9 @@ class LLMClient:
                 break
             except TransientLLMError as exc:
                 errors.append(scrub(str(exc)))
+                if exc.connection and not retry_unreachable:
+                    self._write_log(record, {"error": errors[-1], "errors": errors})
+                    raise LLMError(errors[-1]) from None
                 if attempt == attempts:
                     self._write_log(record, {"error": errors[-1], "errors": errors})
                     raise LLMError(f"{self.backend.model}: {errors[-1]} (gave up after {attempt} attempts)") from None
@@ -185,7 +192,7 @@ class LLMClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_max_s)
+            return min(max(retry_after, 0.0), self.retry_after_max_s)
         return min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
     def _check_budget(self) -> None:
@@ -195,14 +202,18 @@ class LLMClient:
 
     # -- preflight -------------------------------------------------------------------------------
     def preflight(self) -> None:
-        """Fail early, with one line, on a missing key, an unreachable server or an unknown model."""
+        """Fail early, with one line, on a missing key, an unreachable server or an unknown model.
+
+        A rate limit or a server error at start-up is no reason to give up: those answers are
+        retried as every request's are (with the server's ``Retry-After``); only a server that
+        cannot be reached, a rejected key or an unknown model end the run here."""
         missing = self.backend.missing_keys()
         if missing and not self.backend.api_base:
             raise LLMError(f"model {self.backend.model} needs {' and '.join(missing)} in the environment "
                            "(or --api-base URL for a server that needs no key)")
         ping = LLMRequest.chat(("user", "Reply with the single word OK."), max_tokens=16)
         try:
-            self.ask(ping, purpose="preflight", use_cache=False, attempts=2)
+            self.ask(ping, purpose="preflight", use_cache=False, retry_unreachable=False)
         except BudgetExceeded:
             raise
         except LLMError as exc:
