@@ -47,18 +47,14 @@ TASK_FLAGS = {"iterations": "search.iterations", "samples": "search.samples",
 RESUMABLE = ("search.", "train.total_timesteps", "sandbox.", "fitness.eval_episodes")
 
 
-def task_settings(settings: dict[str, Any] | None = None, **flags: Any) -> dict[str, Any]:
-    """``--set KEY=VALUE`` settings plus the flags that set a task field (``iterations=5``)."""
-    out = dict(settings or {})
+def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
+    """The task with command-line settings applied (validated again, never mutated); a bad
+    value is reported under the flag that gave it (``--iterations: search.iterations: ...``)."""
+    task = task.with_settings(dict(settings or {}))
     for name, value in flags.items():
         if value is not None:
-            out[TASK_FLAGS[name]] = value
-    return out
-
-
-def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
-    """The task with command-line settings applied (validated again, never mutated)."""
-    return task.with_settings(task_settings(settings, **flags))
+            task = task.with_settings({TASK_FLAGS[name]: value}, source=flag(name))
+    return task
 
 
 def check_device(device: str) -> None:
@@ -98,8 +94,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     from .runners.sandboxes import Limits, make_sandbox
 
     reporter = reporter or SilentReporter()
-    changes = task_settings(settings, iterations=iterations, samples=samples, total_timesteps=total_timesteps,
-                            timeout=timeout, memory=memory, seed=seed)
+    flags = dict(iterations=iterations, samples=samples, total_timesteps=total_timesteps, timeout=timeout,
+                 memory=memory, seed=seed)
     if resume is not None:
         if task is not None:
             raise OptionError("give a task file or --resume RUN, not both: a resumed run keeps its own task "
@@ -109,14 +105,14 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             raise RunDirError(f"{resume} holds one candidate of `rewardsmith train`; it cannot be resumed "
                               "(start a solve with the task file instead)")
         opts = SolveOptions.stored(stored).merged(**options)
-        task_spec = _resumed_task(stored_task, changes)
+        task_spec = _resumed_task(stored_task, settings, flags)
         for line in _resume_notes(stored_task, task_spec, SolveOptions.stored(stored), opts):
             reporter.message(line)
     else:
         if task is None:
             raise RewardsmithError("give a task file, or --resume RUN to continue a run")
         opts = SolveOptions.build(**options)
-        task_spec = as_task(task).with_settings(changes)
+        task_spec = apply_overrides(as_task(task), settings, **flags)
     check_device(opts.device)
     # build everything that can fail on user input before writing anything
     box = make_sandbox(opts.sandbox)
@@ -163,13 +159,15 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         pool.close()
 
 
-def _resumed_task(stored: TaskSpec, changes: dict[str, Any]) -> TaskSpec:
+def _resumed_task(stored: TaskSpec, settings: dict[str, Any] | None, flags: dict[str, Any]) -> TaskSpec:
     """The stored task with what may change on resume changed; refuse the rest."""
-    fixed = [key for key in changes if not key.startswith(RESUMABLE)]
+    given = [(f"--set {key}", key) for key in settings or {}]
+    given += [(f"{flag(name)} ({TASK_FLAGS[name]})", TASK_FLAGS[name]) for name, v in flags.items() if v is not None]
+    fixed = [label for label, key in given if not key.startswith(RESUMABLE)]
     if fixed:
         raise OptionError(f"{fixed[0]} cannot change when a run is resumed (it defines what the run searches); "
                           "start a new run for that")
-    return stored.with_settings(changes)
+    return apply_overrides(stored, settings, **flags)
 
 
 def _flat(model) -> dict[str, Any]:
@@ -203,11 +201,19 @@ def _redo_limited(run: RunDir, old: TaskSpec, new: TaskSpec, reporter) -> None:
     iteration = len(run.history())
     for candidate in run.load_proposals(iteration) or []:
         result = run.load_result(iteration, candidate.index)
-        reason = (result.reason or "").removeprefix("evaluation ") if result else ""
-        if result is not None and result.status == "failed" and reason.startswith(tuple(raised)):
+        reason = _limit_reason(result.reason or "") if result else ""
+        if result is not None and result.status in ("failed", "rejected") and reason.startswith(tuple(raised)):
             run.forget_result(iteration, candidate.index)
             reporter.message(f"resume: iteration {iteration + 1} candidate {candidate.index} ({reason[:40]}) is redone "
                              "with the higher limit")
+
+
+def _limit_reason(reason: str) -> str:
+    """``timeout: ...`` or ``out of memory ...`` when a job (training, evaluation or the critic's
+    dry run) ended on a limit, whatever job it was."""
+    for prefix in ("critic: ", "the dry run failed: ", "evaluation "):
+        reason = reason.removeprefix(prefix)
+    return reason
 
 
 def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
@@ -219,6 +225,8 @@ def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
 
     from .tui.model import load_iteration
 
+    if RunDir.open(Path(run))[0].single:
+        raise RunDirError(f"{run} holds the one candidate of a `rewardsmith train`: there is nothing to rank")
     view = load_iteration(Path(run), None if iteration is None else iteration - 1)
     check_writable(Path(run), "RUN")  # the ranking is saved there
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -328,9 +336,9 @@ def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, s
         if verdict is None or not verdict.ok:
             # does the env itself build and step there? If not, it is no reward's doing
             probe, _ = critic.review(ENV_PROBE_REWARD)
-            if not probe.ok:
-                raise TaskFileError(f"{task_spec.env.name} does not build and step in the {box.name} sandbox: "
-                                    f"{(probe.reason or '').removeprefix('the dry run failed: ')}")
+            if not probe.ok:  # the reason ends with the exception's last line: enough
+                why = (probe.reason or "").removeprefix("the dry run failed: ").rsplit(" | ", 1)[-1]
+                raise TaskFileError(f"{task_spec.env.name} does not build and step in the {box.name} sandbox: {why}")
     return Validation(task_spec, verdict, report)
 
 
