@@ -9,7 +9,7 @@ from typing import Any
 
 from .analyzer import result_of
 from .critic import static_check
-from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted, TaskFileError
+from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted
 from .options import SolveOptions, flag
 from .runs import RunDir, atomic_write_json, atomic_write_text, check_writable, default_run_path, single_summary
 from .schemas import CandidateResult, CheckReport, CriticVerdict, Ranking, Summary
@@ -291,15 +291,6 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     return result, folder
 
 
-# what `validate` without a reward runs in the sandbox: it only builds and steps the env
-ENV_PROBE_REWARD = """import torch
-
-def compute_reward(action: torch.Tensor):
-    zero = action.reshape(action.shape[0], -1).sum(-1) * 0.0
-    return zero, {"zero": zero}
-"""
-
-
 @dataclass(frozen=True)
 class Validation:
     """What ``validate`` found: the task as resolved and, with a reward, the critic's verdict and
@@ -334,11 +325,7 @@ def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, s
         critic = Critic(task_spec, box, limits, Path(scratch), opts.device)
         verdict, report = critic.review(code) if code is not None else (None, None)
         if verdict is None or not verdict.ok:
-            # does the env itself build and step there? If not, it is no reward's doing
-            probe, _ = critic.review(ENV_PROBE_REWARD)
-            if not probe.ok:  # the reason ends with the exception's last line: enough
-                why = (probe.reason or "").removeprefix("the dry run failed: ").rsplit(" | ", 1)[-1]
-                raise TaskFileError(f"{task_spec.env.name} does not build and step in the {box.name} sandbox: {why}")
+            critic.check_env()  # a reward the critic rejected: did the env work at all?
     return Validation(task_spec, verdict, report)
 
 

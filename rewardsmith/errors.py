@@ -81,6 +81,11 @@ class DiskFull(InfrastructureError):
     """No space left where the run directory or a job folder is written."""
 
 
+class EnvUnavailable(InfrastructureError):
+    """The task's env does not build and step in the sandbox even with a reward that does
+    nothing: no candidate's fault (a package the sandbox lacks, limits too low for the env)."""
+
+
 class SandboxGone(InfrastructureError):
     """The sandbox backend stopped working in the middle of a run (e.g. the Docker engine stopped)."""
 

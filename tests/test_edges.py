@@ -275,23 +275,29 @@ def test_a_train_folder_is_a_run_for_report_eval_and_export(tmp_path):
 
 
 def test_resume_applies_what_may_change_and_redoes_candidates_that_hit_a_raised_limit(tmp_path):
-    out = tmp_path / "run"
-    # half a second is too little for the dry run to import torch: both candidates end on the time limit
-    proc = run_cli("solve", CARTPOLE, "--iterations", "1", "--samples", "2", "--sandbox", "process", "--timeout", "0.5",
-                   "--total-timesteps", "2048", "--out", str(out), "--json", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["candidates"] == {"rejected": 2}
-    summary = json.loads((out / "summary.json").read_text())
-    assert all("timeout" in c["reason"] for c in summary["candidates"])
-    (out / "iter_00" / "feedback.json").unlink()  # as if the run had been killed before the iteration ended
-    proc = run_cli("solve", "--resume", str(out), "--timeout", "600", "--samples", "3", "--sandbox", "process",
-                   "--json", cwd=tmp_path)
+    from rewardsmith.runs import RunDir
+    from rewardsmith.schemas import Candidate, CandidateResult
+    from rewardsmith.task import load_task
+
+    # a run killed in its first iteration: candidate 0 had ended on the time limit, 1 had trained
+    task = load_task(CARTPOLE).with_settings({"search.iterations": 1, "search.samples": 2, "sandbox.timeout_s": 5,
+                                              "train.total_timesteps": 2048})
+    run = RunDir.create(tmp_path / "run", task, {"sandbox": "process"})
+    codes = [GOOD_CARTPOLE_REWARD, GOOD_CARTPOLE_REWARD.replace("/ 2.4", "/ 2.0")]
+    run.save_proposals(0, [Candidate(iteration=0, index=i, code=code) for i, code in enumerate(codes)])
+    for index, (status, reason, fitness) in enumerate([("failed", "timeout: still running after 5 s", None),
+                                                       ("ok", None, 0.5)]):
+        run.save_result(CandidateResult(iteration=0, index=index, status=status, reason=reason, fitness=fitness,
+                                        reward_file=f"iter_00/cand_{index:02d}/reward.py", code=codes[index]))
+    kept = (run.candidate_dir(0, 1) / "result.json").stat().st_mtime_ns
+    proc = run_cli("solve", "--resume", str(run.path), "--timeout", "600", "--samples", "3", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "resume: sandbox.timeout_s 0.5 -> 600.0" in proc.stderr and "resume: search.samples 2 -> 3" in proc.stderr
-    assert "iteration 1 candidate 0 (timeout" in proc.stderr and "is redone with the higher limit" in proc.stderr
+    assert "resume: sandbox.timeout_s 5.0 -> 600.0" in proc.stderr and "resume: search.samples 2 -> 3" in proc.stderr
+    assert "iteration 1 candidate 0 (timeout: still running after 5 s) is redone with the higher limit" in proc.stderr
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["status"] == "done" and line["candidates"] == {"ok": 2}
-    stored = yaml.safe_load((out / "task.yaml").read_text())
+    assert (run.candidate_dir(0, 1) / "result.json").stat().st_mtime_ns == kept  # the finished one is not redone
+    stored = yaml.safe_load((run.path / "task.yaml").read_text())
     assert stored["sandbox"]["timeout_s"] == 600.0 and stored["search"]["samples"] == 3
 
 
