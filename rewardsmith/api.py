@@ -302,7 +302,9 @@ class Validation:
 
 
 def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, sandbox: str = "auto",
-             device: str = "auto", settings: dict[str, Any] | None = None, seed: int | None = None) -> Validation:
+             device: str = "auto", settings: dict[str, Any] | None = None, seed: int | None = None,
+             total_timesteps: int | None = None, timeout: float | None = None,
+             memory: int | None = None) -> Validation:
     """Check ``task`` and optionally a reward without training: the task file (schema, env,
     fitness), the env built and stepped in the sandbox, and with ``reward`` the critic (static
     check and the sandboxed dry run). Nothing is written outside a temporary folder.
@@ -316,7 +318,8 @@ def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, s
     from .runners.sandboxes import Limits, make_sandbox
 
     opts = SolveOptions.build(sandbox=sandbox, device=device)
-    task_spec = apply_overrides(as_task(task), settings, seed=seed)
+    task_spec = apply_overrides(as_task(task), settings, seed=seed, total_timesteps=total_timesteps, timeout=timeout,
+                                memory=memory)
     code = _read_reward(reward) if reward is not None else None
     check_device(opts.device)
     box = make_sandbox(opts.sandbox)

@@ -50,8 +50,20 @@ TimeoutOpt = Annotated[Optional[float], typer.Option(
     "--timeout", help="Wall-clock limit per candidate job, seconds (default: the task's).")]
 MemoryOpt = Annotated[Optional[int], typer.Option(
     "--memory", help="Memory limit per candidate job, MB (default: the task's).")]
+def _count(text: str) -> int:
+    """A whole number as people write step counts: 100000, 100_000 or 1e5."""
+    try:
+        value = float(str(text).replace("_", ""))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+    if not value.is_integer():
+        raise typer.BadParameter(f"{text!r} is not a whole number")
+    return int(value)
+
+
 StepsOpt = Annotated[Optional[int], typer.Option(
-    "--total-timesteps", help="Env steps to train each candidate (default: the task's).")]
+    "--total-timesteps", parser=_count, metavar="N", help="Env steps to train each candidate, e.g. 2e5 "
+                                                          "(default: the task's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line (for scripts).")]
 
 
@@ -244,6 +256,9 @@ def validate(
     reward: Annotated[Optional[Path], typer.Option(help="Also check this reward (static check and dry run).")] = None,
     sandbox: SandboxOpt = None,
     device: DeviceOpt = None,
+    total_timesteps: StepsOpt = None,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -258,6 +273,7 @@ def validate(
 
     _warn_if_unsafe(sandbox or "auto", None)
     found = run_validate(task, reward, sandbox=sandbox or "auto", device=device or "auto", seed=seed,
+                         total_timesteps=total_timesteps, timeout=timeout, memory=memory,
                          settings=parse_settings(set_ or []))
     verdict = found.verdict
     description = found.task.env.describe()

@@ -118,6 +118,12 @@ USER_ERRORS = [
     ("bad choice", lambda t: ["solve", CARTPOLE, "--sandbox", "vm"], "--sandbox: 'vm' is not one of"),
     ("missing option", lambda t: ["train", CARTPOLE], "Missing option '--reward'"),
     ("--seed not a number", lambda t: ["train", CARTPOLE, "--reward", "r.py", "--seed", "x"], "--seed: "),
+    ("--total-timesteps 1.5", lambda t: ["train", CARTPOLE, "--reward", "r.py", "--total-timesteps", "1.5"],
+     "--total-timesteps: '1.5' is not a whole number"),
+    ("--api-base not a URL", lambda t: ["solve", CARTPOLE, "--model", "openai/gpt-4o", "--api-base", "localhost"],
+     "--api-base: 'localhost' is not a URL"),
+    ("eval --episodes 0", lambda t: ["eval", _train_folder(t), "--episodes", "0"],
+     "--episodes: fitness.eval_episodes: Input should be greater than or equal to 1"),
     # task files
     ("every problem, did you mean", lambda t: ["solve", _task(t, env__num_envs=0, env__nmu_envs=3, search__iteratons=2)],
      ["3 problems: ", "env.num_envs: Input should be greater than or equal to 1",
@@ -219,9 +225,10 @@ def test_the_happy_edges(tmp_path):
     # 1e5 for an integer step count, checked with the env built and stepped in the sandbox
     task = _task(tmp_path, train__total_timesteps=12345)
     Path(task).write_text(Path(task).read_text().replace("12345", "1e5"))  # as a person types it, unquoted
-    proc = run_cli("validate", task, "--sandbox", "process", cwd=tmp_path)
+    proc = run_cli("validate", task, "--sandbox", "process", "--total-timesteps", "2e5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "the task is valid; torch:CartPole builds and steps" in proc.stdout
+    # longer than 80 columns, and still one line in a pipe
+    assert f"{task}: the task is valid; torch:CartPole builds and steps (4 state variables)\n" == proc.stdout
     schema = json.loads(run_cli("schema").stdout)
     assert {"env", "fitness", "search", "train", "sandbox"} <= set(schema["properties"])
     assert not list(tmp_path.glob("runs"))

@@ -27,7 +27,9 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
-        return _reject(f"does not parse: line {exc.lineno}: {exc.msg}")
+        return _reject(f"does not parse: {f'line {exc.lineno}: ' if exc.lineno else ''}{exc.msg}")
+    except ValueError as exc:  # some Python versions raise this for null bytes
+        return _reject(f"does not parse: {exc}")
     warnings: list[str] = []
 
     for node in ast.walk(tree):
