@@ -91,8 +91,11 @@ def check_writable(path: Path, what: str, folder: bool = True) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise RunDirError(f"{what} {path}: {ancestor} is not a folder")
-    try:  # the only honest test (permissions, read-only mounts, /proc): make something, then remove it
+    try:  # the only honest test (permissions, read-only mounts, /proc): make something, then remove it,
+        # and give the folder back its times (a run folder that is only read keeps them)
+        times = os.stat(ancestor)
         os.rmdir(tempfile.mkdtemp(prefix=".rewardsmith-probe-", dir=ancestor))
+        os.utime(ancestor, ns=(times.st_atime_ns, times.st_mtime_ns))
     except OSError as exc:
         if is_disk_full(exc):
             raise DiskFull(f"the disk is full: cannot write in {ancestor}") from None
