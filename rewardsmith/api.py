@@ -395,7 +395,9 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
         raise RewardsmithError("--seeds must be at least 1")
     path = run.run_dir if isinstance(run, SolveResult) else Path(run)
     _, task, _ = RunDir.open(path)
+    task = apply_overrides(task, timeout=timeout, memory=memory)  # checked like the task's own limits
+    check_device(SolveOptions.build(device=device).device)
     check_writable(path, "RUN")  # policy_eval.json goes there
-    limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
+    limits = Limits(timeout_s=task.sandbox.timeout_s, memory_mb=task.sandbox.memory_mb)
     return final_evaluation(path, seeds, make_sandbox(sandbox), limits, device=device, episodes=episodes,
                             on_seed=on_seed)

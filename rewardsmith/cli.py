@@ -50,6 +50,8 @@ TimeoutOpt = Annotated[Optional[float], typer.Option(
     "--timeout", help="Wall-clock limit per candidate job, seconds (default: the task's).")]
 MemoryOpt = Annotated[Optional[int], typer.Option(
     "--memory", help="Memory limit per candidate job, MB (default: the task's).")]
+
+
 def _count(text: str) -> int:
     """A whole number as people write step counts: 100000, 100_000 or 1e5."""
     try:
@@ -413,7 +415,8 @@ def evaluate(
     memory: MemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Evaluate the best policy of RUN on several seeds; writes RUN/policy_eval.json.
+    """Evaluate the best policy of RUN on several seeds; writes RUN/policy_eval.json (exit code 1
+    when no seed finished).
 
     (To retrain the best reward from scratch per seed, Eureka-style, use solve --final-seeds.)"""
     from .api import evaluate_run
@@ -427,9 +430,11 @@ def evaluate(
                           device=device or "auto", timeout=timeout, memory=memory, on_seed=on_seed)
     if as_json:
         print(report.model_dump_json())
-        return
-    if report.mean is None:
+    elif report.mean is None:
         out_console.print(f"No seed finished; see {run}/policy_eval/.", highlight=False, markup=False)
+    if report.mean is None:
+        raise typer.Exit(1)  # every seed failed: as for a candidate that failed
+    if as_json:
         return
     out_console.print(
         f"{run if report.candidate == '.' else report.candidate} ({len(report.seeds)} seeds x "

@@ -124,6 +124,8 @@ USER_ERRORS = [
      "--api-base: 'localhost' is not a URL"),
     ("eval --episodes 0", lambda t: ["eval", _train_folder(t), "--episodes", "0"],
      "--episodes: fitness.eval_episodes: Input should be greater than or equal to 1"),
+    ("eval --timeout -1", lambda t: ["eval", _train_folder(t), "--timeout", "-1"], "--timeout: sandbox.timeout_s"),
+    ("eval --device gpu", lambda t: ["eval", _train_folder(t), "--device", "gpu"], "--device: 'gpu' is not a device"),
     # task files
     ("every problem, did you mean", lambda t: ["solve", _task(t, env__num_envs=0, env__nmu_envs=3, search__iteratons=2)],
      ["3 problems: ", "env.num_envs: Input should be greater than or equal to 1",
