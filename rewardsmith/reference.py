@@ -36,7 +36,7 @@ def type_name(annotation: Any) -> str:
     if origin is dict:
         return "mapping"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "section" if annotation.__name__.endswith(("Spec", "Config")) else "item"
+        return "section" if annotation.__name__.endswith(("Spec", "Config")) else "entries (below)"
     return _NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
