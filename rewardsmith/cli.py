@@ -147,6 +147,9 @@ def solve(
                                ray_address=ray_address)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
+            if as_json:
+                print(json.dumps({"status": "stopped", "waiting_for": "ranking", "reason": str(pending),
+                                  "run_dir": str(resume or out) if resume or out else None}))
             raise typer.Exit(pending.exit_code) from None
         except KeyboardInterrupt as stop:
             where = getattr(stop, "run_path", None) or resume or out
