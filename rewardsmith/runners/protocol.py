@@ -17,6 +17,7 @@ A job folder (``/job`` inside the sandbox)::
 from __future__ import annotations
 
 GUEST_MODULE = "rewardsmith.runners.guest"
+WARM_MODULE = "rewardsmith.runners.warm_guest"  # a warm worker: forks a guest for every job
 KINDS = ("check", "train", "evaluate")
 
 JOB_FILE = "job.json"

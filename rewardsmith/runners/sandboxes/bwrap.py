@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from ...errors import SandboxUnavailable
-from ..protocol import GUEST_MODULE
+from ..protocol import GUEST_MODULE, WARM_MODULE
 from .base import (
     Limits,
     Sandbox,
@@ -43,6 +43,7 @@ CODE = "/opt/rewardsmith"  # the host's rewardsmith package appears as CODE/rewa
 # Run the worker from the very package the host runs (wherever the environment would look).
 BOOT = (f"import runpy, sys; sys.path.insert(0, {CODE!r}); "
         f"runpy.run_module({GUEST_MODULE!r}, run_name='__main__', alter_sys=True)")
+WARM_BOOT = BOOT.replace(GUEST_MODULE, WARM_MODULE)
 SANDBOX_UID = 1000
 TMP_BYTES = 64 * 1024 * 1024
 
@@ -124,18 +125,27 @@ class BwrapSandbox(Sandbox):
                 "(not from a folder elsewhere on the machine; pip install it, not only add it to sys.path)")
 
     def command(self, kind: str, job_dir: Path, limits: Limits) -> list[str]:
-        env = self.environment(job_dir, limits)
+        # the private /tmp first: a checkout or venv under the host's /tmp is bound on top of it
+        scratch = ["--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm"]
+        return self._argv(job_dir, self.environment(job_dir, limits), scratch, [], [BOOT, kind, JOB])
+
+    def warm_command(self, slot: Path, fd: int, env_spec: str) -> list[str]:
+        """A warm worker (:mod:`.warm`): the zygote on control socket ``fd``, with ``slot`` at
+        ``/job``. No writable /tmp, /dev or /dev/shm: nothing but ``/job`` (emptied by the host
+        after every job) is writable, so no file can pass from one job to the next."""
+        env = {**self.environment(slot, Limits()), "TMPDIR": f"{JOB}/tmp"}
+        return self._argv(slot, env, ["--dir", "/tmp"], ["--remount-ro", "/dev"], [WARM_BOOT, str(fd), env_spec])
+
+    def _argv(self, job_dir: Path, env: dict[str, str], scratch: list[str], after: list[str],
+              tail: list[str]) -> list[str]:
         return [
             self.exe, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", *self.extra_flags,
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
-            "--hostname", "sandbox",
-            # the private /tmp first: a checkout or venv under the host's /tmp is bound on top of it
-            "--dev", "/dev", "--proc", "/proc",
-            "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm",
+            "--hostname", "sandbox", "--dev", "/dev", "--proc", "/proc", *scratch,
             *self.binds, *_gpu_binds(),
-            "--bind", str(job_dir), JOB, "--chdir", JOB, "--remount-ro", "/",
+            "--bind", str(job_dir), JOB, "--chdir", JOB, "--remount-ro", "/", *after,
             "--clearenv", *[a for k, v in env.items() for a in ("--setenv", k, v)],
-            "--", self.python, "-I", "-c", BOOT, kind, JOB,
+            "--", self.python, "-I", "-c", *tail,
         ]
 
     def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:

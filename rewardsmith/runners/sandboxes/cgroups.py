@@ -81,9 +81,13 @@ class JobCgroup:
 
     def enter(self) -> None:
         """Move the calling process into the cgroup (runs in the child before exec)."""
+        self.add(0)
+
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` (0: the caller) into the cgroup."""
         for folder in self.dirs:
             with open(folder / "cgroup.procs", "w") as f:
-                f.write("0")
+                f.write(str(pid))
 
     def oom_kills(self) -> int:
         try:

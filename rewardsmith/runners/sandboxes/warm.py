@@ -1,0 +1,381 @@
+"""Warm workers: sandboxes that imported torch and the env's packages once and then serve jobs,
+each job in a fresh process forked inside the sandbox (:mod:`rewardsmith.runners.warm_guest`).
+
+:class:`WarmSandbox` wraps a backend that can start them (``warm_command``) and keeps the seam:
+``run_worker(kind, job_dir, limits, on_line) -> SandboxResult``, so the jobs layer does not
+change. What a job gets, and why nothing one job does reaches the next:
+
+- **One job at a time per warm sandbox.** Each sandbox has one writable folder, its *slot*,
+  bound at ``/job``. For a job the host moves the entries of the job's folder into the slot and
+  atomically swaps the folder for a symlink to the slot (``renameat2(RENAME_EXCHANGE)``), so the
+  host's own reads and writes while the job runs (a saved policy, an evaluation's ``go``) work as
+  with a cold sandbox. When the job has ended and every process of it is dead, the host swaps
+  the folder back and moves every entry out of the slot: the slot is empty for the next job,
+  which never sees another job's folder. Everything else in the sandbox is read-only (no
+  writable ``/tmp``, ``/dev`` or ``/dev/shm``; ``TMPDIR`` is the job's ``tmp/``).
+- **A fresh process per job.** The zygote forks; the child takes the job's clean environment,
+  a new session, its rlimits (file size, no core dumps, no POSIX message queues; memory and
+  processes by rlimit where no cgroup can be made) and, where the host may make cgroups (root),
+  the job's own cgroup (memory of the job's whole tree, process count, OOM kills counted), which
+  the host puts it into before it may start. Patched modules, threads, open files die with it.
+- **Nothing is left behind.** After the child exits, the zygote SIGKILLs every other process in
+  the sandbox's pid namespace (``kill(-1)`` until none is left) and removes every SysV IPC object
+  of its IPC namespace; if that does not come clean, the host discards the sandbox.
+- **The zygote protects itself.** ``PR_SET_DUMPABLE 0``: reward code of the same uid can neither
+  ptrace it nor read its memory or descriptors. It holds no job's data (it forks before a job's
+  files are read) and reads nothing a job wrote. A job can still kill it (as it could kill a cold
+  guest): the job then ends as killed, and the sandbox is replaced.
+- **Limits hold.** The wall-clock limit is the host's: a job still running at its deadline has
+  its whole warm sandbox killed (a job that timed out, crashed its sandbox or left it unclean
+  never shares it with another). A warm sandbox that dies (or never gets ready) is replaced; a
+  job that finds none ready runs cold, in a fresh sandbox of the backend, as before.
+
+Warm sandboxes start in the background as soon as the pool exists (the solve builds it before
+the designer works) and are killed with their process groups on close, on Ctrl-C
+(:func:`~.base.kill_all`) and when the host dies (``--die-with-parent``; the zygote also exits
+when its control socket closes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..warm_guest import receive, send
+from .base import Limits, OutputCapture, Sandbox, SandboxResult, _live_groups, _live_lock, prepare_job_dir
+from .cgroups import JobCgroup
+from .process import user_process_count
+
+READY_TIMEOUT_S = 300.0
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+_ids = itertools.count()
+
+
+class WarmUnavailable(Exception):
+    """This warm worker cannot serve a job (not ready, dead); the job runs cold."""
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (``renameat2(RENAME_EXCHANGE)``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
+
+
+def move_entries(src: Path, dst: Path) -> None:
+    """Move every entry of ``src`` into ``dst`` (renamed; copied across filesystems: regular
+    files, folders and symlinks, never following one; anything else is dropped)."""
+    for entry in os.scandir(src):
+        target = dst / entry.name
+        try:
+            os.rename(entry.path, target)
+            continue
+        except OSError as exc:
+            if exc.errno != 18:  # EXDEV
+                raise
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+            os.unlink(entry.path)
+        elif entry.is_dir(follow_symlinks=False):
+            target.mkdir()
+            move_entries(Path(entry.path), target)
+            os.rmdir(entry.path)
+        else:
+            if entry.is_file(follow_symlinks=False):
+                shutil.copyfile(entry.path, target, follow_symlinks=False)
+            os.unlink(entry.path)
+
+
+def _status_fields(pid: int | str) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _status_fields(entry.name).get("PPid") == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+def host_pid(root: int, ns_pid: int, depth: int = 3) -> int | None:
+    """The host's pid of the process below ``root`` that is ``ns_pid`` in its own namespace."""
+    level = [root]
+    for _ in range(depth):
+        level = [child for pid in level for child in _children(pid)]
+        for pid in level:
+            if _status_fields(pid).get("NSpid", "").split()[-1:] == [str(ns_pid)]:
+                return pid
+    return None
+
+
+class WarmWorker:
+    """One warm sandbox: a zygote serving jobs one at a time through its slot."""
+
+    def __init__(self, base: Sandbox, folder: Path, env_spec: str):
+        self.base, self.id = base, next(_ids)
+        self.slot = folder / f"slot-{self.id}"
+        self.slot.mkdir(parents=True)
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = base.warm_command(self.slot, theirs.fileno(), env_spec)  # type: ignore[attr-defined]
+        self.log = OutputCapture(64 * 1024, None)
+        self.proc = subprocess.Popen(argv, cwd=self.slot, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                     pass_fds=(theirs.fileno(),))
+        theirs.close()
+        with _live_lock:
+            _live_groups.add(self.proc.pid)
+        threading.Thread(target=_pump_log, args=(self.proc.stdout, self.log), daemon=True).start()
+        self.ready = threading.Event()
+        self.zygote: int | None = None  # the zygote's pid on the host
+        self.broken: str | None = None
+        self.jobs = 0
+        threading.Thread(target=self._wait_ready, daemon=True).start()
+
+    def _wait_ready(self) -> None:
+        self.control.settimeout(READY_TIMEOUT_S)
+        try:
+            message, _ = receive(self.control)
+        except OSError as exc:
+            message = {"error": f"no answer: {exc}"}
+        if message is None or "ready" not in message:
+            self.broken = (message or {}).get("error") or f"it ended: {self.log.text()[-300:]}"
+        else:
+            self.zygote = host_pid(self.proc.pid, int(message["pid"]))
+        self.ready.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self.ready.wait(timeout) and self.broken is None
+
+    # -- one job ---------------------------------------------------------------------------------
+    def run(self, kind: str, job_dir: Path, limits: Limits, env: dict[str, str],
+            on_line=None) -> SandboxResult:
+        if not self.ready.is_set() or self.broken or self.proc.poll() is not None:
+            raise WarmUnavailable(self.broken or "not ready")
+        start = time.perf_counter()
+        self.jobs += 1
+        group = JobCgroup.create(limits.memory_mb, limits.processes) if self.zygote else None
+        nproc = None if group is not None or os.geteuid() == 0 else user_process_count() + limits.processes
+        capture = OutputCapture(limits.output_bytes, on_line)
+        out_r, out_w = os.pipe()
+        go_r, go_w = os.pipe()
+        attached = self._attach(job_dir)
+        reader = threading.Thread(target=_pump_fd, args=(out_r, capture), daemon=True)
+        timed_out, code = False, -signal.SIGKILL
+        try:
+            request = {"kind": kind, "job": "/job", "env": env,
+                       "limits": {"memory_mb": None if group else limits.memory_mb, "file_mb": limits.file_mb,
+                                  "nproc": nproc}}
+            try:
+                send(self.control, request, [out_w, go_r])
+            finally:
+                os.close(out_w)
+                os.close(go_r)
+            reader.start()
+            deadline = start + limits.timeout_s
+            started = self._receive(deadline)
+            if started is not None and "started" in started:
+                if group is not None:
+                    child = host_pid(self.zygote, int(started["started"]), depth=1) if self.zygote else None
+                    if child is None:
+                        raise WarmUnavailable("cannot find the job's process")
+                    group.add(child)
+                os.write(go_w, b"g")
+                ended = self._receive(deadline)
+                if ended is not None and "exited" in ended:
+                    code = int(ended["exited"])
+                    if not ended.get("clean"):
+                        self.broken = "the last job left something behind"
+                elif ended is None and self.proc.poll() is None and time.perf_counter() >= deadline:
+                    timed_out = True
+            elif started is None and time.perf_counter() >= deadline:
+                timed_out = True
+            if code == -signal.SIGKILL and not timed_out and self.broken is None:
+                self.broken = "it ended during a job"
+        except BaseException:
+            self.broken = self.broken or "a job could not be handed over"
+            raise
+        finally:
+            os.close(go_w)
+            if self.broken or timed_out or self.proc.poll() is not None:
+                self.broken = self.broken or "timed out"
+                self.kill()
+            reader.join(timeout=5)
+            oom = group is not None and group.oom_kills() > 0
+            if group is not None:
+                group.remove()
+            self._detach(job_dir, attached)
+        capture.close()
+        return capture.result(code, time.perf_counter() - start, timed_out=timed_out, oom_killed=oom)
+
+    def _receive(self, deadline: float) -> dict | None:
+        """The zygote's next message, or ``None`` if it is gone or the deadline passed."""
+        self.control.settimeout(max(0.001, deadline - time.perf_counter()))
+        try:
+            message, fds = receive(self.control)
+        except (TimeoutError, OSError, ValueError):
+            return None
+        for fd in fds:
+            os.close(fd)
+        return message
+
+    def _attach(self, job_dir: Path) -> Path:
+        """Put the job's files into the slot and the folder's path onto the slot."""
+        move_entries(job_dir, self.slot)
+        link = job_dir.parent / f".{job_dir.name}.warm-{self.id}"
+        link.unlink(missing_ok=True)
+        os.symlink(self.slot, link)
+        exchange(link, job_dir)  # the folder's path now leads into the slot; link is the old folder
+        move_entries(link, self.slot)  # whatever the host wrote in between
+        return link
+
+    def _detach(self, job_dir: Path, link: Path) -> None:
+        """Give the folder its own files back and leave the slot empty."""
+        exchange(link, job_dir)
+        link.unlink()
+        move_entries(self.slot, job_dir)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        with _live_lock:
+            _live_groups.discard(self.proc.pid)
+
+    def close(self) -> None:
+        self.control.close()  # the zygote exits when it reads the end of its socket
+        self.kill()
+        shutil.rmtree(self.slot, ignore_errors=True)
+
+
+def _pump_fd(fd: int, capture: OutputCapture) -> None:
+    try:
+        while chunk := os.read(fd, 65536):
+            capture.feed(chunk)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pump_log(stream, capture: OutputCapture) -> None:
+    _pump_fd(os.dup(stream.fileno()), capture)
+    stream.close()
+
+
+class WarmSandbox(Sandbox):
+    """A backend with a pool of warm workers in front (see the module's docstring)."""
+
+    def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2):
+        self.base, self.keep = base, keep
+        self.name, self.safe, self.skipped = base.name, base.safe, base.skipped
+        self.env_spec = json.dumps(env_spec or {})
+        self.folder = Path(tempfile.mkdtemp(prefix="rewardsmith-warm-"))
+        self.idle: list[WarmWorker] = []
+        self.busy: set[WarmWorker] = set()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.cold_reason: str | None = None  # why jobs run cold (the last warm worker's problem)
+        self.spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-spawner")
+        self.start(keep)
+
+    def __getattr__(self, name: str):  # image_id, client, ...: the backend's
+        return getattr(self.__dict__["base"], name)
+
+    def missing_hint(self) -> str:
+        return self.base.missing_hint()
+
+    def _spawn(self) -> WarmWorker:
+        """A new warm worker, started from the pool's own thread: ``bwrap --die-with-parent``
+        (and the zygote) end when the *thread* that started them ends."""
+        return self.spawner.submit(WarmWorker, self.base, self.folder, self.env_spec).result()
+
+    def start(self, count: int) -> None:
+        """Start warm workers until ``count`` are idle or starting."""
+        with self.lock:
+            wanted = 0 if self.closed else max(0, count - len(self.idle))
+        for _ in range(wanted):
+            worker = self._spawn()
+            with self.lock:
+                if self.closed:
+                    worker.close()
+                    return
+                self.idle.append(worker)
+
+    def _acquire(self) -> WarmWorker | None:
+        with self.lock:
+            if self.closed:
+                return None
+            ready = [w for w in self.idle if w.ready.is_set()]
+            worker = (ready or self.idle or [None])[0]
+            if worker is not None:
+                self.idle.remove(worker)
+        if worker is None:
+            worker = self._spawn()
+        with self.lock:
+            self.busy.add(worker)
+            spare = not self.idle
+        if spare:  # one starts for the next job
+            threading.Thread(target=self.start, args=(1,), daemon=True).start()
+        return worker
+
+    def _release(self, worker: WarmWorker) -> None:
+        """A worker back from a job: kept if healthy (warm ones are worth more than starting ones)
+        while the pool holds no more than ``keep`` idle."""
+        extra: list[WarmWorker] = []
+        with self.lock:
+            self.busy.discard(worker)
+            if self.closed or worker.broken is not None:
+                extra.append(worker)
+            else:
+                self.idle.insert(0, worker)
+                while len(self.idle) > self.keep:
+                    starting = [w for w in self.idle if not w.ready.is_set()]
+                    extra.append(starting[-1] if starting else self.idle[-1])
+                    self.idle.remove(extra[-1])
+        for spare in extra:
+            spare.close()
+
+    def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
+        job_dir = prepare_job_dir(job_dir)
+        worker = self._acquire()
+        if worker is not None:
+            try:
+                if worker.wait_ready(READY_TIMEOUT_S):
+                    env = {**self.base.environment(Path("/job"), limits), "TMPDIR": "/job/tmp"}
+                    return worker.run(kind, job_dir, limits, env, on_line)
+                self.cold_reason = worker.broken
+            except WarmUnavailable as exc:
+                self.cold_reason = str(exc)
+            finally:
+                self._release(worker)
+        return self.base.run_worker(kind, job_dir, limits, on_line)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            workers = [*self.idle, *self.busy]
+            self.idle.clear()
+        for worker in workers:
+            worker.close()
+        self.spawner.shutdown(wait=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
