@@ -88,13 +88,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     With ``feedback="vlm"`` a vision-language model (``vlm_model``, ``vlm_api_base``; default the
     designer's model) ranks them from frames of their recorded episodes.
     """
-    from .critic import Critic
-    from .designer import make_designer
-    from .feedback import make_feedback
-    from .loop import SilentReporter, Solver
-    from .runners.executors import make_executor
+    from .loop import SilentReporter
+    from .runners.executors import cpu_count
     from .runners.jobs import choose_sandbox
-    from .runners.sandboxes import Limits
 
     reporter = reporter or SilentReporter()
     flags = dict(iterations=iterations, samples=samples, total_timesteps=total_timesteps, timeout=timeout,
@@ -126,6 +122,24 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     if resume is None and run_path.is_dir() and any(run_path.iterdir()):
         raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
                           f"or continue it with --resume {run_path}")
+    # warm workers start now, while the model is checked and the designer works
+    box = warm_workers(box, opts, task_spec, jobs=2 * (opts.parallel or cpu_count()))
+    try:
+        return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,
+                      stored_task if resume is not None else None, stored if resume is not None else None, reporter)
+    finally:
+        box.close()
+
+
+def _solve(box, opts: SolveOptions, task_spec: TaskSpec, run_path: Path, resume, run, stored_task, stored,
+           reporter) -> SolveResult:
+    from .critic import Critic
+    from .designer import make_designer
+    from .feedback import make_feedback
+    from .loop import Solver
+    from .runners.executors import make_executor
+    from .runners.sandboxes import Limits
+
     llm = _llm_client(opts) if opts.model != "builtin" else None
     vlm = _vlm_client(opts, llm) if opts.feedback == "vlm" else None
     judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed,
@@ -168,6 +182,18 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             raise SolveInterrupted(run.path) from None
     finally:
         pool.close()
+
+
+def warm_workers(box, opts: SolveOptions, task: TaskSpec, jobs: int):
+    """``box`` with warm workers in front (they start now), unless the options or the task say
+    cold: ``--cold-workers``, a Ray executor (its nodes start their own sandboxes), a backend
+    without warm workers (process) or an Isaac Gym env (it must load before torch)."""
+    if (opts.cold_workers or opts.executor != "local" or not hasattr(box, "warm_command")
+            or task.env.backend == "isaacgym"):
+        return box
+    from .runners.sandboxes.warm import WarmSandbox
+
+    return WarmSandbox(box, task.env.model_dump(mode="json"), keep=jobs)
 
 
 def sandbox_notes(box) -> list[str]:
@@ -293,14 +319,13 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
                  device: str = "auto", out: str | Path | None = None, total_timesteps: int | None = None,
                  timeout: float | None = None, memory: int | None = None, seed: int | None = None,
                  settings: dict[str, Any] | None = None, threads: int | None = None,
-                 on_progress=None, notify=None) -> tuple[CandidateResult, Path]:
+                 on_progress=None, notify=None, cold_workers: bool | None = None) -> tuple[CandidateResult, Path]:
     """Train and evaluate one reward (code or a file path) on ``task``; no designer involved.
     ``notify(line)`` hears which sandbox was chosen and why."""
     from .runners.executors import cpu_count
-    from .runners.jobs import CandidateJob, choose_sandbox, train_and_evaluate
-    from .runners.sandboxes import Limits
+    from .runners.jobs import choose_sandbox
 
-    opts = SolveOptions.build(sandbox=sandbox, device=device)
+    opts = SolveOptions.build(sandbox=sandbox, device=device, cold_workers=cold_workers)
     task_spec = apply_overrides(as_task(task), settings, total_timesteps=total_timesteps, timeout=timeout,
                                 memory=memory, seed=seed)
     code = _read_reward(reward)
@@ -310,6 +335,18 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         (notify or (lambda text: None))(line)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
     check_writable(folder, "--out")
+    box = warm_workers(box, opts, task_spec, jobs=2)  # the training and its evaluation
+    try:
+        return _train_one(task_spec, code, folder, box, opts, threads or cpu_count(), on_progress)
+    finally:
+        box.close()
+
+
+def _train_one(task_spec: TaskSpec, code: str, folder: Path, box, opts: SolveOptions, threads: int,
+               on_progress) -> tuple[CandidateResult, Path]:
+    from .runners.jobs import CandidateJob, train_and_evaluate
+    from .runners.sandboxes import Limits
+
     run = RunDir.create_single(folder, task_spec, opts.model_dump(mode="json"))
     atomic_write_text(folder / "reward.py", code)
     start = time.perf_counter()
@@ -323,7 +360,7 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
         warm_up_tensorboard()
         job = CandidateJob(task_spec, code, folder, limits, opts.device, on_progress=on_progress)
-        outcome = train_and_evaluate(job, box, threads=threads or cpu_count())
+        outcome = train_and_evaluate(job, box, threads=threads)
         result = result_of(outcome, task_spec.fitness.success_threshold, **identity)
         result = result.model_copy(update={"wall_s": time.perf_counter() - start})
     atomic_write_json(folder / "result.json", result)

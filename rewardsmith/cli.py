@@ -42,6 +42,10 @@ SandboxOpt = Annotated[Optional[SandboxName], typer.Option(
                       "(the safest available)" + _default("auto"), show_default=False)]
 DeviceOpt = Annotated[Optional[str], typer.Option(
     "--device", help="auto (CUDA when present), cpu, cuda or cuda:N" + _default("auto"), show_default=False)]
+ColdOpt = Annotated[Optional[bool], typer.Option(
+    "--cold-workers/--warm-workers", help="Start a fresh sandbox (a new Python importing torch) for every job "
+                                          "instead of forking jobs from warm sandboxed workers (default: warm; "
+                                          "a resumed run keeps its choice).", show_default=False)]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Training seed (default: the task's train.seed).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="KEY=VALUE", help="Change any task field, checked like the file: --set train.learning_rate=3e-4 "
@@ -127,6 +131,7 @@ def solve(
     ray_address: Annotated[Optional[str], typer.Option(
         help="With --executor ray: the cluster to join (HOST:PORT, or auto: RAY_ADDRESS or the cluster "
              "`ray start` started on this machine); default: start a local one for the run.")] = None,
+    cold_workers: ColdOpt = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -151,7 +156,7 @@ def solve(
                                feedback=feedback, feedback_noise=feedback_noise, vlm_model=vlm_model,
                                vlm_api_base=vlm_api_base, device=device, parallel=parallel,
                                final_seeds=final_seeds, max_cost=max_cost, llm_critic=llm_critic,
-                               ray_address=ray_address)
+                               ray_address=ray_address, cold_workers=cold_workers)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
             if as_json:
@@ -219,6 +224,7 @@ def train(
     total_timesteps: StepsOpt = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<task>-train-<time>).")] = None,
+    cold_workers: ColdOpt = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -244,7 +250,7 @@ def train(
         result, folder = train_reward(task, reward, sandbox=sandbox or "auto", device=device or "auto", out=out,
                                       total_timesteps=total_timesteps, timeout=timeout, memory=memory, seed=seed,
                                       settings=parse_settings(set_ or []), on_progress=on_progress,
-                                      notify=reporter.message)
+                                      notify=reporter.message, cold_workers=cold_workers)
     wall = time.perf_counter() - STARTED
     line = {"status": result.status, "fitness": result.fitness, "success": result.success,
             "reason": result.reason, "wall_s": round(wall, 3),

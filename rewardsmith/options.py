@@ -51,6 +51,8 @@ class SolveOptions(BaseModel):
     max_cost: float | None = Field(None, gt=0, description="stop cleanly once the LLM has cost this many US dollars")
     llm_critic: bool | None = Field(None, description="an LLM reviews each reward before training "
                                                       "(default: the task's search.llm_critic)")
+    cold_workers: bool = Field(False, description="a fresh sandbox (a new Python importing torch) for every job, "
+                                                  "instead of jobs forked from warm sandboxed workers")
 
     @field_validator("api_base")
     @classmethod

@@ -179,6 +179,9 @@ class Sandbox:
     def cleanup(self, job_dir: Path) -> None:
         """Remove anything the backend left (containers); called after every job."""
 
+    def close(self) -> None:
+        """Stop whatever the sandbox keeps running between jobs (warm workers); idempotent."""
+
     def missing_hint(self) -> str:
         """What to do when the guest cannot build an env in this sandbox that the host builds."""
         return "install the env's packages into the Python environment rewardsmith runs in"

@@ -326,7 +326,7 @@ class WarmSandbox(Sandbox):
             if self.closed:
                 return None
             ready = [w for w in self.idle if w.ready.is_set()]
-            worker = (ready or self.idle or [None])[0]
+            worker: WarmWorker | None = (ready or self.idle)[0] if self.idle else None
             if worker is not None:
                 self.idle.remove(worker)
         if worker is None:
