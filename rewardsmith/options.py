@@ -52,6 +52,13 @@ class SolveOptions(BaseModel):
     llm_critic: bool | None = Field(None, description="an LLM reviews each reward before training "
                                                       "(default: the task's search.llm_critic)")
 
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not a URL (write it as http://HOST:PORT or https://...)")
+        return value
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:

@@ -36,11 +36,20 @@ class RichReporter:
         self.lock = threading.Lock()
 
     def __enter__(self) -> RichReporter:
-        self.progress.start()
+        self._start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        self._stop()
+
+    # live bars only on a terminal: in a pipe or a file they would add blank lines, nothing else
+    def _start(self) -> None:
+        if self.console.is_terminal:
+            self.progress.start()
+
+    def _stop(self) -> None:
+        if self.console.is_terminal:
+            self.progress.stop()
 
     def iteration_started(self, iteration: int, iterations: int, candidates: list[Candidate]) -> None:
         self.console.rule(f"iteration {iteration + 1}/{iterations} · {len(candidates)} candidates")
@@ -89,11 +98,11 @@ class RichReporter:
     @contextmanager
     def paused(self) -> Iterator[None]:
         """No live display meanwhile (a full-screen app may take over the terminal)."""
-        self.progress.stop()
+        self._stop()
         try:
             yield
         finally:
-            self.progress.start()
+            self._start()
 
     def message(self, text: str) -> None:
         self.console.print(text, soft_wrap=True)

@@ -14,8 +14,8 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runs import RunDir, atomic_write_text
-from .schemas import CandidateResult, Ranking, Summary
+from .runs import RunDir, atomic_write_text, check_writable
+from .schemas import CandidateResult, PolicyEvaluation, Ranking, Summary
 from .task import TaskSpec
 
 STATUS_COLOURS = {"ok": "#2a7ab0", "rejected": "#d08c2a", "failed": "#c0392b", "skipped": "#8e8e8e"}
@@ -235,6 +235,16 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
                      f"<p>fitness {final.mean:.3f} ± {final.std:.3f} (mean ± std), success rate "
                      f"{final.success_rate:.0%}</p><table><tr><th>seed</th><th>status</th><th>fitness</th></tr>"
                      f"{cells}</table>")
+    evaluation = load_policy_eval(run)
+    if evaluation and evaluation.seeds:
+        cells = "".join(f"<tr><td>{s.seed}</td><td>{esc(s.status)}</td><td>{_fmt(s.fitness)}</td>"
+                        f"<td>{esc(s.reason or '')}</td></tr>" for s in evaluation.seeds)
+        spread = (f"fitness {evaluation.mean:.3f} ± {evaluation.std:.3f} (mean ± std, min {evaluation.min:.3f}, "
+                  f"max {evaluation.max:.3f}), {evaluation.success_rate:.0%} of seeds pass "
+                  f"{evaluation.success_threshold:g}" if evaluation.mean is not None else "no seed finished")
+        parts.append(f"<h2>Best policy evaluated on {len(evaluation.seeds)} seeds</h2>"
+                     f"<p>{esc(evaluation.candidate)}, {evaluation.episodes_per_seed} episodes per seed: {esc(spread)}</p>"
+                     f"<table><tr><th>seed</th><th>status</th><th>fitness</th><th>reason</th></tr>{cells}</table>")
     rows = []
     for r in results:
         media = _media(run.candidate_dir(r.iteration, r.index)) if r is not best else ""
@@ -252,17 +262,18 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
 
 
 def load_results(run: RunDir) -> list[CandidateResult]:
-    results = []
-    for folder in sorted(run.path.glob("iter_*/cand_*")):
-        result = run.load_result(int(folder.parent.name[5:]), int(folder.name[5:]))
-        if result is not None:
-            results.append(result)
-    return results
+    return run.results()
+
+
+def load_policy_eval(run: RunDir) -> PolicyEvaluation | None:
+    """What ``rewardsmith eval`` measured (``policy_eval.json``), if it ran."""
+    return run.load(run.path / "policy_eval.json", PolicyEvaluation)
 
 
 def write_report(run_dir: Path) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     run, task, _ = RunDir.open(run_dir)
+    check_writable(run.path, "RUN")
     page = build_html(run, task, run.load_summary(), load_results(run))
     path = run.path / "report.html"
     atomic_write_text(path, page)

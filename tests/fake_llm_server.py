@@ -2,12 +2,14 @@
 
 It speaks the two wire formats litellm uses for ``openai/...`` (``POST /v1/chat/completions``)
 and ``anthropic/...`` (``POST /v1/messages``), plain and streamed (server-sent events), with
-``n`` > 1 for the OpenAI format. Answers come from a ``responder(request) -> str | int | (int,
-str)`` function (called once per choice; an int is answered as that HTTP error, a pair as that
-error with that message); errors queued in ``errors`` are served first, one per request. Every
-request is recorded (path, selected headers, JSON body) for the test to inspect, with the images
-it carries decoded (``Received.images``: OpenAI ``image_url`` data URLs and Anthropic base64
-``image`` blocks alike); each image counts 85 prompt tokens, as a low-detail image does at OpenAI.
+``n`` > 1 for the OpenAI format. Answers come from a ``responder(request)`` function (called once
+per choice) that returns the text, or an HTTP error to answer with: an int (the status), or a
+tuple of the status and a message (str) and/or headers (dict), e.g. ``(429, {"retry-after":
+"2"})`` or ``(400, "image input is not supported")``; errors queued in ``errors`` (the same
+forms) are served first, one per request. Every request is recorded (path, selected headers, JSON
+body) for the test to inspect, with the images it carries decoded (``Received.images``: OpenAI
+``image_url`` data URLs and Anthropic base64 ``image`` blocks alike); each image counts 85 prompt
+tokens, as a low-detail image does at OpenAI.
 """
 
 from __future__ import annotations
@@ -143,10 +145,8 @@ class FakeLLMServer:
                 texts = []
                 for _ in range(n):
                     answer = server.responder(request)
-                    if isinstance(answer, int):  # the script asks for an HTTP error
+                    if isinstance(answer, (int, tuple)):  # the script asks for an HTTP error
                         return self._error(answer, anthropic)
-                    if isinstance(answer, tuple):  # ... with its message
-                        return self._error(answer[0], anthropic, answer[1])
                     texts.append(answer)
                 prompt_tokens = _tokens(request.text) + 85 * len(request.images)
                 if anthropic:
@@ -203,22 +203,27 @@ class FakeLLMServer:
                            ("message_stop", {"type": "message_stop"})]
                 self._sse(events)
 
-            def _error(self, status, anthropic, message=None):
+            def _error(self, error, anthropic):
+                """``error``: a status, or (status, message and/or headers)."""
+                status, *extra = error if isinstance(error, tuple) else (error,)
+                message = next((x for x in extra if isinstance(x, str)), None) or f"scripted error {status}"
+                headers = next((x for x in extra if isinstance(x, dict)), None)
                 kind = {400: "invalid_request_error", 429: "rate_limit_error", 401: "authentication_error",
                         404: "not_found_error", 529: "overloaded_error"}.get(status, "api_error")
-                message = message or f"scripted error {status}"
                 if anthropic:
-                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
-                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}})
+                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}}, headers)
 
             # -- transport
-            def _json(self, status, payload):
+            def _json(self, status, payload, headers=None):
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
+                if headers is None and status == 429:
+                    headers = {"retry-after": "0"}
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

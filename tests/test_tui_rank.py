@@ -2,7 +2,10 @@
 
 import asyncio
 import json
+import os
+import shlex
 import shutil
+import sys
 
 import pytest
 from fake_run import make_run
@@ -186,3 +189,36 @@ def test_a_person_overrules_the_vlm_or_takes_its_ranking_as_theirs(run):
     assert run.latest_ranking(0, judge="person") == overruled and run.latest_ranking(0).judge == "person"
     view = load_iteration(run.path)
     assert view.previous == overruled and view.vlm is not None and view.vlm.judge == "vlm"
+
+
+# ---- real terminals that make the image library stumble ---------------------------------------------
+NEEDS_TMUX = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                reason="needs tmux (scripts/system-deps.sh installs it)")
+
+
+@NEEDS_TMUX
+def test_rank_on_a_pty_that_reports_zero_columns(run):
+    from conftest import ROOT
+    from terminals import Tmux
+
+    command = (f"stty cols 0 rows 0; cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m rewardsmith "
+               f"rank {shlex.quote(str(run.path))}; echo RANK-EXIT=$?; sleep 60")
+    tmux = Tmux(command)
+    try:
+        tmux.wait_for("status", "fitness", "iteration 1")
+        tmux.keys("q")
+        screen = tmux.wait_for("RANK-EXIT=")
+    finally:
+        tmux.close()
+    assert "RANK-EXIT=0" in screen and "quit without saving" in screen
+    assert "Traceback" not in screen and "ZeroDivisionError" not in screen
+
+
+def test_rank_on_a_terminal_that_answers_no_graphics_query(run):
+    from conftest import ROOT
+    from terminals import run_in_silent_pty
+
+    code, printed = run_in_silent_pty([sys.executable, "-m", "rewardsmith", "rank", str(run.path)],
+                                      ready=b"fitness", keys=b"q", cwd=ROOT)
+    assert code == 0 and "quit without saving" in printed
+    assert "Traceback" not in printed and "TimeoutError" not in printed

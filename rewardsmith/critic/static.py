@@ -46,8 +46,8 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
         compile(code, "reward.py", "exec", dont_inherit=True)  # bytecode only: nothing runs
         form = read_form(code)
     except SyntaxError as exc:
-        return _reject(f"does not parse: line {exc.lineno}: {exc.msg}")
-    except (ValueError, RecursionError, MemoryError) as exc:
+        return _reject(f"does not parse: {f'line {exc.lineno}: ' if exc.lineno else ''}{exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:  # ValueError: null bytes, on some Pythons
         return _reject(f"does not parse: {exc}")
     tree = form.tree
     warnings: list[str] = []

@@ -74,10 +74,11 @@ class LLMClient:
 
     def __init__(self, backend: Backend, cache_dir: str | Path | None = None, max_cost: float | None = None,
                  max_attempts: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
-                 max_parallel: int = 4, _ledger: _Ledger | None = None):
+                 max_parallel: int = 4, retry_after_max_s: float = 120.0, _ledger: _Ledger | None = None):
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.max_attempts, self.backoff_s, self.backoff_max_s = max_attempts, backoff_s, backoff_max_s
+        self.retry_after_max_s = retry_after_max_s  # a server's own Retry-After is honoured up to this
         self.max_parallel = max_parallel
         self._ledger = _ledger or _Ledger(max_cost)
         self.lock = self._ledger.lock
@@ -85,7 +86,8 @@ class LLMClient:
     def sibling(self, backend: Backend) -> LLMClient:
         """A client of another backend that counts, limits and logs together with this one."""
         return LLMClient(backend, self.cache_dir, max_attempts=self.max_attempts, backoff_s=self.backoff_s,
-                         backoff_max_s=self.backoff_max_s, max_parallel=self.max_parallel, _ledger=self._ledger)
+                         backoff_max_s=self.backoff_max_s, max_parallel=self.max_parallel,
+                         retry_after_max_s=self.retry_after_max_s, _ledger=self._ledger)
 
     @property
     def model(self) -> str:
@@ -169,8 +171,11 @@ class LLMClient:
         return [Answer(text, log) for reply, log in results for text in reply.texts]
 
     def ask(self, request: LLMRequest, purpose: str = "", sample: int = 0, use_cache: bool = True,
-            attempts: int | None = None) -> tuple[LLMReply, str | None]:
-        """One request through the cache, the budget and the retry loop; the reply and its log."""
+            attempts: int | None = None, retry_unreachable: bool = True) -> tuple[LLMReply, str | None]:
+        """One request through the cache, the budget and the retry loop; the reply and its log.
+
+        Transient answers (429, 5xx, timeouts, dropped connections) are retried; with
+        ``retry_unreachable`` false, a server that cannot be reached at all is not."""
         key = self._key(request, sample)
         record = {"purpose": purpose, "model": self.backend.model, "api_base": self.backend.api_base,
                   "sample": sample, "cache_key": key, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -190,6 +195,9 @@ class LLMClient:
                 break
             except TransientLLMError as exc:
                 errors.append(scrub(str(exc)))
+                if exc.connection and not retry_unreachable:
+                    self._write_log(record, {"error": errors[-1], "errors": errors})
+                    raise LLMError(errors[-1]) from None
                 if attempt == attempts:
                     self._write_log(record, {"error": errors[-1], "errors": errors})
                     raise LLMError(f"{self.backend.model}: {errors[-1]} (gave up after {attempt} attempts)") from None
@@ -211,7 +219,7 @@ class LLMClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_max_s)
+            return min(max(retry_after, 0.0), self.retry_after_max_s)
         return min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
     def _check_budget(self) -> None:
@@ -223,7 +231,11 @@ class LLMClient:
     def preflight(self, image: ImagePart | None = None, who: str = "LLM", flag: str = "--api-base") -> None:
         """Fail early, with one line, on a missing key, an unreachable server or an unknown model;
         with ``image``, also on a model that cannot take images (litellm's model list, else the
-        request carrying it)."""
+        request carrying it).
+
+        A rate limit or a server error at start-up is no reason to give up: those answers are
+        retried as every request's are (with the server's ``Retry-After``); only a server that
+        cannot be reached, a rejected key or an unknown model end the run here."""
         missing = self.backend.missing_keys()
         model = self.backend.model
         if missing and not self.backend.api_base:
@@ -238,7 +250,7 @@ class LLMClient:
         ping = LLMRequest.chat(("user", content), max_tokens=16)
         try:
             self.ask(ping, purpose=f"preflight {who}" if image is not None else "preflight", use_cache=False,
-                     attempts=2)
+                     retry_unreachable=False)
         except BudgetExceeded:
             raise
         except LLMError as exc:

@@ -104,9 +104,10 @@ class LiteLLMBackend:
         where = self.api_base or self.provider
         status = getattr(exc, "status_code", None)
         text = _short(exc)
-        if _in_chain(exc, ("ConnectError", "ConnectionError", "ConnectionRefusedError", "APIConnectionError",
-                           "RemoteProtocolError")):
+        if _in_chain(exc, ("ConnectError", "ConnectionRefusedError", "gaierror")):  # refused, no such host
             return TransientLLMError(f"cannot reach {where}: {_root_message(exc)}", connection=True)
+        if _in_chain(exc, ("ConnectionError", "APIConnectionError", "RemoteProtocolError", "ReadError")):
+            return TransientLLMError(f"the connection to {where} broke: {_root_message(exc)}")
         if isinstance(exc, litellm.Timeout) or _in_chain(exc, ("TimeoutException", "ReadTimeout", "TimeoutError")):
             return TransientLLMError(f"{where} did not answer within {self.timeout_s:g} s")
         if isinstance(status, int) and (status in (408, 409, 429) or status >= 500):
@@ -180,10 +181,41 @@ def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     try:
-        value = headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+        return retry_after_seconds(headers.get("retry-after-ms"), headers.get("retry-after"))
+    except AttributeError:
         return None
+
+
+def retry_after_seconds(milliseconds: str | None, value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait as a server asks: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in
+    seconds or as an HTTP date (RFC 9110).
+
+    >>> retry_after_seconds(None, "7"), retry_after_seconds("1500", "7")
+    (7.0, 1.5)
+    >>> retry_after_seconds(None, "Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0)
+    10.0
+    >>> retry_after_seconds(None, "soon") is None
+    True
+    """
+    import email.utils
+    import time
+
+    for text, scale in ((milliseconds, 1e-3), (value, 1.0)):
+        if text is None:
+            continue
+        try:
+            return max(0.0, float(text) * scale)
+        except (TypeError, ValueError):
+            pass
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _key_names(model: str) -> list[str]:

@@ -223,7 +223,7 @@ def _wait_for_go(job_dir: Path) -> bool:
 
 def run_evaluate(job_dir: Path, setup: Setup) -> int:
     from ..expressions import FitnessProgram
-    from ..train.evaluate import evaluate_policy
+    from ..train.evaluate import FitnessNotFinite, evaluate_policy
     from ..train.policy import load_policy
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
@@ -237,7 +237,11 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
         emit(RESULT, {"error": f"could not load the policy checkpoint: {type(exc).__name__}: {exc}"})
         return 0
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
-    summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+    try:
+        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+    except FitnessNotFinite as exc:
+        emit(RESULT, {"error": str(exc)})
+        return 0
     emit(RESULT, summary.model_dump())
     return 0
 
