@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ...errors import RewardsmithError, UnknownEnvError
 
 
-def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None = None, flatten: bool = False):
-    """One env of ``env_id``; ``flatten`` turns a structured observation into one flat vector."""
+def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None = None, flatten: bool = False,
+                wrappers: tuple[tuple[str, tuple], ...] = ()):
+    """One env of ``env_id``; ``flatten`` turns a structured observation into one flat vector;
+    ``wrappers`` are (name, args) pairs of :data:`WRAPPERS` a layout asks for (plain data, so an
+    async vector env can send them to its workers)."""
     try:
         import gymnasium
     except ImportError:  # pragma: no cover - a core dependency
         raise RewardsmithError("the gymnasium backend needs gymnasium: pip install gymnasium") from None
+    _register_namespace(env_id)
     try:
-        env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+        with _fixed_numpy_seed(env_id):
+            env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RewardsmithError(f"gymnasium:{env_id} needs a package that is not installed: {first}") from None
@@ -22,6 +28,60 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
         raise UnknownEnvError(f"unknown environment 'gymnasium:{env_id}': {exc}") from None
     except TypeError as exc:
         raise RewardsmithError(f"gymnasium:{env_id}: bad env kwargs: {exc}") from None
+    for name, args in wrappers:
+        env = _wrapper(name)(env, *args)
     if flatten:
         env = gymnasium.wrappers.FlattenObservation(env)
     return env
+
+
+# packages that register a gymnasium namespace when imported, and how to install them
+NAMESPACES = {"Meta-World": ("metaworld", "pip install 'rewardsmith[metaworld]'")}
+# namespaces whose envs draw from numpy's global generator when built: Meta-World's MT1 draws its
+# 50 goal positions so unless given a `seed` kwarg, which the gymnasium backend cannot pass (its
+# own `seed` seeds each copy on reset). Built with the generator seeded, every copy and every job
+# gets the same 50 goals (as MT1 with seed 0); which of them an episode uses follows the reset seed.
+SEEDED_CONSTRUCTION = {"Meta-World"}
+
+
+@contextlib.contextmanager
+def _fixed_numpy_seed(env_id: str):
+    if env_id.split("/", 1)[0] not in SEEDED_CONSTRUCTION or "/" not in env_id:
+        yield
+        return
+    import numpy as np
+
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _register_namespace(env_id: str) -> None:
+    """Import the package behind an id's namespace (``Meta-World/MT1`` -> metaworld) so its ids exist."""
+    import gymnasium
+
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace not in NAMESPACES or env_id in gymnasium.registry:
+        return
+    module, install = NAMESPACES[namespace]
+    try:
+        __import__(module)
+    except ImportError as exc:
+        raise RewardsmithError(f"gymnasium:{env_id} needs the {module} package ({exc}): {install}") from None
+
+
+def _wrapper(name: str):
+    """The wrapper class a layout names: ``model_state`` (model quantities into info) or
+    ``metaworld_seed`` (Meta-World seeded on reset)."""
+    if name == "model_state":
+        from .mujoco import ModelStateInfo
+
+        return ModelStateInfo
+    if name == "metaworld_seed":
+        from .metaworld import SeedOnReset
+
+        return SeedOnReset
+    raise ValueError(f"unknown env wrapper {name!r}")
