@@ -19,7 +19,7 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
         raise RewardsmithError("the gymnasium backend needs gymnasium: pip install gymnasium") from None
     _register_namespace(env_id)
     try:
-        with _fixed_numpy_seed(env_id):
+        with _construction(env_id):
             env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -37,26 +37,13 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
 
 # packages that register a gymnasium namespace when imported, and how to install them
 NAMESPACES = {"Meta-World": ("metaworld", "pip install 'rewardsmith[metaworld]'")}
-# namespaces whose envs draw from numpy's global generator when built: Meta-World's MT1 draws its
-# 50 goal positions so unless given a `seed` kwarg, which the gymnasium backend cannot pass (its
-# own `seed` seeds each copy on reset). Built with the generator seeded, every copy and every job
-# gets the same 50 goals (as MT1 with seed 0); which of them an episode uses follows the reset seed.
-SEEDED_CONSTRUCTION = {"Meta-World"}
+def _construction(env_id: str):
+    """What building ``env_id`` needs around ``gymnasium.make`` (Meta-World: see metaworld.building)."""
+    if env_id.startswith("Meta-World/"):
+        from .metaworld import building
 
-
-@contextlib.contextmanager
-def _fixed_numpy_seed(env_id: str):
-    if env_id.split("/", 1)[0] not in SEEDED_CONSTRUCTION or "/" not in env_id:
-        yield
-        return
-    import numpy as np
-
-    state = np.random.get_state()
-    np.random.seed(0)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+        return building()
+    return contextlib.nullcontext()
 
 
 def _register_namespace(env_id: str) -> None:

@@ -12,11 +12,16 @@ fingertips that Meta-World's rewards use), the positions at the start of the epi
 joints of the objects (a drawer's slide, a button's travel).
 
 Meta-World ignores the seed given to ``reset`` (it seeds only at construction), so every copy of
-a vector env would draw the same goals: :class:`SeedOnReset` passes the seed on.
+a vector env would draw the same goals: :class:`SeedOnReset` passes the seed on. And its MT1
+draws its 50 goals from numpy's global generator unless given a ``seed`` kwarg, which the
+gymnasium backend cannot pass (its own ``seed`` seeds each copy): :func:`building` fixes the
+generator while an env is built, so every copy and every job gets the same 50 goals (as MT1 with
+seed 0), and builds them once per process (an env and 50 resets each time otherwise).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import gymnasium
@@ -26,6 +31,40 @@ from ..description import StateVar
 from .mujoco import ModelNames, ModelNaming, Quantity, body_tree, probe
 
 ROBOT_ROOT = "right_arm_base_link"   # the Sawyer arm and gripper hang below this body
+
+
+_GOALS: dict[tuple, object] = {}   # (env name, seed) -> MT1 benchmark, built while `building`
+_BUILDING = False
+
+
+@contextlib.contextmanager
+def building():
+    """Around ``gymnasium.make`` of a Meta-World id: numpy's global generator seeded with 0 (and
+    restored after), and MT1's goal sets reused within the process."""
+    global _BUILDING
+    import metaworld
+
+    if not getattr(metaworld.MT1, "_rewardsmith_cached", False):
+        original = metaworld.MT1
+
+        def cached_mt1(env_name, seed=None):
+            if not _BUILDING:
+                return original(env_name, seed=seed)
+            key = (env_name, seed)
+            if key not in _GOALS:
+                _GOALS[key] = original(env_name, seed=seed)
+            return _GOALS[key]
+
+        cached_mt1._rewardsmith_cached = True
+        metaworld.MT1 = cached_mt1  # make_mt_envs looks MT1 up in the module at call time
+    state = np.random.get_state()
+    np.random.seed(0)
+    _BUILDING = True
+    try:
+        yield
+    finally:
+        _BUILDING = False
+        np.random.set_state(state)
 
 
 def is_metaworld(unwrapped) -> bool:
@@ -73,11 +112,11 @@ def _object_source(names: ModelNames, data, obs_slice: slice) -> str:
 
 
 def _quat_source(names: ModelNames, data, obs_slice: slice) -> str:
-    """What an object's quaternion is; ``""`` when it never changes (zero, or an object that does
-    not turn): no reward can use it."""
+    """What an object's quaternion is (it may never change: an object that slides, not turns)."""
     values = data.obs[:, obs_slice]
     if np.ptp(values, axis=0).max() < 1e-9:
-        return ""
+        shown = ", ".join(f"{x:g}" for x in values[0])
+        return f"constant ({shown}): this object does not turn"
     quats = data.arrays["xquat"].reshape(len(values), -1, 4)
     for b in range(quats.shape[1]):
         if np.allclose(values, quats[:, b], atol=1e-6):
@@ -126,9 +165,8 @@ def naming(env) -> ModelNaming:
             variables.append(StateVar(name=f"{prefix}{stem}_pos", obs=(start, start + 3), unit="m",
                                       description=f"position (x, y, z) of the task's object{src}{when}"))
             quat = _quat_source(names, data, slice(now + 3, now + 7))
-            if quat:
-                variables.append(StateVar(name=f"{prefix}{stem}_quat", obs=(start + 3, start + 7),
-                                          description=f"orientation quaternion of the object{when}, {quat}"))
+            variables.append(StateVar(name=f"{prefix}{stem}_quat", obs=(start + 3, start + 7),
+                                      description=f"orientation quaternion of the object{when}, {quat}"))
 
     frame_vars(0, "", "")
     frame_vars(frame, "prev_", " one step earlier")
@@ -145,6 +183,8 @@ def naming(env) -> ModelNaming:
                  (3,), "m", "position of the point midway between the two fingertips (Meta-World's tool centre point, "
                             "which its rewards measure from; about 4.5 cm below hand_pos)"),
         Quantity("init_tcp_pos", "attr", ("init_tcp",), (3,), "m", "tcp_pos at the start of the episode"),
+        Quantity("hand_init_pos", "attr", ("hand_init_pos",), (3,), "m",
+                 "where the task puts the hand at the start of each episode"),
         Quantity("obj_init_pos", "attr", ("obj_init_pos",), (3,), "m",
                  "where the task placed its object at the start of the episode"),
     ]

@@ -672,8 +672,12 @@ class QuantityReader:
         # per kind: where its numbers go in the flat array, and the model indices they come from
         self._groups = []
         for kind, (places, what) in groups.items():
-            first = np.asarray([i[0] for i in what], dtype=np.int64) if kind not in ("qpos", "qvel") else \
-                np.asarray(what, dtype=np.int64)
+            if kind == "attr":
+                first = None
+            elif kind in ("qpos", "qvel"):
+                first = np.asarray(what, dtype=np.int64)
+            else:
+                first = np.asarray([i[0] for i in what], dtype=np.int64)
             second = np.asarray([i[1] for i in what], dtype=np.int64) if kind in ("mid_sites", "contact") else None
             names = [i[0] for i in what] if kind == "attr" else None
             self._groups.append((kind, np.asarray(places, dtype=np.int64), first, second, names))
