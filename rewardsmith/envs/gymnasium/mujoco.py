@@ -763,7 +763,7 @@ class ModelStateInfo(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
 
 
 def body_tree(names: ModelNames, max_lines: int = MAX_TREE_LINES, leave_out: set[int] = frozenset(),
-              head: str = "Bodies that move (child under parent; [joints; sites])") -> str:
+              head: str = "Bodies that move") -> str:
     """The bodies that move, indented under their parents, with their joints and sites
     (``leave_out``: bodies not to show, with everything below them)."""
     model = names.model
@@ -799,7 +799,7 @@ def body_tree(names: ModelNames, max_lines: int = MAX_TREE_LINES, leave_out: set
         shown = ", ".join(fixed[:8]) + (f" and {len(fixed) - 8} more" if len(fixed) > 8 else "")
         lines.append(f"  fixed to the world: {shown}")
     floors = [names.geoms[g] for g in floor_geoms(model)]
-    head += f"; ground plane: {', '.join(floors)}" if floors else ""
+    head += " (child under parent; [joints; sites])" + (f"; ground plane: {', '.join(floors)}" if floors else "")
     return head + ":\n" + "\n".join(lines)
 
 
