@@ -304,7 +304,10 @@ def probe(env, names: ModelNames, flatten=None, seed: int = 0) -> Probe:
             if held is None or rng.random() < 0.1:
                 held = np.where(rng.random(low.shape) < 0.5, low, high) if rng.random() < 0.5 else None
             action = held if held is not None else rng.uniform(low, high)
-            obs, _, _, _, info = env.step(_as_action(space, action))
+            try:  # on past a termination (the physics goes on); an env that refuses gets a new episode
+                obs, _, _, _, info = env.step(_as_action(space, action))
+            except Exception:
+                break
             record(obs, info)
     keys = set(rows_info[1]) if len(rows_info) > 1 else set()
     info = {}
