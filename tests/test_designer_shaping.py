@@ -87,13 +87,14 @@ def test_the_coarse_scale_follows_the_distances_a_trained_candidate_started_from
 def test_a_speed_to_exceed_pays_from_rest_to_past_the_threshold(fitness, name, sign):
     var = name.split("_")[0]
     threshold = 3.0 if var == "spin" else 2.0
-    values = sign * torch.tensor([-1.0, 0.0, 0.5 * threshold * 1.2, threshold, threshold * 1.2, 10.0])
-    _, _, call = _reward(fitness)
+    values = sign * torch.tensor([-1.0, 0.0, 0.5 * threshold, threshold, 2 * threshold, 10.0])
+    _, code, call = _reward(fitness)
     _, parts = call(**{var: values})
     score = parts[name]
     assert score[:2].tolist() == [0.0, 0.0]            # standing still or going the wrong way earns nothing
-    assert score[2] == pytest.approx(0.5) and 0.8 < score[3] < 1.0   # slope up to and past the threshold
-    assert score[4:].tolist() == [1.0, 1.0]
+    assert score[2:4].tolist() == pytest.approx([0.25, 0.5])   # a slope up to the threshold and on past it
+    assert score[4:].tolist() == [1.0, 1.0]            # saturated at twice the threshold
+    assert "-5.0" not in code                          # not from the declared range's low end (speed: -5)
 
 
 def test_other_thresholds_keep_the_ramp_from_the_declared_range():

@@ -9,8 +9,9 @@ aggregated condition and turns it into a smooth score over the same variables:
   would be flat where the policy starts, so the score is the sum of a coarse term
   ``1 / (1 + x / (t*s))``, which keeps a slope far from the goal, and the fine one;
 - ``x > c`` for a rate (a velocity: its unit is per second or per step) becomes a ramp from rest
-  (0) to a little past ``c``, so standing still earns nothing and the policy aims beyond the
-  threshold rather than at it; other quantities: a ramp from the variable's lowest value up to
+  (0) to twice ``c``, so standing still earns nothing and the policy aims well past the
+  threshold rather than at it (a speed that varies over a stride or a turn then stays above it);
+  other quantities: a ramp from the variable's lowest value up to
   ``c`` (``x < c``: from its highest value), raised to the power ``1/t``, or
   ``exp(-relu(c - x) / (t*s))`` when the variable has no known range;
 - ``a == b`` becomes ``exp(-|a - b| / (t*s))``; a plain number (``mean(x_velocity)``) is used as is;
@@ -41,7 +42,7 @@ _TORCH_FN = {"abs": "torch.abs", "sqrt": "torch.sqrt", "exp": "torch.exp", "log"
              "cos": "torch.cos", "sin": "torch.sin", "tanh": "torch.tanh", "sign": "torch.sign",
              "minimum": "torch.minimum", "maximum": "torch.maximum"}
 COARSE_FACTOR = 10.0   # without a declared range, a distance's coarse scale starts at this many radii
-RATE_MARGIN = 0.2      # a speed ramp saturates this far (relative) past its threshold
+RATE_MARGIN = 1.0      # a speed ramp saturates this far (relative) past its threshold: at twice it
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
 
@@ -258,7 +259,7 @@ class RewardPlan:
                     tmpl = f"(0.5 / (1.0 + {c.code(left)} / {{tc}}) + 0.5 * torch.exp(-{c.code(left)} / {{t}}))"
                     return Leaf(name, source, tmpl, "distance", threshold, coarse)
                 if c.is_rate(left) and (threshold > 0 if not below else threshold < 0):
-                    # a speed to exceed in one direction: from rest (0) to a little past the threshold
+                    # a speed to exceed in one direction: from rest (0) to well past the threshold
                     target = threshold * (1.0 + RATE_MARGIN)
                     tmpl = f"torch.clamp({c.code(left)} / {_n(target)}, 0.0, 1.0) ** {{t}}"
                     return Leaf(self._unique(self._subject(left) + ("_low" if below else "_high")), source, tmpl,

@@ -13,7 +13,7 @@ Meta-World, Gymnasium-Robotics, a user's own) is named without a table per env:
    ``fingertip_rel_target_xy``);
 3. **extras** (:func:`extra_quantities`): quantities the observation lacks (body and site
    positions, joint angles and velocities by joint name, the height of a root body, contact with
-   the floor) are computed after every step by :class:`ModelState`, a gymnasium wrapper that
+   the floor) are computed after every step by :class:`ModelStateInfo`, a gymnasium wrapper that
    puts them into ``info``; the description reads them as info variables, so sync and async
    vectorization both carry them.
 
@@ -523,11 +523,11 @@ def _split(array: ModelArray, k0: int, k1: int) -> list[tuple[Slot, int, int]]:
 
 @dataclass(frozen=True)
 class Quantity:
-    """A model quantity :class:`ModelState` computes after each step, under ``info[name]``."""
+    """A model quantity :class:`ModelStateInfo` computes after each step, under ``info[name]``."""
 
     name: str
     kind: str                 # qpos, qvel, xpos, height, site, contact, attr, mid_sites
-    index: tuple = ()         # indices into the model (see ModelState._value)
+    index: tuple = ()         # indices into the model, or an attribute name (see QuantityReader)
     shape: tuple[int, ...] = ()
     unit: str = "-"
     description: str = ""
