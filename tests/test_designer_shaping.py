@@ -8,7 +8,7 @@ from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.builtin import COARSE_FACTOR, BuiltinDesigner, RewardPlan
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
 from rewardsmith.reward import RewardFunction
-from rewardsmith.schemas import CandidateResult, Feedback, IterationRecord, Stats, TrainCheckpoint, TrainLog
+from rewardsmith.schemas import Analysis, CandidateResult, Feedback, Finding, IterationRecord, Stats, TrainCheckpoint, TrainLog
 from rewardsmith.task import TaskSpec
 
 ARM = EnvDescription(
@@ -101,3 +101,33 @@ def test_other_thresholds_keep_the_ramp_from_the_declared_range():
     _, code, call = _reward("mean(level > 0.5)")
     _, parts = call(level=torch.tensor([-1.0, 0.0, 0.5]))
     assert parts["level_high"].tolist() == pytest.approx([0.0, 2 / 3, 1.0])
+
+
+HOPPER = EnvDescription(
+    id="toy:Hopper", summary="a hopper", max_episode_steps=100,
+    variables=(StateVar(name="height", unit="m", low=0.7, high=2.0), StateVar(name="drift", unit="m")),
+    action=ActionSpec(kind="continuous", shape=(1,), low=(-1.0,), high=(1.0,)))
+
+
+@pytest.mark.parametrize("stuck", [True, False])
+def test_a_ramp_that_paid_for_standing_still_starts_where_the_policy_started(stuck):
+    """``height > 1.4`` ramps from the range's end (0.7): standing at 1.25 earns 0.79 of it. When
+    training made no progress, the next candidate's ramp starts at the observed 1.25."""
+    task = TaskSpec.model_validate({"name": "t", "description": "d", "env": {"backend": "torch", "id": "Reacher"},
+                                    "fitness": {"expression": "mean(height > 1.4)", "success_threshold": 0.2}})
+    plan = RewardPlan(task.fitness.expression, HOPPER)
+    params = plan.default_params()
+    stats = Stats(mean=0.55 / 0.7, std=0.01, min=0.7, max=0.8)
+    log = TrainLog(checkpoints=[TrainCheckpoint(step=1, wall_s=1, reward=stats, episodes=1, components={"height_high": stats})],
+                   env_steps=1, wall_s=1, steps_per_s=1)
+    findings = [Finding(kind="no_progress", detail="")] if stuck else []
+    parent = CandidateResult(iteration=0, index=0, status="ok", fitness=0.0, reward_file="r.py", train=log,
+                             origin={"params": params.to_dict()}, analysis=Analysis(findings=findings, text=""))
+    feedback = Feedback(iteration=0, kind="metric", best=0, order=[0])
+    history = [IterationRecord(iteration=0, candidates=[parent], feedback=feedback)]
+    child = BuiltinDesigner().propose(DesignRequest(task, HOPPER, history, 1, 1))[0]
+    if stuck:
+        assert child.origin["params"]["starts"]["height_high"] == pytest.approx(1.25)
+        assert "torch.clamp((height - 1.25) / 0.15, 0.0, 1.0)" in child.code
+    else:
+        assert "starts" not in child.origin["params"] and "(height - 0.7) / 0.7" in child.code

@@ -148,10 +148,16 @@ class Leaf:
     kind: str            # decay, distance, ramp, soft, near, value, indicator
     unit: float = 1.0    # the number that {t} multiplies (or divides, for ramps)
     coarse: float = 0.0  # distance leaves: the coarse scale that {tc} multiplies
+    start: float | None = None      # ramps over a declared range: where the ramp starts ({start})
+    threshold: float | None = None  # ... and the threshold where it reaches 1 ({span} = the distance between)
 
-    def code(self, temperature: float, coarse_temperature: float = 1.0) -> str:
+    def code(self, temperature: float, coarse_temperature: float = 1.0, start: float | None = None) -> str:
         if self.kind == "ramp":  # a ramp's temperature is the inverse of its power
-            return self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
+            code = self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
+            if self.start is not None:
+                begin = self.start if start is None else start
+                code = code.replace("{start}", _n(begin)).replace("{span}", _n(abs(self.threshold - begin)))
+            return code
         code = self.template.replace("{t}", _n(self.unit * temperature))
         return code.replace("{tc}", _n(self.coarse * coarse_temperature * temperature))
 
@@ -172,6 +178,7 @@ class Params:
     weights: dict[str, float] = field(default_factory=dict)
     temperatures: dict[str, float] = field(default_factory=dict)
     coarse: dict[str, float] = field(default_factory=dict)  # distance leaves: factor on the coarse scale
+    starts: dict[str, float] = field(default_factory=dict)  # ramps: where they start, moved from the range's end
     combine: str = "product"          # how leaves of one group combine: product or sum
     action_weight: float = 0.0        # penalty on squared actions (continuous actions)
     motion_weight: float = 0.0        # bonus for moving (added when training made no progress)
@@ -181,12 +188,14 @@ class Params:
                "action_weight": self.action_weight, "motion_weight": self.motion_weight}
         if self.coarse:
             out["coarse"] = self.coarse
+        if self.starts:
+            out["starts"] = self.starts
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Params:
         return cls(dict(data.get("weights", {})), dict(data.get("temperatures", {})),
-                   dict(data.get("coarse", {})), data.get("combine", "product"),
+                   dict(data.get("coarse", {})), dict(data.get("starts", {})), data.get("combine", "product"),
                    float(data.get("action_weight", 0.0)), float(data.get("motion_weight", 0.0)))
 
 
@@ -266,13 +275,13 @@ class RewardPlan:
                                 "ramp")
                 low, high = c.bounds(left)
                 if not below and low is not None and threshold > low:
-                    tmpl = (f"torch.clamp(({c.code(left)} - {_n(low)}) / {_n(threshold - low)}, 0.0, 1.0)"
-                            " ** {t}")
-                    return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp")
+                    tmpl = f"torch.clamp(({c.code(left)} - {{start}}) / {{span}}, 0.0, 1.0) ** {{t}}"
+                    return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp", start=low,
+                                threshold=threshold)
                 if below and high is not None and threshold < high:
-                    tmpl = (f"torch.clamp(({_n(high)} - {c.code(left)}) / {_n(high - threshold)}, 0.0, 1.0)"
-                            " ** {t}")
-                    return Leaf(self._unique(self._subject(left) + "_low"), source, tmpl, "ramp")
+                    tmpl = f"torch.clamp(({{start}} - {c.code(left)}) / {{span}}, 0.0, 1.0) ** {{t}}"
+                    return Leaf(self._unique(self._subject(left) + "_low"), source, tmpl, "ramp", start=high,
+                                threshold=threshold)
             s = c.scale(left, float(right.value) if isinstance(right, ast.Constant) else None)
             gap = (f"torch.relu({c.code(left)} - {c.code(right)})" if below
                    else f"torch.relu({c.code(right)} - {c.code(left)})")
@@ -301,7 +310,7 @@ class RewardPlan:
         leaf = self._leaf(node)
         self.names.discard(leaf.name)
         if leaf.kind == "ramp":
-            return leaf.template.replace("{t}", "1.0")
+            return leaf.code(1.0)
         return leaf.template.replace("{t}", f"({_n(leaf.unit)} * {{t}})").replace("{tc}", _n(leaf.coarse))
 
     @property
@@ -348,7 +357,8 @@ class RewardPlan:
             parts = []
             for leaf in group.leaves:
                 t = params.temperatures.get(leaf.name, 1.0)
-                code = leaf.code(t, params.coarse.get(leaf.name, 1.0)).replace("{any}", anchor)
+                code = leaf.code(t, params.coarse.get(leaf.name, 1.0), params.starts.get(leaf.name)).replace(
+                    "{any}", anchor)
                 lines.append(f"    {leaf.name} = {code}  # {leaf.source}")
                 component_names.append(leaf.name)
                 parts.append(leaf)
@@ -527,6 +537,33 @@ def _observe_distances(plan: RewardPlan, params: Params, result: CandidateResult
     return notes
 
 
+def _observe_ramps(plan: RewardPlan, params: Params, result: CandidateResult) -> list[str]:
+    """After training that made no progress, start each range ramp where the policy started.
+
+    A ramp from the end of a variable's range (``torso_z > 1.4`` from the lowest healthy height
+    0.7) pays most of its score for the starting state (standing at 1.25), which can be the
+    optimum PPO settles in. Read back from the ramp's mean over the first checkpoint, the
+    starting value becomes the ramp's start: only going beyond it pays.
+    """
+    notes: list[str] = []
+    if not (result.analysis and any(f.kind == "no_progress" for f in result.analysis.findings)):
+        return notes
+    first = result.train.checkpoints[0].components if result.train and result.train.checkpoints else {}
+    for leaf in plan.leaves:
+        if leaf.kind != "ramp" or leaf.start is None or leaf.name not in first:
+            continue
+        value = first[leaf.name].mean
+        if not 0.05 < value < 0.95:
+            continue
+        begin = params.starts.get(leaf.name, leaf.start)
+        power = 1.0 / params.temperatures.get(leaf.name, 1.0)
+        at = begin + value ** (1.0 / power) * (leaf.threshold - begin)  # invert clamp(...) ** power
+        params.starts[leaf.name] = round(at, 4)
+        notes.append(f"started {leaf.name} at the observed starting value ({at:.3g}): the start earned it "
+                     f"{value:.2f} and training made no progress")
+    return notes
+
+
 def _parent(history: list[IterationRecord]) -> CandidateResult | None:
     """The best candidate so far: by fitness under metric feedback, else the last one people chose."""
     if not history:
@@ -552,7 +589,7 @@ class BuiltinDesigner:
             base, notes, strength = plan.default_params(), ["defaults derived from the fitness"], 0.7
         else:
             base, notes = _adjust(Params.from_dict(parent.origin["params"]), parent)
-            notes += _observe_distances(plan, base, parent)
+            notes += _observe_distances(plan, base, parent) + _observe_ramps(plan, base, parent)
             notes.insert(0, f"refined from iteration {parent.iteration} candidate {parent.index}")
             strength = 0.4
         # never propose a reward that was already tried: training it again would teach nothing
