@@ -120,7 +120,30 @@ def _fmt(side: dict) -> tuple[str, str, str]:
     if "error" in side:
         return "error", "-", side["error"][:40]
     fit = "-" if side.get("fitness") is None else f"{side['fitness']:.3g}"
-    return fit, "yes" if side.get("success") else "no", f"{side.get('env_steps') or 0:,}"
+    steps = f"{side.get('env_steps') or 0:,}"
+    if side.get("best_env_steps") is not None:  # the builtin's search: its best candidate / all candidates
+        steps = f"{side['best_env_steps']:,} / {steps}"
+    return fit, "yes" if side.get("success") else "no", steps
+
+
+def _row(entry: dict) -> list:
+    b, r = entry["builtin"], entry["reference"]
+    bf, bs, bn = _fmt(b)
+    rf, rs_, rn = _fmt(r)
+    return [entry["task"], f"{entry['threshold']:g}", bf, bs, bn, rf, rs_, rn,
+            f"{b.get('wall_s', 0):.0f} / {r.get('wall_s', 0):.0f}"]
+
+
+COLUMNS = ["task", "threshold", "builtin fitness", "solved", "env steps (best / search)", "reference fitness",
+           "solved", "env steps", "wall s (builtin / ref)"]
+
+
+def show(path: Path) -> None:
+    """Print the table of a results file again."""
+    data = json.loads(path.read_text())
+    rows = [_row(e) for e in data["tasks"] if "builtin" in e]
+    table(f"Reward quality ({data['budget']} budget, {data['wall_s'] / 60:.0f} min, load average "
+          f"{data['machine'].get('load_average') or 0:.0f} on {data['machine']['cpus']} cores)", COLUMNS, rows)
 
 
 def main() -> None:
@@ -131,7 +154,11 @@ def main() -> None:
     parser.add_argument("--sandbox", default="auto")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per solve or training command")
     parser.add_argument("--serial", action="store_true", help="run the two sides one after the other")
+    parser.add_argument("--show", type=Path, help="print the table of a results file and stop")
     args = parser.parse_args()
+    if args.show:
+        show(args.show)
+        return
     stems = shipped_tasks() if args.tasks == "all" else [s.strip().removesuffix(".yaml") for s in args.tasks.split(",")]
     unknown = [s for s in stems if not (ROOT / "tasks" / f"{s}.yaml").is_file()]
     if unknown:
@@ -150,15 +177,12 @@ def main() -> None:
             reference = pool.submit(run_reference, stem, args, Path(tmp))
             b, r = builtin.result(), reference.result()
             task = load_task(ROOT / "tasks" / f"{stem}.yaml")
-            results.append({"task": stem, "threshold": task.fitness.success_threshold, "builtin": b, "reference": r})
-            bf, bs, bn = _fmt(b)
-            rf, rs_, rn = _fmt(r)
-            rows.append([stem, f"{task.fitness.success_threshold:g}", bf, bs, bn, rf, rs_, rn,
-                         f"{b.get('wall_s', 0):.0f} / {r.get('wall_s', 0):.0f}"])
-            console.print(f"  builtin {bf} ({bs}, {bn} steps) · reference {rf} ({rs_}, {rn} steps)")
-    table(f"Reward quality ({args.budget} budget): builtin designer vs the env's own / reference reward",
-          ["task", "threshold", "builtin fitness", "solved", "env steps (search)", "reference fitness", "solved",
-           "env steps", "wall s (builtin / ref)"], rows)
+            entry = {"task": stem, "threshold": task.fitness.success_threshold, "builtin": b, "reference": r}
+            results.append(entry)
+            rows.append(_row(entry))
+            console.print(f"  builtin {rows[-1][2]} ({rows[-1][3]}, {rows[-1][4]} steps) · reference {rows[-1][5]} "
+                          f"({rows[-1][6]}, {rows[-1][7]} steps)")
+    table(f"Reward quality ({args.budget} budget): builtin designer vs the env's own / reference reward", COLUMNS, rows)
     wall = time.perf_counter() - started
     console.print(f"total wall time {wall / 60:.1f} min")
     save("reward_quality", {"budget": args.budget, "max_steps": args.max_steps if args.budget == "quick" else None,
