@@ -154,7 +154,7 @@ class Leaf:
     def code(self, temperature: float, coarse_temperature: float = 1.0, start: float | None = None) -> str:
         if self.kind == "ramp":  # a ramp's temperature is the inverse of its power
             code = self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
-            if self.start is not None:
+            if self.start is not None and self.threshold is not None:
                 begin = self.start if start is None else start
                 code = code.replace("{start}", _n(begin)).replace("{span}", _n(abs(self.threshold - begin)))
             return code
@@ -550,7 +550,7 @@ def _observe_ramps(plan: RewardPlan, params: Params, result: CandidateResult) ->
         return notes
     first = result.train.checkpoints[0].components if result.train and result.train.checkpoints else {}
     for leaf in plan.leaves:
-        if leaf.kind != "ramp" or leaf.start is None or leaf.name not in first:
+        if leaf.kind != "ramp" or leaf.start is None or leaf.threshold is None or leaf.name not in first:
             continue
         value = first[leaf.name].mean
         if not 0.05 < value < 0.95:

@@ -163,11 +163,12 @@ def build_layout(env_id: str, observation_space, action_space, sources: tuple[St
     known = dict(info_keys) if info_keys is not None else None
     if known is not None:
         known.update({name: q.shape for name, q in extras.items()})
+    variables: tuple[StateVar, ...]
     if sources:
         variables, where = from_sources(sources), "env.variables"
     else:
         scalars = sorted(k for k, shape in (info_keys or {}).items() if not shape)
-        variables, where = _named(parts, naming, model, obs_dim, scalars), None
+        variables, where = tuple(_named(parts, naming, model, obs_dim, scalars)), None
     kept = []
     for v in variables:
         problem = _source_problem(v, obs_dim, known)

@@ -80,7 +80,7 @@ class SeedOnReset(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options=None):
         if seed is not None:
-            self.env.unwrapped.seed(seed)
+            self.env.unwrapped.seed(seed)  # type: ignore[attr-defined]  # SawyerXYZEnv.seed
         return self.env.reset(seed=seed, options=options)
 
 
@@ -203,7 +203,7 @@ def naming(env) -> ModelNaming:
     summary = (f"Meta-World {_task_words(u)}: a Sawyer robot arm with a two-finger gripper at a table; each step the "
                "agent moves the hand by up to about 1 cm along x, y and z and sets the gripper's closing effort")
     arm = [names.joints[j] for j in range(model.njnt) if _below(model, int(model.jnt_bodyid[j]), robot)]
-    leave_out = {b for b in range(1, model.nbody) if b == robot or model.body_mocapid[b] >= 0}
+    leave_out = frozenset(b for b in range(1, model.nbody) if b == robot or model.body_mocapid[b] >= 0)
     structure = (f"The arm (below {ROBOT_ROOT}; joints {', '.join(arm)}) follows a mocap body that the action moves. "
                  + body_tree(names, leave_out=leave_out, head="Other bodies that move"))
     return ModelNaming(tuple(variables), tuple(extras), structure, summary=summary, info=info,

@@ -116,7 +116,7 @@ class ModelNames:
         return out
 
     def _bodies(self, model) -> list[str]:
-        raw = []
+        raw: list[str] = []
         for b in range(model.nbody):
             name = snake(model.body(b).name)
             if not name and model.body_jntnum[b] > 0:  # an unnamed link: name it after its first joint
@@ -465,6 +465,7 @@ def segment_variables(names: ModelNames, segments: list[Segment]) -> list[StateV
     for s in segments:
         size = s.obs_stop - s.obs_start
         if s.array == "rel":
+            assert s.offset is not None
             a, b = s.offset
             parts = _AXES[s.start:s.start + size]
             name = f"{a}_rel_{b}" + ("" if size == 3 else f"_{parts}")
@@ -704,8 +705,10 @@ class QuantityReader:
             elif kind == "mid_sites":
                 out[places] = ((data.site_xpos[first] + data.site_xpos[second]) / 2.0).reshape(-1)
             elif kind == "attr":  # attributes of the env (e.g. Meta-World's init_tcp)
-                out[places] = np.concatenate([np.asarray(getattr(u, n), dtype=np.float64).reshape(-1) for n in names])
+                out[places] = np.concatenate([np.asarray(getattr(u, n), dtype=np.float64).reshape(-1)
+                                              for n in names or ()])
             else:  # contact of body `first` with plane geom `second`
+                assert first is not None and second is not None
                 out[places] = self._contacts(data, first, second)
         return out
 
@@ -765,7 +768,7 @@ class ModelStateInfo(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
 # ------------------------------------------------------------------------------- the body tree
 
 
-def body_tree(names: ModelNames, max_lines: int = MAX_TREE_LINES, leave_out: set[int] = frozenset(),
+def body_tree(names: ModelNames, max_lines: int = MAX_TREE_LINES, leave_out: frozenset[int] = frozenset(),
               head: str = "Bodies that move") -> str:
     """The bodies that move, indented under their parents, with their joints and sites
     (``leave_out``: bodies not to show, with everything below them)."""
@@ -799,8 +802,8 @@ def body_tree(names: ModelNames, max_lines: int = MAX_TREE_LINES, leave_out: set
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [f"  ... and {len(lines) - max_lines} more moving bodies"]
     if fixed:
-        shown = ", ".join(fixed[:8]) + (f" and {len(fixed) - 8} more" if len(fixed) > 8 else "")
-        lines.append(f"  fixed to the world: {shown}")
+        listed = ", ".join(fixed[:8]) + (f" and {len(fixed) - 8} more" if len(fixed) > 8 else "")
+        lines.append(f"  fixed to the world: {listed}")
     floors = [names.geoms[g] for g in floor_geoms(model)]
     head += " (child under parent; [joints; sites])" + (f"; ground plane: {', '.join(floors)}" if floors else "")
     return head + ":\n" + "\n".join(lines)
