@@ -115,6 +115,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def descendants(root: int) -> list[int]:
+    """Every process below ``root``."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            ppid = _status_fields(entry.name).get("PPid")
+            if ppid and ppid.isdigit():
+                parents.setdefault(int(ppid), []).append(int(entry.name))
+    found, level = [], [root]
+    while level:
+        level = [child for pid in level for child in parents.get(pid, [])]
+        found += level
+    return found
+
+
 def host_pid(root: int, ns_pid: int, depth: int = 3) -> int | None:
     """The host's pid of the process below ``root`` that is ``ns_pid`` in its own namespace."""
     level = [root]
@@ -253,13 +268,21 @@ class WarmWorker:
         move_entries(self.slot, job_dir)
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """Kill the sandbox: bwrap's group, and the processes inside it (in a session of their
+        own), waiting until they are gone."""
+        inside = descendants(self.proc.pid)
+        for pgid in (self.proc.pid, *inside):
+            try:
+                os.killpg(pgid, signal.SIGKILL) if pgid == self.proc.pid else os.kill(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.proc.wait()
         with _live_lock:
             _live_groups.discard(self.proc.pid)
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{pid}/status").exists() and _status_fields(pid).get("State", "Z")[:1] != "Z"
+                  for pid in inside) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def close(self) -> None:
         self.control.close()  # the zygote exits when it reads the end of its socket
