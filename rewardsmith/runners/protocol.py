@@ -1,6 +1,6 @@
 """What the host and the guest (the worker inside a sandbox) agree on: how the guest is started,
-the files of a job folder and the marker lines on its output. Both sides import this module and
-nothing else of each other; it imports nothing.
+the files of a job folder, the marker lines on its output and a warm worker's control messages.
+Both sides import this module and nothing else of each other; it imports only the standard library.
 
 A job folder (``/job`` inside the sandbox)::
 
@@ -15,6 +15,11 @@ A job folder (``/job`` inside the sandbox)::
 """
 
 from __future__ import annotations
+
+import array
+import json
+import os
+import socket
 
 GUEST_MODULE = "rewardsmith.runners.guest"
 WARM_MODULE = "rewardsmith.runners.warm_guest"  # a warm worker: forks a guest for every job
@@ -43,3 +48,30 @@ def guest_argv(python: str, kind: str, job_path: str) -> list[str]:
     """The guest's command line. ``-I`` (isolated mode): the job folder is writable by reward
     code, so it must never be on ``sys.path`` (a planted torch.py there would be imported)."""
     return [python, "-I", "-m", GUEST_MODULE, kind, job_path]
+
+
+# A warm worker's control socket (unix SOCK_SEQPACKET): one JSON message per packet, descriptors
+# passed along with SCM_RIGHTS.
+MAX_MESSAGE = 1 << 16
+
+
+def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+    data = json.dumps(message).encode()
+    if fds:
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    else:
+        sock.send(data)
+
+
+def receive(sock: socket.socket) -> tuple[dict | None, list[int]]:
+    """The next message and the descriptors that came with it; ``(None, [])`` when the peer is gone."""
+    fds = array.array("i")
+    data, ancillary, _, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(4 * fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return json.loads(data), list(fds)

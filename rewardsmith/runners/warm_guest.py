@@ -1,9 +1,10 @@
 """The warm worker's side: a zygote inside a sandbox that imported torch and the env's packages
-once and forks a fresh child for every job (``python -I -m rewardsmith.runners.warm_guest FD ENV``).
+once and forks a fresh child for every job (``python -I -m rewardsmith.runners.warm_guest SOCKET ENV``).
 
-The host (:mod:`.sandboxes.warm`) holds the other end of the control socket ``FD`` (a unix
-``SOCK_SEQPACKET``: one JSON message per packet). The zygote says ``{"ready": ...}`` once it has
-imported everything, then serves one job at a time:
+It connects to the host's control socket ``SOCKET`` (a unix ``SOCK_SEQPACKET`` socket, one JSON
+message per packet, in a folder the sandbox sees read-only; :mod:`.sandboxes.warm` stops
+listening once the zygote is connected, so nothing else in the sandbox can connect). The zygote
+says ``{"ready": ...}`` once it has imported everything, then serves one job at a time:
 
 1. the host sends ``{"kind", "job", "env", "limits"}`` with the write end of a fresh pipe (the
    job's stdout and stderr, read by the host exactly like a cold guest's output);
@@ -26,7 +27,6 @@ reads anything a job wrote. It exits when the host's end of the socket closes.
 
 from __future__ import annotations
 
-import array
 import ctypes
 import json
 import os
@@ -38,35 +38,14 @@ import time
 import traceback
 from pathlib import Path
 
+from .protocol import receive, send
+
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
-MAX_MESSAGE = 1 << 16
 SWEEP_TRIES = 500
 
 
 def _libc():
     return ctypes.CDLL(None, use_errno=True)
-
-
-def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
-    data = json.dumps(message).encode()
-    if fds:
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    else:
-        sock.send(data)
-
-
-def receive(sock: socket.socket) -> tuple[dict | None, list[int]]:
-    """The next message and the descriptors that came with it; ``(None, [])`` when the peer is gone."""
-    fds = array.array("i")
-    data, ancillary, _, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(4 * fds.itemsize))
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None, []
-    return json.loads(data), list(fds)
 
 
 def warm_up(env_spec: dict | None) -> None:
@@ -227,7 +206,8 @@ def serve(sock: socket.socket) -> None:
 def main(argv: list[str]) -> int:
     _libc().prctl(PR_SET_DUMPABLE, 0)
     _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    sock = socket.socket(fileno=int(argv[0]))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(argv[0])  # the host stops listening once it has this connection
     try:
         warm_up(json.loads(argv[1]) if len(argv) > 1 and argv[1] else None)
         send(sock, {"ready": True, "pid": os.getpid()})

@@ -37,6 +37,7 @@ from .base import (
 )
 from .cgroups import JobCgroup
 from .process import set_rlimits, user_process_count
+from .warm import PopenWarm, WarmProcess
 
 JOB = "/job"               # where the job folder appears inside
 CODE = "/opt/rewardsmith"  # the host's rewardsmith package appears as CODE/rewardsmith
@@ -129,12 +130,15 @@ class BwrapSandbox(Sandbox):
         scratch = ["--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm"]
         return self._argv(job_dir, self.environment(job_dir, limits), scratch, [], [BOOT, kind, JOB])
 
-    def warm_command(self, slot: Path, fd: int, env_spec: str) -> list[str]:
-        """A warm worker (:mod:`.warm`): the zygote on control socket ``fd``, with ``slot`` at
-        ``/job``. No writable /tmp, /dev or /dev/shm: nothing but ``/job`` (emptied by the host
-        after every job) is writable, so no file can pass from one job to the next."""
-        env = {**self.environment(slot, Limits()), "TMPDIR": f"{JOB}/tmp"}
-        return self._argv(slot, env, ["--dir", "/tmp"], ["--remount-ro", "/dev"], [WARM_BOOT, str(fd), env_spec])
+    def warm_start(self, slot: Path, control: Path, env_spec: str, limits: Limits) -> WarmProcess:
+        """A warm worker (:mod:`.warm`): the zygote, with ``slot`` at ``/job`` and the folder of the
+        control socket read-only at ``/control``. No writable /tmp, /dev or /dev/shm: nothing but
+        ``/job`` (emptied by the host after every job) is writable, so no file can pass from one
+        job to the next."""
+        env = {**self.environment(slot, limits), "TMPDIR": f"{JOB}/tmp"}
+        argv = self._argv(slot, env, ["--dir", "/tmp", "--ro-bind", str(control.parent), "/control"],
+                          ["--remount-ro", "/dev"], [WARM_BOOT, f"/control/{control.name}", env_spec])
+        return PopenWarm(argv, slot)
 
     def _argv(self, job_dir: Path, env: dict[str, str], scratch: list[str], after: list[str],
               tail: list[str]) -> list[str]:

@@ -51,8 +51,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
-from ..warm_guest import receive, send
+from ..protocol import receive, send
 from .base import Limits, OutputCapture, Sandbox, SandboxResult, _live_groups, _live_lock, prepare_job_dir
 from .cgroups import JobCgroup
 from .process import user_process_count
@@ -141,23 +142,75 @@ def host_pid(root: int, ns_pid: int, depth: int = 3) -> int | None:
     return None
 
 
-class WarmWorker:
-    """One warm sandbox: a zygote serving jobs one at a time through its slot."""
+class WarmProcess(Protocol):
+    """A running warm sandbox, as its backend started it."""
 
-    def __init__(self, base: Sandbox, folder: Path, env_spec: str):
-        self.base, self.id = base, next(_ids)
-        self.slot = folder / f"slot-{self.id}"
-        self.slot.mkdir(parents=True)
-        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = base.warm_command(self.slot, theirs.fileno(), env_spec)  # type: ignore[attr-defined]
+    def root_pid(self) -> int | None:
+        """The host's pid of a process the zygote runs below (``None``: unknown)."""
+
+    def alive(self) -> bool: ...
+
+    def output(self) -> str:
+        """What the sandbox printed itself (for a message when it never got ready)."""
+
+    def kill(self) -> None:
+        """Kill it and everything in it; return once it is gone."""
+
+
+class PopenWarm:
+    """A warm sandbox that is a local process tree (bwrap): killed as its process group, and the
+    processes inside (in a session of their own) one by one."""
+
+    def __init__(self, argv: list[str], cwd: Path):
         self.log = OutputCapture(64 * 1024, None)
-        self.proc = subprocess.Popen(argv, cwd=self.slot, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                     pass_fds=(theirs.fileno(),))
-        theirs.close()
+        self.proc = subprocess.Popen(argv, cwd=cwd, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         with _live_lock:
             _live_groups.add(self.proc.pid)
         threading.Thread(target=_pump_log, args=(self.proc.stdout, self.log), daemon=True).start()
+
+    def root_pid(self) -> int | None:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.text()
+
+    def kill(self) -> None:
+        inside = descendants(self.proc.pid)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in inside:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.proc.wait()
+        with _live_lock:
+            _live_groups.discard(self.proc.pid)
+        deadline = time.monotonic() + 5
+        while any(_status_fields(pid).get("State", "Z")[:1] != "Z" for pid in inside) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class WarmWorker:
+    """One warm sandbox: a zygote serving jobs one at a time through its slot."""
+
+    def __init__(self, base: Sandbox, folder: Path, env_spec: str, limits: Limits):
+        self.base, self.id = base, next(_ids)
+        self.slot = folder / f"slot-{self.id}"
+        self.slot.mkdir(parents=True)
+        (folder / f"control-{self.id}").mkdir()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(str(folder / f"control-{self.id}" / "socket"))
+        self.listener.listen(1)
+        self.control: socket.socket | None = None
+        self.sandbox: WarmProcess = base.warm_start(  # type: ignore[attr-defined]
+            self.slot, folder / f"control-{self.id}" / "socket", env_spec, limits)
         self.ready = threading.Event()
         self.zygote: int | None = None  # the zygote's pid on the host
         self.broken: str | None = None
@@ -165,16 +218,28 @@ class WarmWorker:
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self) -> None:
-        self.control.settimeout(READY_TIMEOUT_S)
+        """Take the zygote's connection (and stop listening: nothing else may connect), then wait
+        for it to say it is ready."""
         try:
+            self.listener.settimeout(READY_TIMEOUT_S)
+            self.control, _ = self.listener.accept()
+            self.control.settimeout(READY_TIMEOUT_S)
             message, _ = receive(self.control)
         except OSError as exc:
             message = {"error": f"no answer: {exc}"}
+        finally:
+            self.listener.close()
+            Path(self.listener_path).unlink(missing_ok=True)
         if message is None or "ready" not in message:
-            self.broken = (message or {}).get("error") or f"it ended: {self.log.text()[-300:]}"
+            self.broken = (message or {}).get("error") or f"it ended: {self.sandbox.output()[-300:]}"
         else:
-            self.zygote = host_pid(self.proc.pid, int(message["pid"]))
+            root = self.sandbox.root_pid()
+            self.zygote = host_pid(root, int(message["pid"])) if root else None
         self.ready.set()
+
+    @property
+    def listener_path(self) -> str:
+        return str(self.slot.parent / f"control-{self.id}" / "socket")
 
     def wait_ready(self, timeout: float) -> bool:
         return self.ready.wait(timeout) and self.broken is None
@@ -182,8 +247,9 @@ class WarmWorker:
     # -- one job ---------------------------------------------------------------------------------
     def run(self, kind: str, job_dir: Path, limits: Limits, env: dict[str, str],
             on_line=None) -> SandboxResult:
-        if not self.ready.is_set() or self.broken or self.proc.poll() is not None:
+        if not self.ready.is_set() or self.broken or self.control is None or not self.sandbox.alive():
             raise WarmUnavailable(self.broken or "not ready")
+        control = self.control
         start = time.perf_counter()
         self.jobs += 1
         group = JobCgroup.create(limits.memory_mb, limits.processes) if self.zygote else None
@@ -199,7 +265,7 @@ class WarmWorker:
                        "limits": {"memory_mb": None if group else limits.memory_mb, "file_mb": limits.file_mb,
                                   "nproc": nproc}}
             try:
-                send(self.control, request, [out_w, go_r])
+                send(control, request, [out_w, go_r])
             finally:
                 os.close(out_w)
                 os.close(go_r)
@@ -218,7 +284,7 @@ class WarmWorker:
                     code = int(ended["exited"])
                     if not ended.get("clean"):
                         self.broken = "the last job left something behind"
-                elif ended is None and self.proc.poll() is None and time.perf_counter() >= deadline:
+                elif ended is None and self.sandbox.alive() and time.perf_counter() >= deadline:
                     timed_out = True
             elif started is None and time.perf_counter() >= deadline:
                 timed_out = True
@@ -229,7 +295,7 @@ class WarmWorker:
             raise
         finally:
             os.close(go_w)
-            if self.broken or timed_out or self.proc.poll() is not None:
+            if self.broken or timed_out or not self.sandbox.alive():
                 self.broken = self.broken or "timed out"
                 self.kill()
             reader.join(timeout=5)
@@ -242,6 +308,7 @@ class WarmWorker:
 
     def _receive(self, deadline: float) -> dict | None:
         """The zygote's next message, or ``None`` if it is gone or the deadline passed."""
+        assert self.control is not None
         self.control.settimeout(max(0.001, deadline - time.perf_counter()))
         try:
             message, fds = receive(self.control)
@@ -268,26 +335,15 @@ class WarmWorker:
         move_entries(self.slot, job_dir)
 
     def kill(self) -> None:
-        """Kill the sandbox: bwrap's group, and the processes inside it (in a session of their
-        own), waiting until they are gone."""
-        inside = descendants(self.proc.pid)
-        for pgid in (self.proc.pid, *inside):
-            try:
-                os.killpg(pgid, signal.SIGKILL) if pgid == self.proc.pid else os.kill(pgid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        self.proc.wait()
-        with _live_lock:
-            _live_groups.discard(self.proc.pid)
-        deadline = time.monotonic() + 5
-        while any(Path(f"/proc/{pid}/status").exists() and _status_fields(pid).get("State", "Z")[:1] != "Z"
-                  for pid in inside) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.sandbox.kill()
 
     def close(self) -> None:
-        self.control.close()  # the zygote exits when it reads the end of its socket
+        if self.control is not None:
+            self.control.close()  # the zygote exits when it reads the end of its socket
+        self.listener.close()
         self.kill()
         shutil.rmtree(self.slot, ignore_errors=True)
+        shutil.rmtree(self.slot.parent / f"control-{self.id}", ignore_errors=True)
 
 
 def _pump_fd(fd: int, capture: OutputCapture) -> None:
@@ -308,8 +364,8 @@ def _pump_log(stream, capture: OutputCapture) -> None:
 class WarmSandbox(Sandbox):
     """A backend with a pool of warm workers in front (see the module's docstring)."""
 
-    def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2):
-        self.base, self.keep = base, keep
+    def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2, limits: Limits | None = None):
+        self.base, self.keep, self.limits = base, keep, limits or Limits()
         self.name, self.safe, self.skipped = base.name, base.safe, base.skipped
         self.env_spec = json.dumps(env_spec or {})
         self.folder = Path(tempfile.mkdtemp(prefix="rewardsmith-warm-"))
@@ -330,7 +386,7 @@ class WarmSandbox(Sandbox):
     def _spawn(self) -> WarmWorker:
         """A new warm worker, started from the pool's own thread: ``bwrap --die-with-parent``
         (and the zygote) end when the *thread* that started them ends."""
-        return self.spawner.submit(WarmWorker, self.base, self.folder, self.env_spec).result()
+        return self.spawner.submit(WarmWorker, self.base, self.folder, self.env_spec, self.limits).result()
 
     def start(self, count: int) -> None:
         """Start warm workers until ``count`` are idle or starting."""
