@@ -1,6 +1,7 @@
 """Hostile rewards through the real CLI, in the bwrap and docker sandboxes.
 
-Every file in tests/hostile/ runs as ``rewardsmith train ... --sandbox BACKEND --json``. For
+Every file in tests/hostile/ runs as ``rewardsmith train ... --sandbox BACKEND --json`` (on the
+default, warm path: each job forked from a warm sandboxed worker, see test_warm.py). For
 each: the command ends normally with a JSON result; it ends the way it should (timeout, out of
 memory, signal, NaN, blocked network...); no file appears outside its folder; no process it
 started survives; no connection reaches the host; no secret (an API key in the command's
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, TASKS, sandbox_unavailable
+
+from rewardsmith.runners.sandboxes.warm import COLD_NOTE
 
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
@@ -237,3 +240,7 @@ def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
     if eval_dir.exists():
         assert {p.name for p in eval_dir.iterdir()} <= {"policy.pt", "job.json", "tmp"}
     assert (run.out / "train.log").stat().st_size < 400_000
+    # both jobs ran on the warm path (forked from a warm worker), not in a fresh sandbox
+    for log in ("train.log", "eval.log"):
+        if (run.out / log).exists():
+            assert COLD_NOTE not in (run.out / log).read_text()[:500], f"{log}: the job ran cold"

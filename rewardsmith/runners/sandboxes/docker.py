@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ...errors import SandboxGone, SandboxUnavailable
-from ..protocol import guest_argv
+from ..protocol import WARM_MODULE, guest_argv
 from .base import (
     Limits,
     OutputCapture,
@@ -43,6 +43,7 @@ CONTAINER_UID = 65532  # "nonroot", unlikely to be a real user on the host
 STALE_AFTER_S = 600
 STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGKILL)  # how an engine shutting down ends containers
 ENGINE_SHUTDOWN_GRACE_S = 5.0
+WARM_OVERHEAD_MB = 1024  # a warm container's cap: its job's, plus the zygote's torch
 
 
 class DockerSandbox(Sandbox):
@@ -130,6 +131,41 @@ class DockerSandbox(Sandbox):
         return capture.result(signal_from_status(code) if state else -9, time.perf_counter() - start,
                               timed_out=timed_out, oom_killed=bool(state.get("OOMKilled")))
 
+    def warm_hand_over(self, slot: Path) -> None:
+        """A warm container's user owns the job's files in its slot (see :meth:`_user`)."""
+        self._user(slot)
+
+    def warm_start(self, slot: Path, control: Path, env_spec: str, limits: Limits) -> DockerWarm:
+        """A warm worker (:mod:`.warm`): one long-lived container running the zygote, with ``slot``
+        at ``/job`` and the control socket's folder read-only at ``/control``. Its root is
+        read-only, it has no /tmp and no /dev/shm (``ipc_mode="none"``: a private IPC namespace
+        without it), so only ``/job`` (emptied by the host after every job) is writable. Memory and
+        processes are capped for the container as a whole (each job also has its own cap)."""
+        from docker.types import DeviceRequest, LogConfig, Ulimit
+
+        user = self._user(slot)
+        if os.geteuid() == 0:
+            os.chmod(control.parent, 0o755)
+            os.chmod(control, 0o666)  # the container's user connects; the host stops listening after it
+        env = {**self.environment(slot, limits), "TMPDIR": f"{JOB}/tmp"}
+        mb = 1024 * 1024
+        memory = (limits.memory_mb + WARM_OVERHEAD_MB) * mb
+        container = self.client.containers.create(
+            self.image, command=["python", "-I", "-m", WARM_MODULE, "/control/socket", env_spec], user=user,
+            working_dir=JOB, environment=env, labels={LABEL: str(slot)},
+            network_mode="none", read_only=True, init=True, ipc_mode="none",
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=memory, memswap_limit=memory,
+            pids_limit=limits.processes + 64,
+            ulimits=[Ulimit(name="core", soft=0, hard=0),
+                     Ulimit(name="fsize", soft=limits.file_mb * mb, hard=limits.file_mb * mb)],
+            volumes={str(slot): {"bind": JOB, "mode": "rw"}, str(control.parent): {"bind": "/control", "mode": "ro"}},
+            log_config=LogConfig(type="none"), stdin_open=False, tty=False,
+            device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else None,
+        )
+        warm = DockerWarm(container, self)
+        container.start()
+        return warm
+
     def _raise_if_engine_gone(self, cause: BaseException | None, watch_s: float = 0.0) -> None:
         """A job that went wrong because the Docker engine stopped (or is stopping) is not the
         reward's fault: raise :class:`SandboxGone` if the engine does not answer within ``watch_s``."""
@@ -162,6 +198,35 @@ class DockerSandbox(Sandbox):
             log_config=LogConfig(type="none"), stdin_open=False, tty=False,
             device_requests=[DeviceRequest(count=-1, capabilities=[["gpu"]])] if self.gpu else None,
         )
+
+
+class DockerWarm:
+    """A warm sandbox that is a container (see :class:`~.warm.WarmProcess`)."""
+
+    def __init__(self, container, sandbox: DockerSandbox):
+        self.container, self.sandbox = container, sandbox
+        register_killer(id(self), container.kill)
+
+    def root_pid(self) -> int | None:
+        try:
+            self.container.reload()
+            return int(self.container.attrs["State"]["Pid"]) or None
+        except Exception:  # noqa: BLE001 - the engine's API
+            return None
+
+    def alive(self) -> bool:
+        try:
+            self.container.reload()
+            return self.container.status == "running"
+        except Exception:  # noqa: BLE001
+            return False
+
+    def output(self) -> str:
+        return ""  # no log driver: what the zygote says comes over its control socket
+
+    def kill(self) -> None:
+        unregister_killer(id(self))
+        _quietly(lambda: self.container.remove(force=True))
 
 
 def _pump(stream, capture: OutputCapture) -> None:

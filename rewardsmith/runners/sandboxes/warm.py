@@ -59,6 +59,7 @@ from .cgroups import JobCgroup
 from .process import user_process_count
 
 READY_TIMEOUT_S = 300.0
+COLD_NOTE = "no warm worker: this job ran in a fresh sandbox"  # first line of such a job's log
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 _ids = itertools.count()
@@ -326,6 +327,9 @@ class WarmWorker:
         os.symlink(self.slot, link)
         exchange(link, job_dir)  # the folder's path now leads into the slot; link is the old folder
         move_entries(link, self.slot)  # whatever the host wrote in between
+        hand_over = getattr(self.base, "warm_hand_over", None)
+        if hand_over is not None:  # files the sandbox's user must own (Docker's non-root user)
+            hand_over(self.slot)
         return link
 
     def _detach(self, job_dir: Path, link: Path) -> None:
@@ -447,7 +451,9 @@ class WarmSandbox(Sandbox):
                 self.cold_reason = str(exc)
             finally:
                 self._release(worker)
-        return self.base.run_worker(kind, job_dir, limits, on_line)
+        result = self.base.run_worker(kind, job_dir, limits, on_line)
+        result.output = f"[{COLD_NOTE} ({self.cold_reason})]\n" + result.output
+        return result
 
     def close(self) -> None:
         with self.lock:
