@@ -123,7 +123,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
                           f"or continue it with --resume {run_path}")
     # warm workers start now, while the model is checked and the designer works
-    box = warm_workers(box, opts, task_spec, jobs=2 * (opts.parallel or cpu_count()))
+    box = warm_workers(box, opts, task_spec, jobs=(opts.parallel or cpu_count()) + 1)
     try:
         return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,
                       stored_task if resume is not None else None, stored if resume is not None else None, reporter)
@@ -188,7 +188,7 @@ def warm_workers(box, opts: SolveOptions, task: TaskSpec, jobs: int):
     """``box`` with warm workers in front (they start now), unless the options or the task say
     cold: ``--cold-workers``, a Ray executor (its nodes start their own sandboxes), a backend
     without warm workers (process) or an Isaac Gym env (it must load before torch)."""
-    if (opts.cold_workers or opts.executor != "local" or not hasattr(box, "warm_command")
+    if (opts.cold_workers or opts.executor != "local" or not hasattr(box, "warm_start")
             or task.env.backend == "isaacgym"):
         return box
     from .runners.sandboxes.warm import WarmSandbox

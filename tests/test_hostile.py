@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TASKS, sandbox_unavailable
 
-from rewardsmith.runners.sandboxes.warm import COLD_NOTE
+from rewardsmith.runners.sandboxes.warm import WARM_NOTE
 
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
@@ -240,7 +240,9 @@ def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
     if eval_dir.exists():
         assert {p.name for p in eval_dir.iterdir()} <= {"policy.pt", "job.json", "tmp"}
     assert (run.out / "train.log").stat().st_size < 400_000
-    # both jobs ran on the warm path (forked from a warm worker), not in a fresh sandbox
+    # both jobs ran on the warm path (forked from a warm worker), not in a fresh sandbox (a log
+    # that overflowed starts with how much of its start was dropped)
     for log in ("train.log", "eval.log"):
         if (run.out / log).exists():
-            assert COLD_NOTE not in (run.out / log).read_text()[:500], f"{log}: the job ran cold"
+            first = (run.out / log).read_text().partition("\n")[0]
+            assert first.startswith(WARM_NOTE) or "earlier output dropped" in first, f"{log}: the job did not run warm"

@@ -20,6 +20,7 @@ from conftest import TASKS, command_lines, sandbox_unavailable
 
 from rewardsmith.runners.jobs import check_reward
 from rewardsmith.runners.sandboxes.base import Limits
+from rewardsmith.runners.sandboxes.warm import WARM_NOTE
 from rewardsmith.task import TaskSpec
 
 LEAVE = r'''
@@ -246,7 +247,7 @@ def test_cold_workers_option_is_stored_and_kept_on_resume(task):
     assert SolveOptions.stored(stored).merged(cold_workers=False).cold_workers is False
 
     class Base:  # a backend with warm workers: only asked whether it has them
-        warm_command = None
+        warm_start = None
 
     base = Base()
     assert warm_workers(base, SolveOptions.build(cold_workers=True), task, jobs=2) is base
@@ -277,3 +278,5 @@ def test_warm_sandbox_is_the_default_for_train(tmp_path):
                    "--total-timesteps", "512", "--json", "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "out" / "run.json").read_text())["options"]["cold_workers"] is False
+    for log in ("train.log", "eval.log"):
+        assert (tmp_path / "out" / log).read_text().startswith(WARM_NOTE), log

@@ -50,16 +50,20 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from ..protocol import receive, send
+from ..protocol import GO_FILE, JOB_FILE, receive, send
 from .base import Limits, OutputCapture, Sandbox, SandboxResult, _live_groups, _live_lock, prepare_job_dir
 from .cgroups import JobCgroup
 from .process import user_process_count
 
 READY_TIMEOUT_S = 300.0
-COLD_NOTE = "no warm worker: this job ran in a fresh sandbox"  # first line of such a job's log
+EXTRA_AFTER_S = 1.0
+STARTING = max(1, min(4, len(os.sched_getaffinity(0))))  # warm workers started at once
+WARM_NOTE = "[warm worker"  # a job's log starts with how it ran: "[warm worker 3, its job 2]"
+COLD_NOTE = "no warm worker: this job ran in a fresh sandbox"  # or "[no warm worker ... (why)]"
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 _ids = itertools.count()
@@ -365,20 +369,42 @@ def _pump_log(stream, capture: OutputCapture) -> None:
     stream.close()
 
 
+def wait_for_go(job_dir: Path, timeout_s: float) -> bool:
+    """An evaluation started ahead waits for its policy (the host's ``go`` file) here, on the
+    host, rather than holding a warm worker: a warm job starts at once. ``False``: its time ran
+    out. A cancelled one (its ``job.json`` removed) goes on, to say so."""
+    deadline = time.monotonic() + timeout_s
+    while not (job_dir / GO_FILE).exists() and (job_dir / JOB_FILE).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 class WarmSandbox(Sandbox):
-    """A backend with a pool of warm workers in front (see the module's docstring)."""
+    """A backend with a pool of warm workers in front (see the module's docstring).
+
+    Workers start one after another in the background, up to ``keep`` (on a few cores the first
+    is ready soonest that way: several importing torch at once would all be ready late). A job
+    takes a ready idle worker, or waits for one (one being started, or one coming back from its
+    job); after :data:`EXTRA_AFTER_S` with every worker busy it starts one more of its own, so
+    jobs that wait on each other (an evaluation started ahead of its training) never wait on a
+    full pool. A worker back from a healthy job is kept; one that misbehaved is killed.
+    """
 
     def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2, limits: Limits | None = None):
         self.base, self.keep, self.limits = base, keep, limits or Limits()
         self.name, self.safe, self.skipped = base.name, base.safe, base.skipped
         self.env_spec = json.dumps(env_spec or {})
         self.folder = Path(tempfile.mkdtemp(prefix="rewardsmith-warm-"))
-        self.idle: list[WarmWorker] = []
+        self.idle: list[WarmWorker] = []  # ready, or starting
         self.busy: set[WarmWorker] = set()
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.closed = False
-        self.cold_reason: str | None = None  # why jobs run cold (the last warm worker's problem)
+        self.target = 0  # how many workers the starting thread makes the pool hold
+        self.cold_reason: str | None = None  # why a job ran cold (a warm worker's problem)
         self.spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warm-spawner")
+        threading.Thread(target=self._grow, daemon=True, name="warm-start").start()
         self.start(keep)
 
     def __getattr__(self, name: str):  # image_id, client, ...: the backend's
@@ -387,65 +413,89 @@ class WarmSandbox(Sandbox):
     def missing_hint(self) -> str:
         return self.base.missing_hint()
 
+    def start(self, count: int) -> None:
+        """Have ``count`` workers (at most ``keep``) in the pool soon, started in the background."""
+        with self.cond:
+            self.target = max(self.target, min(count, self.keep))
+            self.cond.notify_all()
+
     def _spawn(self) -> WarmWorker:
         """A new warm worker, started from the pool's own thread: ``bwrap --die-with-parent``
         (and the zygote) end when the *thread* that started them ends."""
-        return self.spawner.submit(WarmWorker, self.base, self.folder, self.env_spec, self.limits).result()
-
-    def start(self, count: int) -> None:
-        """Start warm workers until ``count`` are idle or starting."""
-        with self.lock:
-            wanted = 0 if self.closed else max(0, count - len(self.idle))
-        for _ in range(wanted):
-            worker = self._spawn()
-            with self.lock:
-                if self.closed:
-                    worker.close()
-                    return
-                self.idle.append(worker)
-
-    def _acquire(self) -> WarmWorker | None:
-        with self.lock:
-            if self.closed:
-                return None
-            ready = [w for w in self.idle if w.ready.is_set()]
-            worker: WarmWorker | None = (ready or self.idle)[0] if self.idle else None
-            if worker is not None:
-                self.idle.remove(worker)
-        if worker is None:
-            worker = self._spawn()
-        with self.lock:
-            self.busy.add(worker)
-            spare = not self.idle
-        if spare:  # one starts for the next job
-            threading.Thread(target=self.start, args=(1,), daemon=True).start()
+        worker = self.spawner.submit(WarmWorker, self.base, self.folder, self.env_spec, self.limits).result()
+        threading.Thread(target=self._when_ready, args=(worker,), daemon=True).start()
         return worker
 
+    def _when_ready(self, worker: WarmWorker) -> None:
+        worker.ready.wait()
+        with self.cond:
+            if worker.broken is not None and worker in self.idle:
+                self.idle.remove(worker)
+                self.cold_reason = worker.broken
+                self.target = 0  # the backend cannot start warm workers now: jobs run cold
+                worker.close()
+            self.cond.notify_all()
+
+    def _grow(self) -> None:
+        """The starting thread: up to :data:`STARTING` workers at once (one per core: each is busy
+        importing torch), until the pool holds ``target``."""
+        while True:
+            with self.cond:
+                while not self.closed and (len(self.idle) + len(self.busy) >= self.target
+                                           or sum(not w.ready.is_set() for w in self.idle) >= STARTING):
+                    self.cond.wait()
+                if self.closed:
+                    return
+                self.idle.append(self._spawn())
+
+    def _acquire(self) -> WarmWorker | None:
+        """A ready worker for a job (``None``: none can be had; the job runs cold)."""
+        waited_from = time.monotonic()
+        with self.cond:
+            while not self.closed:
+                ready = [w for w in self.idle if w.ready.is_set() and w.broken is None]
+                if ready:
+                    worker = ready[0]
+                    self.idle.remove(worker)
+                    self.busy.add(worker)
+                    return worker
+                if self.target == 0 and self.cold_reason is not None:
+                    return None  # warm workers do not start here
+                if len(self.idle) + len(self.busy) < self.keep:
+                    self.target = max(self.target, len(self.idle) + len(self.busy) + 1)
+                    self.cond.notify_all()
+                elif not self.idle and time.monotonic() - waited_from > EXTRA_AFTER_S:
+                    worker = self._spawn()  # every worker is busy: one more, for this job only
+                    self.busy.add(worker)
+                    return worker
+                self.cond.wait(timeout=0.25)
+        return None
+
     def _release(self, worker: WarmWorker) -> None:
-        """A worker back from a job: kept if healthy (warm ones are worth more than starting ones)
-        while the pool holds no more than ``keep`` idle."""
-        extra: list[WarmWorker] = []
-        with self.lock:
+        """A worker back from a job: kept if healthy while the pool holds no more than ``keep``."""
+        with self.cond:
             self.busy.discard(worker)
-            if self.closed or worker.broken is not None:
-                extra.append(worker)
-            else:
+            keep = not self.closed and worker.broken is None and len(self.idle) + len(self.busy) < self.keep
+            if keep:
                 self.idle.insert(0, worker)
-                while len(self.idle) > self.keep:
-                    starting = [w for w in self.idle if not w.ready.is_set()]
-                    extra.append(starting[-1] if starting else self.idle[-1])
-                    self.idle.remove(extra[-1])
-        for spare in extra:
-            spare.close()
+            self.cond.notify_all()
+        if not keep:
+            worker.close()
 
     def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
         job_dir = prepare_job_dir(job_dir)
+        start = time.perf_counter()
+        if kind == "evaluate" and not wait_for_go(job_dir, limits.timeout_s):
+            return SandboxResult(returncode=None, output="", wall_s=time.perf_counter() - start, timed_out=True)
+        limits = replace(limits, timeout_s=max(1.0, limits.timeout_s - (time.perf_counter() - start)))
         worker = self._acquire()
         if worker is not None:
             try:
                 if worker.wait_ready(READY_TIMEOUT_S):
                     env = {**self.base.environment(Path("/job"), limits), "TMPDIR": "/job/tmp"}
-                    return worker.run(kind, job_dir, limits, env, on_line)
+                    result = worker.run(kind, job_dir, limits, env, on_line)
+                    result.output = f"{WARM_NOTE} {worker.id}, its job {worker.jobs}]\n" + result.output
+                    return result
                 self.cold_reason = worker.broken
             except WarmUnavailable as exc:
                 self.cold_reason = str(exc)
@@ -456,10 +506,11 @@ class WarmSandbox(Sandbox):
         return result
 
     def close(self) -> None:
-        with self.lock:
+        with self.cond:
             self.closed = True
             workers = [*self.idle, *self.busy]
             self.idle.clear()
+            self.cond.notify_all()
         for worker in workers:
             worker.close()
         self.spawner.shutdown(wait=True)
