@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py"]
+BENCHMARKS = ["solve_vs_sb3.py", "time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py"]
 
 if __name__ == "__main__":
     failed = []
