@@ -2,8 +2,9 @@
 
 Each candidate is tiny (one PPO update, short episodes), so what is exercised is the machinery:
 three sandboxed jobs per candidate (dry run, training, evaluation) in the safest sandbox that
-works here. Afterwards no worker process or container of the run is left, no temporary file
-outside the run, no job scratch folder inside it, and the solving process did not grow.
+works here, forked from warm workers (the default). Afterwards no worker process or container of
+the run is left, no temporary file outside the run, no job scratch folder inside it, and the
+solving process did not grow.
 
 `make test` runs 9 candidates; the full soak of 100 (about 14 minutes on 2 cores, where each
 job's start-up, mostly importing torch, costs 3-5 s) is `make soak`.
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, TASKS, command_lines
+
+from rewardsmith.runners.protocol import WARM_MODULE
 
 
 def _soak_task(folder: Path, iterations: int, samples: int) -> Path:
@@ -102,6 +105,7 @@ def _soak(tmp_path: Path, iterations: int, samples: int) -> None:
     # nothing left running
     time.sleep(1)
     assert command_lines(str(run)) == []  # workers, bwrap, docker clients
+    assert command_lines(WARM_MODULE) == []  # warm workers (their folders are temporary)
     assert set(_containers()) <= containers_before
     # no temporary file outside the run, no job scratch or half-written file inside it
     after = {p for root in temp_roots if root.is_dir() for p in root.iterdir()}
