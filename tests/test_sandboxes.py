@@ -1,6 +1,7 @@
 """The sandbox backends: choice of backend, how failures are named, Ctrl-C with Docker."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -111,17 +112,26 @@ def test_ctrl_c_removes_the_container(tmp_path):
     reward = tmp_path / "loop.py"
     reward.write_text((ROOT / "tests" / "hostile" / "endless_loop.py").read_text())
     out = tmp_path / "out"
+    temp = tmp_path / "temp"  # where the warm workers' folders go: their containers are labelled with them
+    temp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "rewardsmith", "train", str(TASKS / "cartpole.yaml"), "--reward",
                              str(reward), "--sandbox", "docker", "--timeout", "300", "--json", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(temp)})
     client = docker.from_env()
-    label = {"label": f"rewardsmith.job={(out / 'work').resolve()}"}
+
+    def ours(**filters):
+        return [c for c in client.containers.list(filters={"label": "rewardsmith.job"}, **filters)
+                if c.labels["rewardsmith.job"].startswith(str(tmp_path))]
+
     deadline = time.time() + 120
-    while not client.containers.list(filters=label) and time.time() < deadline:
+    # the training runs: in a warm container (its folder is then a link into the container's slot)
+    while not (ours() and (out / "work").is_symlink()) and time.time() < deadline:
         time.sleep(0.5)
-    assert client.containers.list(filters=label), "the job's container never started"
+    assert ours() and (out / "work").is_symlink(), "the training job never started in a container"
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
-    assert client.containers.list(all=True, filters=label) == []
+    assert ours(all=True) == []
+    assert list(temp.iterdir()) == []
     result = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else None
     assert result is None or result["status"] != "ok"

@@ -280,3 +280,46 @@ def test_warm_sandbox_is_the_default_for_train(tmp_path):
     assert json.loads((tmp_path / "out" / "run.json").read_text())["options"]["cold_workers"] is False
     for log in ("train.log", "eval.log"):
         assert (tmp_path / "out" / log).read_text().startswith(WARM_NOTE), log
+
+
+@pytest.mark.docker
+def test_a_warm_container_lost_mid_job_is_the_engine_s_fault_only_if_the_engine_is_gone(task, tmp_path):
+    import threading
+
+    from rewardsmith.errors import SandboxGone
+
+    box = warm_box("docker", task)
+    try:
+        check_reward(task, GOOD, tmp_path / "warm", box, LIMITS)
+        for name, engine_gone in (("alive", False), ("gone", True)):
+            worker = only_worker(box) if name == "alive" else box.idle[0]
+            outcome: list = []
+
+            def run(folder=tmp_path / name, outcome=outcome) -> None:
+                try:
+                    outcome.append(check_reward(task, ENDLESS, folder, box, LIMITS))
+                except SandboxGone as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            deadline = time.time() + 60
+            while not (tmp_path / name).is_symlink() and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            if engine_gone:  # the engine stops answering as its containers end
+                def gone():
+                    raise ConnectionError("engine gone")
+
+                box.base.client.ping = gone
+            worker.sandbox.container.kill()  # not through the host's own kill
+            thread.join(timeout=60)
+            if engine_gone:
+                assert isinstance(outcome[0], SandboxGone), outcome
+            else:
+                assert not outcome[0].ok and "SIGKILL" in outcome[0].reason, outcome
+                while not box.idle:  # a new worker replaces the lost one
+                    time.sleep(0.1)
+                box.idle[0].wait_ready(120)
+    finally:
+        box.close()

@@ -131,6 +131,11 @@ class DockerSandbox(Sandbox):
         return capture.result(signal_from_status(code) if state else -9, time.perf_counter() - start,
                               timed_out=timed_out, oom_killed=bool(state.get("OOMKilled")))
 
+    def warm_lost(self) -> None:
+        """A warm container ended during a job, not killed by the host: raise
+        :class:`SandboxGone` if the engine is stopping (it stops its containers first)."""
+        self._raise_if_engine_gone(None, watch_s=ENGINE_SHUTDOWN_GRACE_S)
+
     def warm_hand_over(self, slot: Path) -> None:
         """A warm container's user owns the job's files in its slot (see :meth:`_user`)."""
         self._user(slot)
@@ -205,7 +210,16 @@ class DockerWarm:
 
     def __init__(self, container, sandbox: DockerSandbox):
         self.container, self.sandbox = container, sandbox
-        register_killer(id(self), container.kill)
+        self.was_killed = False
+
+        def kill() -> None:  # by kill_all (Ctrl-C)
+            self.was_killed = True
+            container.kill()
+
+        register_killer(id(self), kill)
+
+    def killed(self) -> bool:
+        return self.was_killed
 
     def root_pid(self) -> int | None:
         try:
@@ -225,6 +239,7 @@ class DockerWarm:
         return ""  # no log driver: what the zygote says comes over its control socket
 
     def kill(self) -> None:
+        self.was_killed = True
         unregister_killer(id(self))
         _quietly(lambda: self.container.remove(force=True))
 

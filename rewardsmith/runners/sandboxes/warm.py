@@ -161,6 +161,9 @@ class WarmProcess(Protocol):
     def kill(self) -> None:
         """Kill it and everything in it; return once it is gone."""
 
+    def killed(self) -> bool:
+        """Whether the host killed it (on purpose, or everything on Ctrl-C)."""
+
 
 class PopenWarm:
     """A warm sandbox that is a local process tree (bwrap): killed as its process group, and the
@@ -176,6 +179,9 @@ class PopenWarm:
 
     def root_pid(self) -> int | None:
         return self.proc.pid
+
+    def killed(self) -> bool:
+        return False  # nothing to tell apart: a lost bwrap sandbox is not an engine gone
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -264,7 +270,8 @@ class WarmWorker:
         go_r, go_w = os.pipe()
         attached = self._attach(job_dir)
         reader = threading.Thread(target=_pump_fd, args=(out_r, capture), daemon=True)
-        timed_out, code = False, -signal.SIGKILL
+        timed_out, code, lost = False, -signal.SIGKILL, False
+        started = ended = None
         try:
             request = {"kind": kind, "job": "/job", "env": env,
                        "limits": {"memory_mb": None if group else limits.memory_mb, "file_mb": limits.file_mb,
@@ -293,7 +300,9 @@ class WarmWorker:
                     timed_out = True
             elif started is None and time.perf_counter() >= deadline:
                 timed_out = True
-            if code == -signal.SIGKILL and not timed_out and self.broken is None:
+            lost = not timed_out and not (started and "started" in started and ended and "exited" in ended)
+            lost = lost and not self.sandbox.killed()  # not by the host (Ctrl-C)
+            if lost:
                 self.broken = "it ended during a job"
         except BaseException:
             self.broken = self.broken or "a job could not be handed over"
@@ -309,6 +318,10 @@ class WarmWorker:
                 group.remove()
             self._detach(job_dir, attached)
         capture.close()
+        if lost:
+            warm_lost = getattr(self.base, "warm_lost", None)
+            if warm_lost is not None:  # the sandbox's engine may be gone: not the reward's doing
+                warm_lost()
         return capture.result(code, time.perf_counter() - start, timed_out=timed_out, oom_killed=oom)
 
     def _receive(self, deadline: float) -> dict | None:
@@ -446,7 +459,12 @@ class WarmSandbox(Sandbox):
                     self.cond.wait()
                 if self.closed:
                     return
-                self.idle.append(self._spawn())
+                try:
+                    self.idle.append(self._spawn())
+                except Exception as exc:  # noqa: BLE001 - the backend cannot start one: jobs run cold
+                    self.cold_reason = f"{type(exc).__name__}: {exc}"[:300]
+                    self.target = 0
+                    self.cond.notify_all()
 
     def _acquire(self) -> WarmWorker | None:
         """A ready worker for a job (``None``: none can be had; the job runs cold)."""
@@ -465,7 +483,11 @@ class WarmSandbox(Sandbox):
                     self.target = max(self.target, len(self.idle) + len(self.busy) + 1)
                     self.cond.notify_all()
                 elif not self.idle and time.monotonic() - waited_from > EXTRA_AFTER_S:
-                    worker = self._spawn()  # every worker is busy: one more, for this job only
+                    try:
+                        worker = self._spawn()  # every worker is busy: one more, for this job only
+                    except Exception as exc:  # noqa: BLE001 - the job runs cold (and says why)
+                        self.cold_reason = f"{type(exc).__name__}: {exc}"[:300]
+                        return None
                     self.busy.add(worker)
                     return worker
                 self.cond.wait(timeout=0.25)
