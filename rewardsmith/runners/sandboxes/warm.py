@@ -27,8 +27,17 @@ change. What a job gets, and why nothing one job does reaches the next:
   guest): the job then ends as killed, and the sandbox is replaced.
 - **Limits hold.** The wall-clock limit is the host's: a job still running at its deadline has
   its whole warm sandbox killed (a job that timed out, crashed its sandbox or left it unclean
-  never shares it with another). A warm sandbox that dies (or never gets ready) is replaced; a
-  job that finds none ready runs cold, in a fresh sandbox of the backend, as before.
+  never shares it with another). Each warm container is also capped as a whole (its job's
+  memory plus the zygote's, processes), and a bwrap one dies with the host.
+- **When a warm worker dies.** During a job: the job ends as killed (SIGKILL), as a cold guest
+  killed mid-job would, unless the backend says its engine is going away (Docker: the engine no
+  longer answers), which stops the run instead (:class:`~rewardsmith.errors.SandboxGone`: not the
+  reward's fault). The sandbox is replaced in the background. One that never gets ready (or a
+  backend that cannot start one) sends the jobs cold, to a fresh sandbox of the backend as
+  before, and each such job's log says so in its first line; a warm job's log names its worker.
+- **An evaluation started ahead** (:class:`~rewardsmith.runners.jobs.PendingEvaluation`) waits
+  for its ``go`` file on the host, not in a warm worker: a warm job starts in milliseconds, so
+  holding a worker through the training would only take one from another job.
 
 Warm sandboxes start in the background as soon as the pool exists (the solve builds it before
 the designer works) and are killed with their process groups on close, on Ctrl-C
