@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .envs.naming import VariableSource
 from .errors import ExpressionError, RewardsmithError, TaskFileError
-from .train.config import PPOConfig
+from .train.config import ALGORITHMS, PPOConfig, TrainConfig
 
 
 class _Strict(BaseModel):
@@ -93,7 +93,7 @@ class TaskSpec(_Strict):
     env: EnvSpec
     fitness: FitnessSpec
     search: SearchSpec = SearchSpec()
-    train: PPOConfig = PPOConfig()
+    train: TrainConfig = PPOConfig()
     sandbox: SandboxSpec = SandboxSpec()
 
     def with_overrides(self, **sections: dict[str, Any]) -> TaskSpec:
@@ -105,6 +105,8 @@ class TaskSpec(_Strict):
 
 
 def _field_path(loc: tuple) -> str:
+    if loc[:1] == ("train",) and len(loc) > 1 and loc[1] in ALGORITHMS:
+        loc = loc[:1] + loc[2:]  # the union's tag (train.sac.tau): the file says train.tau
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
@@ -112,7 +114,8 @@ def _format_error(source: str, exc: ValidationError) -> str:
     err = exc.errors()[0]
     path = _field_path(err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"{source}: {path}: unknown field (check the spelling)"
+        algorithm = f" for train.algorithm {err['loc'][1]}" if err["loc"][0] == "train" else ""
+        return f"{source}: {path}: unknown field{algorithm} (check the spelling)"
     if err["type"] == "missing":
         return f"{source}: {path}: field required"
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
@@ -132,7 +135,8 @@ def parse_task(data: Any, source: str = "task") -> TaskSpec:
 
 
 def check_task(task: TaskSpec, source: str = "task") -> None:
-    """Cross-field checks that need the env: it exists, and the fitness names its variables."""
+    """Cross-field checks that need the env: it exists, the fitness names its variables, and the
+    trainer can drive its actions."""
     from .expressions import FitnessProgram
 
     try:
@@ -143,6 +147,9 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
         FitnessProgram(task.fitness.expression, set(description.variable_names))
     except ExpressionError as exc:
         raise TaskFileError(f"{source}: {exc}") from None
+    if task.train.algorithm == "sac" and description.action.kind != "continuous":
+        raise TaskFileError(f"{source}: train.algorithm: SAC here is for continuous actions, and {task.env.name} "
+                            "has discrete ones: use ppo")
 
 
 def load_task(path: str | Path) -> TaskSpec:
