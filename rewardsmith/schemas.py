@@ -55,6 +55,9 @@ class TrainCheckpoint(Record):
     episode_length: float | None = None
     terminations: dict[str, int] = Field(default_factory=dict, description="why episodes ended")
     eval_fitness: float | None = Field(None, description="deterministic evaluation, when one ran")
+    diagnostics: dict[str, float] = Field(
+        default_factory=dict, description="the learner's own health since the previous checkpoint, averaged over "
+                                          "its gradient steps (SAC: q_loss, actor_loss, alpha, q_mean, entropy)")
 
 
 class TrainLog(Record):
@@ -66,7 +69,9 @@ class TrainLog(Record):
     nonfinite_rewards: int = 0
     device: str = "cpu"
     rollout_s: float = 0.0  # of wall_s: collecting experience (env, policy, reward)
-    update_s: float = 0.0   # of wall_s: PPO's gradient steps
+    update_s: float = 0.0   # of wall_s: the gradient steps
+    algorithm: Literal["ppo", "sac"] = "ppo"
+    gradient_steps: int = Field(0, ge=0, description="gradient steps taken (SAC; PPO's are epochs x minibatches)")
 
 
 class WorkerOutcome(Record):
