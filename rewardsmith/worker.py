@@ -117,9 +117,9 @@ def run_train(job_dir: Path) -> int:
     from .expressions import FitnessProgram
     from .reward import RewardFunction
     from .schemas import WorkerOutcome
+    from .train import train
     from .train.evaluate import evaluate_policy
     from .train.policy import save_policy
-    from .train.ppo import train
     from .train.rollout import write_rollout
 
     job, task, device = _setup(job_dir)
