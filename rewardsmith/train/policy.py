@@ -163,7 +163,7 @@ class SquashedGaussianActor(nn.Module):
             raise ValueError("SAC squashes actions into their bounds, and this env's action bounds are not finite")
         self.action_size = action.size
         self.obs_norm = RunningNorm(obs_dim) if normalize_obs else None
-        self.net = MLP([obs_dim, *hidden_sizes, 2 * action.size], None, torch.relu)
+        self.net = MLP([obs_dim, *hidden_sizes, 2 * action.size], None, torch.relu_)  # in place: saves a copy
         # derived from the action spec, so not saved in the checkpoint
         self.register_buffer("action_scale", (high - low) / 2, persistent=False)
         self.register_buffer("action_bias", (high + low) / 2, persistent=False)

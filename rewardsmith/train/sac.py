@@ -60,7 +60,7 @@ class TwinQ(nn.Module):
         for i in range(last + 1):
             x = torch.baddbmm(params[2 * i + 1], x, params[2 * i])
             if i < last:
-                x = torch.relu(x)
+                x = x.relu_()  # in place: baddbmm's backward needs its inputs, not its output
         return x.squeeze(-1)
 
 
