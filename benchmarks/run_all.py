@@ -1,12 +1,12 @@
 """Run every benchmark in turn (``make bench``). Each prints its table and writes JSON to
-benchmarks/results/. Expect about 15-30 minutes on a 2-core machine."""
+benchmarks/results/. Expect about 40-60 minutes on a 2-core machine (SAC against SB3 is half of it)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py"]
+BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py", "sac_vs_sb3.py"]
 
 if __name__ == "__main__":
     failed = []
