@@ -71,7 +71,11 @@ class TrainLog(Record):
     rollout_s: float = 0.0  # of wall_s: collecting experience (env, policy, reward)
     update_s: float = 0.0   # of wall_s: the gradient steps
     algorithm: Literal["ppo", "sac"] = "ppo"
-    gradient_steps: int = Field(0, ge=0, description="gradient steps taken (SAC; PPO's are epochs x minibatches)")
+    gradient_steps: int = Field(0, ge=0, description="gradient steps taken")
+    reused_transitions: int = Field(0, ge=0, description="SAC: transitions of earlier runs its replay started with, "
+                                                         "relabelled with this run's reward")
+    reused_share: float = Field(0.0, ge=0, le=1, description="SAC: share of the transitions its gradient steps "
+                                                              "sampled that were reused (expected value)")
 
 
 class WorkerOutcome(Record):

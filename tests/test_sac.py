@@ -17,7 +17,7 @@ from rewardsmith.train.config import PPOConfig, SACConfig
 from rewardsmith.train.evaluate import evaluate_policy
 from rewardsmith.train.policy import SquashedGaussianActor, build_policy, load_policy, save_policy
 from rewardsmith.train.rollout import record_rollout
-from rewardsmith.train.sac import TwinQ
+from rewardsmith.train.sac import TwinQ, relabel
 
 UPRIGHT = "mean(cos_theta > 0.95)"
 
@@ -75,16 +75,32 @@ def test_squashed_log_prob_matches_torch_distributions():
     assert (scaled[:, 0].abs() <= 2).all() and (scaled[:, 1] >= 0).all() and (scaled[:, 1] <= 1).all()
 
 
-def test_sac_swings_the_torch_pendulum_up():
-    env = envs.make("torch:Pendulum", num_envs=4, seed=0)
-    program = FitnessProgram(UPRIGHT, set(env.description.variable_names))
+PENDULUM_PROGRAM = FitnessProgram(UPRIGHT, set(envs.describe("torch:Pendulum").variable_names))
+SOLVE = dict(total_timesteps=12_000, learning_rate=1e-3, hidden_sizes=(64, 64), utd_ratio=1.0, learning_starts=1000,
+             eval_every=500)
+
+
+def early_stop_on(program: FitnessProgram, threshold: float):
     eval_env = envs.make("torch:Pendulum", num_envs=16, seed=7)
-    config = sac(total_timesteps=12_000, learning_rate=1e-3, hidden_sizes=(64, 64), utd_ratio=1.0,
-                 learning_starts=1000, eval_every=500)
+    return {"evaluate": lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
+            "success_threshold": threshold}
+
+
+@pytest.fixture(scope="module")
+def solved():
+    """SAC from scratch on the torch Pendulum (4 envs) until an evaluation passes 0.6 (~3,500 steps)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     seen = []
-    out = train(env, pendulum_reward, config, program,
-                evaluate=lambda p: evaluate_policy(p, eval_env, program, 0.6, variables=False).fitness,
-                success_threshold=0.6, on_checkpoint=lambda c, total: seen.append((c.step, total)))
+    out = train(envs.make("torch:Pendulum", num_envs=4, seed=0), pendulum_reward, sac(**SOLVE), PENDULUM_PROGRAM,
+                on_checkpoint=lambda c, total: seen.append((c.step, total)), keep_experience=True,
+                **early_stop_on(PENDULUM_PROGRAM, 0.6))
+    torch.set_num_threads(threads)
+    return out, seen
+
+
+def test_sac_swings_the_torch_pendulum_up(solved):
+    out, seen = solved
     log = out.log
     assert log.algorithm == "sac" and log.stopped_early and log.env_steps < 12_000
     # one gradient step per env transition after the random warm-up
@@ -99,8 +115,84 @@ def test_sac_swings_the_torch_pendulum_up():
     assert last.diagnostics["alpha"] < 0.5  # tuned down from 1.0 as the policy's entropy fell
     assert all(math.isfinite(v) for c in log.checkpoints for v in c.diagnostics.values())
     # a fresh evaluation on other starting states agrees
-    fresh = evaluate_policy(out.policy, envs.make("torch:Pendulum", num_envs=32, seed=123), program, 0.6)
+    fresh = evaluate_policy(out.policy, envs.make("torch:Pendulum", num_envs=32, seed=123), PENDULUM_PROGRAM, 0.6)
     assert fresh.fitness > 0.5
+
+
+def test_sac_keeps_its_transitions_in_step_order(solved):
+    out, _ = solved
+    kept = out.experience
+    assert kept.size == out.log.env_steps
+    assert set(kept.variables) == {"cos_theta", "sin_theta", "theta_dot", "theta"} and kept.action.abs().max() <= 2
+    # 4 envs a step: a transition's next observation is the next step's observation, except where
+    # an episode ended (every 200 steps here)
+    ended = kept.terminated[:-4] | (torch.arange(kept.size - 4) // 4 % 200 == 199)
+    same = (kept.next_obs[:-4] - kept.obs[4:]).abs().amax(1) < 1e-6
+    assert same[~ended].all() and not same[ended].any()
+    assert torch.allclose(kept.variables["cos_theta"], kept.next_obs[:, 0])
+
+
+def test_reused_experience_gets_another_reward_to_success_in_half_the_steps(solved):
+    first, _ = solved
+
+    def new_reward(variables, action):  # another candidate's reward for the same goal
+        up = (variables["cos_theta"] + 1) / 2
+        return up.square() - 0.01 * variables["theta_dot"].abs(), {"up": up}
+
+    second = train(envs.make("torch:Pendulum", num_envs=4, seed=1), new_reward, sac(**SOLVE, seed=1),
+                   PENDULUM_PROGRAM, experience=first.experience, **early_stop_on(PENDULUM_PROGRAM, 0.6))
+    log = second.log
+    assert log.reused_transitions == first.experience.size and log.stopped_early
+    # half a gradient step per reused transition first, then one per env step: the reused
+    # transitions count towards learning_starts, so there is no random warm-up
+    assert log.gradient_steps == round(0.5 * first.experience.size) + log.env_steps
+    assert 0.5 < log.reused_share < 1.0
+    assert log.env_steps <= first.log.env_steps / 2
+
+
+def test_relabelled_rewards_match_a_recomputation_and_cannot_change_the_experience():
+    env = envs.make("torch:Pendulum", num_envs=3, seed=0)
+    out = train(env, pendulum_reward, sac(total_timesteps=300, learning_starts=150, hidden_sizes=(16,),
+                                          early_stop=False), keep_experience=True)
+    kept = out.experience
+    before = {k: v.clone() for k, v in kept.variables.items()}, kept.action.clone()
+
+    def hostile(variables, action):
+        r = torch.cos(variables["theta"]) + action[:, 0]
+        variables["theta"].mul_(0.0)  # tries to change what the next candidate sees
+        action.fill_(9.0)
+        return r, {}
+
+    rewards = relabel(kept, hostile, 3)
+    assert torch.allclose(rewards, torch.cos(before[0]["theta"]) + before[1][:, 0])
+    assert all(torch.equal(kept.variables[k], v) for k, v in before[0].items()) and torch.equal(kept.action, before[1])
+    # a run seeded with more than its buffer holds keeps the newest transitions, in whole env steps
+    small = sac(total_timesteps=30, buffer_size=100, learning_starts=0, hidden_sizes=(16,), early_stop=False,
+                reuse_gradient_steps=0)
+    log = train(env, pendulum_reward, small, experience=kept).log
+    assert log.reused_transitions == 102 and log.gradient_steps == 10  # 34 steps of 3 envs fill the 100
+    # each new step of 3 transitions overwrites the oldest reused ones: the share falls from 99/102 to 72/102
+    assert 0.7 < log.reused_share < 1.0
+
+    def nan_on_reuse(variables, action):
+        return torch.full_like(variables["theta"], torch.nan), {}
+
+    with pytest.raises(RewardCodeError, match="transitions reused from earlier runs"):
+        train(env, nan_on_reuse, small, experience=kept)
+    with pytest.raises(ValueError, match="off-policy"):
+        train(env, pendulum_reward, PPOConfig(total_timesteps=100), experience=kept)
+
+
+def test_sac_bootstraps_through_time_limits():
+    """Episodes of 5 steps that all end by the time limit, reward 1 per step, gamma 0.9: the soft
+    Q-values approach 1 / (1 - 0.9) = 10 if truncation is not taken for termination, and stay
+    below 4.1 if it were."""
+    env = envs.make("torch:Pendulum", num_envs=4, seed=0, max_episode_steps=5)
+    config = sac(total_timesteps=2000, gamma=0.9, tau=0.05, ent_coef=1e-3, hidden_sizes=(32, 32),
+                 learning_rate=3e-3, checkpoints=2, early_stop=False)
+    out = train(env, lambda v, a: (torch.ones_like(v["theta"]), {}), config)
+    q_mean = out.log.checkpoints[-1].diagnostics["q_mean"]
+    assert 8.0 < q_mean < 11.0
 
 
 def test_sac_checkpoint_loads_for_evaluation_without_the_reward(tmp_path):

@@ -16,17 +16,27 @@ if TYPE_CHECKING:
     from ..schemas import TrainCheckpoint
     from .common import RewardFn, TrainOutput
     from .policy import Policy
+    from .sac import Experience
 
 
 def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: FitnessProgram | None = None,
           evaluate: Callable[[Policy], float] | None = None, success_threshold: float | None = None,
-          on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None) -> TrainOutput:
-    """Train with the algorithm ``config`` is for (see :func:`.ppo.train` and :func:`.sac.train`)."""
+          on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None,
+          experience: Experience | None = None, keep_experience: bool = False) -> TrainOutput:
+    """Train with the algorithm ``config`` is for (see :func:`.ppo.train` and :func:`.sac.train`).
+
+    ``experience`` and ``keep_experience`` (reusing transitions across runs) are for SAC only.
+    """
+    options = {"evaluate": evaluate, "success_threshold": success_threshold, "on_checkpoint": on_checkpoint}
     if isinstance(config, SACConfig):
-        from .sac import train as run
-    elif isinstance(config, PPOConfig):
-        from .ppo import train as run
-    else:
+        from .sac import train as sac
+
+        return sac(env, reward_fn, config, program, experience=experience, keep_experience=keep_experience,
+                   **options)
+    if not isinstance(config, PPOConfig):
         raise TypeError(f"no trainer for settings of type {type(config).__name__}")
-    return run(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
-               on_checkpoint=on_checkpoint)
+    if experience is not None or keep_experience:
+        raise ValueError("reusing experience needs an off-policy learner: train.algorithm: sac")
+    from .ppo import train as ppo
+
+    return ppo(env, reward_fn, config, program, **options)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..fitness import FitnessTracker
 from ..schemas import Stats, TrainCheckpoint, TrainLog
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from .sac import Experience
 
 RewardFn = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -20,6 +24,7 @@ RewardFn = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Te
 class TrainOutput:
     policy: Policy
     log: TrainLog
+    experience: Experience | None = None  # SAC, when asked: the transitions it collected
 
 
 class RewardStats:

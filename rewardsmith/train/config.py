@@ -63,14 +63,18 @@ class SACConfig(BaseModel):
     buffer_size: int = Field(1_000_000, ge=1, description="replay buffer capacity in transitions "
                                                           "(capped by total_timesteps)")
     batch_size: int = Field(256, ge=1, description="transitions per gradient step")
-    learning_starts: int = Field(100, ge=0, description="env steps of uniformly random actions before "
-                                                        "the first gradient step")
+    learning_starts: int = Field(100, ge=0, description="transitions in the replay buffer before the first "
+                                                        "gradient step (reused ones count); until then actions "
+                                                        "are uniformly random")
     train_freq: int = Field(1, ge=1, description="steps of the batched env (each num_envs transitions) "
                                                  "between updates")
     gradient_steps: int = Field(1, ge=1, description="gradient steps per update")
     utd_ratio: float | None = Field(None, gt=0, description="gradient steps per env transition; when set, "
                                                             "each update makes round(utd_ratio * num_envs * "
                                                             "train_freq) steps instead of gradient_steps")
+    reuse_gradient_steps: float = Field(0.5, ge=0, description="when the run starts with experience reused from "
+                                                               "earlier runs: gradient steps on it before the first "
+                                                               "env step, per reused transition")
     target_update_interval: int = Field(1, ge=1, description="gradient steps between target updates")
     ent_coef: float | None = Field(None, gt=0, description="fixed entropy temperature alpha; null: tuned "
                                                            "automatically towards target_entropy")
