@@ -176,10 +176,11 @@ class SquashedGaussianActor(nn.Module):
         mean, log_std = self.net(obs_n).split(self.action_size, -1)
         log_std = log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
         noise = torch.randn_like(mean)
-        u = mean + log_std.exp() * noise
-        # log N(u) minus log |d tanh(u)/du| = log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
-        log_prob = -0.5 * noise.square() - log_std - LOG_SQRT_2PI - 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u))
-        return torch.tanh(u), log_prob.sum(-1)
+        action = torch.tanh(mean + log_std.exp() * noise)
+        # log N(u) minus log |d tanh(u)/du| = log(1 - tanh(u)^2), with SB3's and CleanRL's 1e-6
+        # (which bounds the correction for saturated actions)
+        log_prob = -0.5 * noise.square() - log_std - LOG_SQRT_2PI - torch.log(1.0 - action.square() + 1e-6)
+        return action, log_prob.sum(-1)
 
     def to_env(self, unit_action: torch.Tensor) -> torch.Tensor:
         """An action in [-1, 1] scaled to the env's bounds."""

@@ -256,6 +256,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
         diagnostics_steps += pretrain_steps
         reused_share += pretrain_steps
         update_s += time.perf_counter() - pretrain_start
+
     for iteration in range(num_iterations):
         phase_start = time.perf_counter()
 
@@ -278,7 +279,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             reward = torch.nan_to_num(total, nan=0.0, posinf=0.0, neginf=0.0)
             torch.cat([obs, step.final_obs, unit_action, reward[:, None], step.terminated[:, None]], 1,
                       out=replay[slot])
-            if slot < reused // n and reused_left > 0:
+            if slot < reused // n and reused_left > 0:  # the ring came round to the reused rows
                 reused_left -= n
             slot, filled = (slot + 1) % slots, min(filled + 1, slots)
             if keep_experience:
@@ -313,7 +314,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             if stats_t:
                 stats.fold(stats_t)
                 stats_t = 0
-            means = (diagnostics / max(diagnostics_steps, 1)).tolist() if diagnostics_steps else []
+            means = (diagnostics / diagnostics_steps).tolist() if diagnostics_steps else []
             diagnostics.zero_()
             diagnostics_steps = 0
             checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval,
