@@ -39,7 +39,7 @@ class Task:
 
 TASKS = {
     # fraction of the episode within ~18 degrees of upright (tasks/pendulum*.yaml)
-    "pendulum": Task("Pendulum-v1", "pendulum_v1.py", "mean(cos_theta > 0.95)", 0.6, 20_000, 500, 1e-3, 100),
+    "pendulum": Task("Pendulum-v1", "pendulum_v1.py", "mean(cos_theta > 0.95)", 0.6, 20_000, 250, 1e-3, 100),
     # the pole stays up for the whole 1000-step episode (MuJoCo)
     "inverted_pendulum": Task("InvertedPendulum-v5", "inverted_pendulum_alive.py",
                               "episode_length / max_episode_steps", 0.95, 30_000, 1000, 3e-4, 1000),
@@ -131,8 +131,10 @@ def sb3_run(task: Task, seed: int, hidden: int) -> dict:
 
 
 def _result(evaluator: Evaluator, env_steps: int, train_s: float) -> dict:
+    """A run stops at its first success, so ``env_steps`` is also the steps to it."""
     solved = [step for step, fitness in evaluator.scores if fitness >= evaluator.task.threshold]
     return {"solved": bool(solved), "env_steps": solved[0] if solved else env_steps, "train_s": round(train_s, 2),
+            "ms_per_step": round(1000 * train_s / env_steps, 3),
             "final_fitness": evaluator.scores[-1][1] if evaluator.scores else None, "evaluations": evaluator.scores}
 
 
@@ -153,19 +155,21 @@ def main() -> None:
                 runs[who].append({"seed": seed, **r})
                 console.print(f"[dim]{name} seed {seed} {who}: {r['env_steps']:,} steps, {r['train_s']:.1f} s, "
                               f"{'solved' if r['solved'] else 'NOT solved'}[/]")
-        med = {who: {"env_steps": statistics.median(r["env_steps"] for r in rs),
-                     "train_s": statistics.median(r["train_s"] for r in rs),
-                     "solved": sum(r["solved"] for r in rs)} for who, rs in runs.items()}
+        med = {who: {key: statistics.median(r[key] for r in rs) for key in ("env_steps", "train_s", "ms_per_step")}
+               | {"solved": sum(r["solved"] for r in rs)} for who, rs in runs.items()}
         ours, theirs = med["rewardsmith"], med["sb3"]
         results[name] = {"task": task.__dict__, "runs": runs, "median": med,
                          "steps_ratio": theirs["env_steps"] / ours["env_steps"],
-                         "time_ratio": theirs["train_s"] / ours["train_s"]}
+                         "time_ratio": theirs["train_s"] / ours["train_s"],
+                         "step_time_ratio": theirs["ms_per_step"] / ours["ms_per_step"]}
         rows.append([task.gym_id, f"{ours['env_steps']:,.0f}", f"{theirs['env_steps']:,.0f}",
                      results[name]["steps_ratio"], f"{ours['train_s']:.1f}", f"{theirs['train_s']:.1f}",
-                     results[name]["time_ratio"], f"{ours['solved']}/{theirs['solved']}"])
+                     results[name]["time_ratio"], f"{ours['ms_per_step']:.1f}", f"{theirs['ms_per_step']:.1f}",
+                     results[name]["step_time_ratio"], f"{ours['solved']}/{theirs['solved']}"])
     table(f"SAC to a fitness: rewardsmith (rs) and SB3, medians of {args.seeds} seeds, {args.hidden}x{args.hidden} "
-          "networks, 1 env, 1 thread; x = SB3 / rs (above 1: rewardsmith ahead)",
-          ["env", "rs steps", "SB3 steps", "x", "rs s", "SB3 s", "x", "solved"], rows)
+          "networks, 1 env, 1 thread; steps and seconds of training to the first evaluation at the threshold, "
+          "milliseconds per env step; x = SB3 / rs (above 1: rewardsmith ahead)",
+          ["env", "rs steps", "SB3 steps", "x", "rs s", "SB3 s", "x", "rs ms", "SB3 ms", "x", "solved"], rows)
     save("sac_vs_sb3", {"settings": {"seeds": args.seeds, "hidden": args.hidden, "num_envs": 1, "threads": 1,
                                      "eval_episodes": EVAL_EPISODES}, "results": results})
 
