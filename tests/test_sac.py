@@ -13,7 +13,7 @@ from rewardsmith.errors import RewardCodeError, TaskFileError
 from rewardsmith.expressions import FitnessProgram
 from rewardsmith.task import load_task, parse_task
 from rewardsmith.train import train
-from rewardsmith.train.config import PPOConfig, SACConfig
+from rewardsmith.train.config import PPOConfig, SACConfig, with_algorithm
 from rewardsmith.train.evaluate import evaluate_policy
 from rewardsmith.train.policy import SquashedGaussianActor, build_policy, load_policy, save_policy
 from rewardsmith.train.rollout import record_rollout
@@ -264,3 +264,14 @@ def test_train_section_picks_the_algorithm():
     assert error({"algorithm": "sac"}, env=cartpole["env"], fitness=cartpole["fitness"]) == \
         "t.yaml: train.algorithm: SAC here is for continuous actions, and torch:CartPole has discrete ones: use ppo"
     assert isinstance(parse_task({**data, "train": {"algorithm": "ppo", "num_steps": 8}}).train, PPOConfig)
+
+
+def test_switching_algorithm_keeps_only_what_means_the_same():
+    ppo = load_task(TASKS / "pendulum.yaml").train.model_copy(update={"seed": 3, "eval_every": 4000})
+    switched = with_algorithm(ppo, "sac")
+    assert switched == sac(seed=3, eval_every=4000)  # SAC's defaults otherwise (not PPO's 1M-step budget)
+    assert with_algorithm(switched, "sac") is switched
+    back = with_algorithm(switched, "ppo")
+    assert isinstance(back, PPOConfig) and back.seed == 3 and back.num_steps == PPOConfig().num_steps
+    with pytest.raises(ValueError, match="unknown algorithm 'td3'"):
+        with_algorithm(ppo, "td3")

@@ -114,3 +114,18 @@ TrainConfig = Annotated[
                   custom_error_message="algorithm must be one of: " + ", ".join(ALGORITHMS)),
 ]
 """The ``train`` section: :class:`PPOConfig` or :class:`SACConfig`, told apart by ``algorithm``."""
+
+
+def with_algorithm(config: PPOConfig | SACConfig, algorithm: str) -> PPOConfig | SACConfig:
+    """``config`` for another algorithm (``--algorithm`` on a task file written for the other one).
+
+    The other algorithm's defaults, keeping only what means the same to both: ``seed``,
+    ``early_stop``, ``eval_every`` and ``checkpoints``. The budget (``total_timesteps``) is not
+    kept: SAC reaches in ~10^4 steps what PPO needs ~10^5-10^6 for.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+    if config.algorithm == algorithm:
+        return config
+    kept = config.model_dump(include={"seed", "early_stop", "eval_every", "checkpoints"})
+    return (SACConfig if algorithm == "sac" else PPOConfig)(algorithm=algorithm, **kept)
