@@ -8,8 +8,9 @@ with rl-zoo's learning rate for Pendulum. One env, one torch thread each.
 
 Every ``eval_every`` env steps each policy is scored by the same code (rewardsmith's
 ``evaluate_policy``, deterministic actions, the same evaluation episodes, the task's fitness);
-a run stops at the first score at or above the threshold. Its wall time leaves the evaluations
-out (they are the same code for both): it is the time of training alone. Medians over seeds.
+a run stops at the first score at or above the threshold. Its times leave the evaluations out
+(they are the same code for both): they are the time of training alone, as wall time and as the
+process's CPU time (which other jobs on a shared machine disturb less). Medians over seeds.
 
     python benchmarks/sac_vs_sb3.py [--tasks pendulum inverted_pendulum] [--seeds 3] [--hidden 256]
 """
@@ -57,19 +58,20 @@ class Evaluator:
 
         self.task = task
         self.program = FitnessProgram(task.fitness, set(envs.describe(f"gymnasium:{task.gym_id}").variable_names))
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
         self.scores: list[tuple[int, float]] = []
 
     def __call__(self, policy, step: int) -> float:
         from rewardsmith import envs
         from rewardsmith.train.evaluate import evaluate_policy
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         # a new env each time: every evaluation of either library plays the same episodes
         env = envs.make(f"gymnasium:{self.task.gym_id}", num_envs=EVAL_EPISODES, seed=EVAL_SEED)
         fitness = evaluate_policy(policy, env, self.program, self.task.threshold, variables=False).fitness
         env.close()
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.process_time() - cpu_start
         self.scores.append((step, round(fitness, 3)))
         return fitness
 
@@ -84,6 +86,7 @@ def rewardsmith_run(task: Task, seed: int, hidden: int) -> dict:
     reward = RewardFunction.from_file(ROOT / "benchmarks" / "rewards" / task.reward_file,
                                       env.description.reward_arguments)
     evaluator = Evaluator(task)
+    cpu_start = time.process_time()
     config = SACConfig(algorithm="sac", total_timesteps=task.max_steps, seed=seed, hidden_sizes=(hidden, hidden),
                        learning_rate=task.learning_rate, learning_starts=task.learning_starts,
                        eval_every=task.eval_every, checkpoints=max(1, task.max_steps // task.eval_every))
@@ -91,8 +94,9 @@ def rewardsmith_run(task: Task, seed: int, hidden: int) -> dict:
                 # with one env, the k-th evaluation comes after k * eval_every steps
                 evaluate=lambda policy: evaluator(policy, (len(evaluator.scores) + 1) * task.eval_every),
                 success_threshold=task.threshold)
+    cpu = time.process_time() - cpu_start
     env.close()
-    return _result(evaluator, out.log.env_steps, out.log.wall_s - evaluator.seconds)
+    return _result(evaluator, out.log.env_steps, out.log.wall_s - evaluator.seconds, cpu - evaluator.cpu_seconds)
 
 
 class SB3Policy:
@@ -121,21 +125,26 @@ def sb3_run(task: Task, seed: int, hidden: int) -> dict:
             return evaluator(SB3Policy(self.model), self.num_timesteps) < task.threshold
 
     env = make_vec_env(task.gym_id, n_envs=1, seed=seed)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = SAC("MlpPolicy", env, learning_rate=task.learning_rate, learning_starts=task.learning_starts,
                 policy_kwargs={"net_arch": [hidden, hidden]}, seed=seed, device="cpu", verbose=0)
     model.learn(task.max_steps, callback=EvalAndStop())
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     env.close()
-    return _result(evaluator, int(model.num_timesteps), wall - evaluator.seconds)
+    return _result(evaluator, int(model.num_timesteps), wall - evaluator.seconds, cpu - evaluator.cpu_seconds)
 
 
-def _result(evaluator: Evaluator, env_steps: int, train_s: float) -> dict:
+def _result(evaluator: Evaluator, env_steps: int, train_s: float, train_cpu_s: float) -> dict:
     """A run stops at its first success, so ``env_steps`` is also the steps to it."""
     solved = [step for step, fitness in evaluator.scores if fitness >= evaluator.task.threshold]
     return {"solved": bool(solved), "env_steps": solved[0] if solved else env_steps, "train_s": round(train_s, 2),
-            "ms_per_step": round(1000 * train_s / env_steps, 3),
+            "train_cpu_s": round(train_cpu_s, 2), "ms_per_step": round(1000 * train_s / env_steps, 3),
+            "cpu_ms_per_step": round(1000 * train_cpu_s / env_steps, 3),
             "final_fitness": evaluator.scores[-1][1] if evaluator.scores else None, "evaluations": evaluator.scores}
+
+
+def _pair(medians: dict, key: str, fmt: str) -> str:
+    return f"{medians['rewardsmith'][key]:{fmt}} / {medians['sb3'][key]:{fmt}}"
 
 
 def main() -> None:
@@ -155,21 +164,24 @@ def main() -> None:
                 runs[who].append({"seed": seed, **r})
                 console.print(f"[dim]{name} seed {seed} {who}: {r['env_steps']:,} steps, {r['train_s']:.1f} s, "
                               f"{'solved' if r['solved'] else 'NOT solved'}[/]")
-        med = {who: {key: statistics.median(r[key] for r in rs) for key in ("env_steps", "train_s", "ms_per_step")}
+        med = {who: {key: statistics.median(r[key] for r in rs) for key in ("env_steps", "train_s", "train_cpu_s", "ms_per_step",
+                                                                       "cpu_ms_per_step")}
                | {"solved": sum(r["solved"] for r in rs)} for who, rs in runs.items()}
         ours, theirs = med["rewardsmith"], med["sb3"]
         results[name] = {"task": task.__dict__, "runs": runs, "median": med,
                          "steps_ratio": theirs["env_steps"] / ours["env_steps"],
                          "time_ratio": theirs["train_s"] / ours["train_s"],
-                         "step_time_ratio": theirs["ms_per_step"] / ours["ms_per_step"]}
-        rows.append([task.gym_id, f"{ours['env_steps']:,.0f}", f"{theirs['env_steps']:,.0f}",
-                     results[name]["steps_ratio"], f"{ours['train_s']:.1f}", f"{theirs['train_s']:.1f}",
-                     results[name]["time_ratio"], f"{ours['ms_per_step']:.1f}", f"{theirs['ms_per_step']:.1f}",
-                     results[name]["step_time_ratio"], f"{ours['solved']}/{theirs['solved']}"])
-    table(f"SAC to a fitness: rewardsmith (rs) and SB3, medians of {args.seeds} seeds, {args.hidden}x{args.hidden} "
-          "networks, 1 env, 1 thread; steps and seconds of training to the first evaluation at the threshold, "
-          "milliseconds per env step; x = SB3 / rs (above 1: rewardsmith ahead)",
-          ["env", "rs steps", "SB3 steps", "x", "rs s", "SB3 s", "x", "rs ms", "SB3 ms", "x", "solved"], rows)
+                         "cpu_time_ratio": theirs["train_cpu_s"] / ours["train_cpu_s"],
+                         "step_time_ratio": theirs["ms_per_step"] / ours["ms_per_step"],
+                         "cpu_step_time_ratio": theirs["cpu_ms_per_step"] / ours["cpu_ms_per_step"]}
+        r = results[name]
+        rows.append([task.gym_id, _pair(med, "env_steps", ",.0f"), r["steps_ratio"], _pair(med, "train_s", ".1f"),
+                     r["time_ratio"], _pair(med, "train_cpu_s", ".1f"), r["cpu_time_ratio"],
+                     _pair(med, "cpu_ms_per_step", ".1f"), r["cpu_step_time_ratio"], _pair(med, "solved", "d")])
+    table(f"SAC to a fitness, rewardsmith / SB3: medians of {args.seeds} seeds, {args.hidden}x{args.hidden} networks, "
+          "1 env, 1 thread; env steps, wall and CPU seconds of training to the first evaluation at the threshold, "
+          "CPU ms per env step; x = SB3 / rewardsmith (above 1: rewardsmith ahead)",
+          ["env", "steps", "x", "wall s", "x", "CPU s", "x", "ms/step", "x", "solved"], rows)
     save("sac_vs_sb3", {"settings": {"seeds": args.seeds, "hidden": args.hidden, "num_envs": 1, "threads": 1,
                                      "eval_episodes": EVAL_EPISODES}, "results": results})
 
