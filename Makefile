@@ -11,7 +11,7 @@ SHELL := /bin/bash
 # pip warns about every local index folder that lacks a package; hide only those lines
 QUIET_PIP := 2>&1 | grep -v '^WARNING: Location' || true
 
-.PHONY: install test-install demo test bench clean system-deps soak
+.PHONY: install test-install demo test lint bench clean system-deps soak
 
 # what `rewardsmith solve` needs (idempotent: redone only when pyproject.toml changes)
 install: $(VENV)/.installed
@@ -43,7 +43,13 @@ demo: install
 # (scripts/docker-up.sh), stopped again afterwards if this started it.
 test: test-install
 	@bash scripts/docker-up.sh $(BIN)/python
+	@$(BIN)/python tests/parts.py
 	$(BIN)/python -m pytest; status=$$?; bash scripts/docker-down.sh; exit $$status
+
+# the gate CI runs before the tests: ruff (style, imports, common bugs) and mypy (types) over the package
+lint: test-install
+	$(BIN)/ruff check rewardsmith tests benchmarks
+	$(BIN)/mypy
 
 # the full soak: 100 candidates in a row, checked for leftover processes, files and memory (~12 min)
 soak: test-install

@@ -26,8 +26,9 @@ from common import ROOT, save, table
 sys.path.insert(0, str(ROOT))
 
 from rewardsmith.errors import SandboxUnavailable  # noqa: E402
-from rewardsmith.runners.jobs import JobSpec, train_and_evaluate  # noqa: E402
-from rewardsmith.runners.sandbox import Limits, make_sandbox, run_process  # noqa: E402
+from rewardsmith.runners.jobs import CandidateJob, train_and_evaluate  # noqa: E402
+from rewardsmith.runners.sandboxes import make_sandbox
+from rewardsmith.runners.sandboxes.base import Limits, run_process  # noqa: E402
 from rewardsmith.schemas import WorkerJob  # noqa: E402
 from rewardsmith.task import load_task  # noqa: E402
 
@@ -70,7 +71,7 @@ def check(box, folder: Path, limits: Limits, task) -> float:
 
 def train(box, folder: Path, limits: Limits, task) -> float:
     start = time.perf_counter()
-    outcome = train_and_evaluate(JobSpec(task, REWARD, folder, limits, "cpu"), box, threads=1)
+    outcome = train_and_evaluate(CandidateJob(task, REWARD, folder, limits, "cpu"), box, threads=1)
     assert outcome.status == "ok", outcome.reason
     return time.perf_counter() - start
 

@@ -111,7 +111,7 @@ def main() -> None:
                              "run (the CleanRL-style PPO stays on the CPU)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from rewardsmith.worker import resolve_device
+    from rewardsmith.runners.guest import resolve_device
 
     device = resolve_device(args.device)
 

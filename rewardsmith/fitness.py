@@ -10,6 +10,7 @@ to the host until a caller asks for a summary.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -37,7 +38,7 @@ class FitnessTracker:
                                   for n, t in terminations.items()]
         self.reason_vars = sorted(set().union(*(names_in(e.tree) for e in self.termination_exprs)))
         n, A, B = num_envs, len(program.aggregations), buffer_steps
-        kw = {"device": device, "dtype": dtype}
+        kw: dict[str, Any] = {"device": device, "dtype": dtype}
         self.init = torch.tensor([_INIT[a.kind] for a in program.aggregations], **kw)
         self.acc = self.init[:, None].repeat(1, n)        # (A, n) running value per aggregation
         self.length = torch.zeros(n, **kw)

@@ -1,8 +1,9 @@
 """The solve loop: the one place that calls more than one stage.
 
-For each iteration: the designer proposes candidates from the history; the critic checks each
-(static on the host, a dry run in a sandbox, optionally an LLM review); near-duplicates of
-rewards already trained are skipped; the executor trains and evaluates the rest in sandboxes;
+For each iteration: the designer proposes candidates from the history (with the critic at hand,
+to ask for fixes); the critic checks each (static on the host, a dry run in a sandbox, optionally
+an LLM review); near-duplicates of rewards already trained are skipped; the executor trains and
+evaluates the rest in sandboxes;
 the analyzer turns each result into findings; the feedback source judges the iteration; the
 LLM trajectory analyzer (if any) explains the candidates the designer will see next; the record
 joins the history. Every step is written to the run directory first, so a resumed run skips
@@ -12,22 +13,18 @@ what is done.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import shutil
 import threading
 import time
-import uuid
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .analyzer import analyze
-from .critic import static_check
-from .dedup import compact, find_duplicate
+from .analyzer import result_of
+from .critic import Critic
 from .designer import Designer, DesignRequest
+from .envs.description import EnvDescription
 from .errors import (
     BudgetExceeded,
     DiskFull,
@@ -38,16 +35,17 @@ from .errors import (
     is_disk_full,
 )
 from .feedback import FeedbackSource
+from .feedback.ranking import person_overrules
 from .progress import dollars
-from .runners.jobs import JobSpec, check_reward
-from .runners.sandbox import Limits, Sandbox, kill_all
+from .runners.executors import Executor
+from .runners.jobs import CandidateJob
+from .runners.sandboxes import Limits, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
     BestCandidate,
     Candidate,
     CandidateLine,
     CandidateResult,
-    CheckReport,
     CriticVerdict,
     FinalEvaluation,
     IterationRecord,
@@ -57,7 +55,6 @@ from .schemas import (
 from .task import TaskSpec
 from .tensorboard_log import log_candidate
 
-RECENT_CHECKS = 64  # verdicts remembered; older code is checked again should it come back
 
 class Reporter(Protocol):
     """Receives progress events (from several threads at once)."""
@@ -72,10 +69,23 @@ class Reporter(Protocol):
 
 
 class SilentReporter:
+    """A reporter that shows nothing (library use)."""
+
     paused = staticmethod(nullcontext)
 
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
+    def iteration_started(self, iteration: int, iterations: int, candidates: list[Candidate]) -> None: ...
+    def candidate_started(self, candidate: Candidate, total_steps: int) -> None: ...
+    def candidate_progress(self, candidate: Candidate, payload: dict) -> None: ...
+    def candidate_finished(self, result: CandidateResult, resumed: bool = False) -> None: ...
+    def iteration_finished(self, record: IterationRecord) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class Explainer(Protocol):
+    """The LLM trajectory analyzer: what a trained policy did, in words."""
+
+    def explain(self, result: CandidateResult, task: TaskSpec, env: EnvDescription, show_fitness: bool = True
+                ) -> str: ...
 
 
 @dataclass
@@ -83,122 +93,78 @@ class Solver:
     task: TaskSpec
     run: RunDir
     designer: Designer
-    sandbox: Sandbox
-    executor: object
+    critic: Critic
+    executor: Executor
     feedback: FeedbackSource
     reporter: Reporter
     device: str = "auto"
     final_seeds: int = 0  # retrain the best reward with this many other seeds at the end
-    reviewer: object | None = None   # LLM critic: review(code, task, env, CheckReport) -> CriticVerdict
-    explainer: object | None = None  # LLM trajectory analyzer: explain(result, task, env, show_fitness) -> str
+    explainer: Explainer | None = None
+    usage: Callable[[], LLMUsage] | None = None  # what the run's LLMs spent (default: the designer's)
 
     def __post_init__(self):
-        self.env = self.task.env.describe()
+        self.env = self.critic.env
         self.limits = Limits(timeout_s=self.task.sandbox.timeout_s, memory_mb=self.task.sandbox.memory_mb)
         self.stopping = threading.Event()
         previous = self.run.load_summary()
         self.wall_offset = previous.wall_s if previous else 0.0
         self.start = time.perf_counter()
-        # recent verdicts by code hash: the designer's fix loop and the loop check the same code
-        self._checks: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
-        self._checks_lock = threading.Lock()
-        self.signatures: dict[tuple[int, int], list[float]] = {}  # rewards already trained
+        self._verdicts: dict[int, CriticVerdict] = {}
 
-    # -- the critic: static check, dry run in the sandbox, optional LLM review (memoized) -----------
-    def check(self, code: str) -> CriticVerdict:
-        """The critic's verdict on ``code``; designers get this to ask for fixes before handing over."""
-        return self._check(code)[0]
+    @property
+    def sandbox_name(self) -> str:
+        return self.executor.sandbox.name
 
-    def _check(self, code: str) -> tuple[CriticVerdict, CheckReport | None]:
-        key = hashlib.sha256(code.encode()).hexdigest()
-        with self._checks_lock:
-            if key in self._checks:
-                return self._checks[key]
-        verdict, report = static_check(code, self.env.reward_arguments), None
-        if verdict.ok:
-            folder = self.run.path / "checks" / f"{key[:12]}-{uuid.uuid4().hex[:8]}"  # same code may run twice
-            report = check_reward(self.task, code, folder, self.sandbox, self.limits, self.device)
-            shutil.rmtree(folder, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                folder.parent.rmdir()  # when no other check is running
-            if not report.ok:
-                verdict = CriticVerdict(ok=False, stage="dry_run", reason=report.reason, warnings=verdict.warnings)
-            elif self.reviewer is not None:
-                review = self.reviewer.review(code, self.task, self.env, report)
-                verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings})
-            else:
-                verdict = verdict.model_copy(update={"stage": "dry_run"})
-        with self._checks_lock:
-            self._checks[key] = (verdict, report)
-            while len(self._checks) > RECENT_CHECKS:
-                self._checks.popitem(last=False)
-        return verdict, report
-
-    def _remember_signature(self, result: CandidateResult) -> None:
+    def _remember_trained(self, result: CandidateResult) -> None:
         if result.status in ("ok", "failed"):  # it went to training
-            report = self.run.load_check(result.iteration, result.index)
-            if report is not None and report.signature:
-                self.signatures[(result.iteration, result.index)] = compact(report.signature)
+            self.critic.remember_trained((result.iteration, result.index),
+                                         self.run.load_check(result.iteration, result.index))
 
-    def _duplicate_of(self, candidate: Candidate, report: CheckReport | None) -> str | None:
-        threshold = self.task.search.duplicate_correlation
-        if threshold is None or report is None:
-            return None
-        match = find_duplicate(report.signature, self.signatures, threshold)
-        if match is None:
-            return None
-        (iteration, index), rho = match
-        return (f"nearly the same reward as iteration {iteration + 1} candidate {index} (correlation "
-                f"{rho:.4f} on a shared batch of states); not trained")
-
-    # -- one candidate (runs in an executor thread) ---------------------------------------------
-    def _train_candidate(self, candidate: Candidate, threads: int, folder: Path | None = None,
-                         task: TaskSpec | None = None) -> CandidateResult:
-        folder = folder or self.run.candidate_dir(candidate.iteration, candidate.index)
+    # -- one candidate ---------------------------------------------------------------------------
+    def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None) -> CandidateJob:
         task = task or self.task
-        spec = JobSpec(task, candidate.code, folder, self.limits, self.device)
-        self.reporter.candidate_started(candidate, task.train.total_timesteps)
-        outcome = self.executor.run_job(spec, self.sandbox, threads,
-                                        on_progress=lambda p: self.reporter.candidate_progress(candidate, p))
-        threshold = task.fitness.success_threshold
-        analysis = analyze(outcome.train, outcome.eval, threshold, outcome.status, outcome.reason)
-        return self._result(candidate, outcome.status, outcome.reason, train=outcome.train, eval=outcome.eval,
-                            analysis=analysis, wall_s=outcome.wall_s,
-                            fitness=outcome.eval.fitness if outcome.eval else None,
-                            success=bool(outcome.eval and outcome.eval.success), folder=folder)
+        return CandidateJob(
+            task, candidate.code, folder or self.run.candidate_dir(candidate.iteration, candidate.index), self.limits,
+            self.device, key=candidate,
+            on_start=lambda: self.reporter.candidate_started(candidate, task.train.total_timesteps),
+            on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload))
 
-    def _result(self, candidate: Candidate, status: str, reason: str | None, folder: Path | None = None,
-                **fields) -> CandidateResult:
-        folder = folder or self.run.candidate_dir(candidate.iteration, candidate.index)
-        critic = fields.pop("critic", None) or self._verdicts.get(candidate.index)
+    def _trained(self, job: CandidateJob, outcome) -> CandidateResult:
+        candidate: Candidate = job.key
+        return result_of(outcome, job.task.fitness.success_threshold, iteration=candidate.iteration,
+                         index=candidate.index, reward_file=self.run.relative(job.folder / "reward.py"),
+                         code=candidate.code, origin=candidate.origin, critic=self._verdicts.get(candidate.index))
+
+    def _result(self, candidate: Candidate, status: str, reason: str | None, critic: CriticVerdict) -> CandidateResult:
+        """A candidate that did not train (rejected by the critic, or skipped as a duplicate)."""
+        folder = self.run.candidate_dir(candidate.iteration, candidate.index)
         return CandidateResult(iteration=candidate.iteration, index=candidate.index, status=status,
                                reason=reason, reward_file=self.run.relative(folder / "reward.py"),
                                code=candidate.code, origin=candidate.origin, critic=critic,
-                               sandbox=self.sandbox.name, **fields)
+                               sandbox=self.sandbox_name)
 
     # -- one iteration ---------------------------------------------------------------------------
     def _iteration(self, iteration: int, history: list[IterationRecord]) -> IterationRecord:
         proposals = self.run.load_proposals(iteration)
         if proposals is None:
             proposals = self.designer.propose(DesignRequest(self.task, self.env, history, iteration,
-                                                            self.task.search.samples, check=self.check,
+                                                            self.task.search.samples, check=self.critic.check,
                                                             notify=self.reporter.message))
             self.run.save_proposals(iteration, proposals)
         self.reporter.iteration_started(iteration, self.task.search.iterations, proposals)
 
         results: dict[int, CandidateResult] = {}
-        self._verdicts: dict[int, CriticVerdict] = {}
+        self._verdicts = {}
         to_check: list[Candidate] = []
         for candidate in proposals:
             done = self.run.load_result(iteration, candidate.index)
             if done is not None:
                 results[candidate.index] = done
-                self._remember_signature(done)
+                self._remember_trained(done)
                 self.reporter.candidate_finished(done, resumed=True)
             else:
                 to_check.append(candidate)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            checks = list(pool.map(lambda c: self._check(c.code), to_check))
+        checks = self.critic.review_all([c.code for c in to_check])
 
         to_train: list[Candidate] = []
         for candidate, (verdict, report) in zip(to_check, checks):
@@ -207,20 +173,27 @@ class Solver:
             atomic_write_json(folder / "critic.json", verdict)
             if report is not None:
                 self.run.save_check(iteration, candidate.index, report)
-            duplicate = self._duplicate_of(candidate, report) if verdict.ok else None
+            duplicate = self.critic.duplicate_of(report) if verdict.ok else None
             if not verdict.ok or duplicate:
-                status, reason = ("rejected", f"critic: {verdict.reason}") if not verdict.ok else ("skipped", duplicate)
-                result = self._result(candidate, status, reason, critic=verdict)
+                if not verdict.ok:
+                    status, reason = "rejected", f"critic: {verdict.reason}"
+                else:
+                    (of_iteration, of_index), rho = duplicate  # type: ignore[misc]  # keys are (iteration, index)
+                    status, reason = "skipped", (f"nearly the same reward as iteration {of_iteration + 1} candidate "
+                                                 f"{of_index} (correlation {rho:.4f} on a shared batch of states); "
+                                                 "not trained")
+                result = self._result(candidate, status, reason, verdict)
                 self.run.save_result(result)
                 results[candidate.index] = result
                 self.reporter.candidate_finished(result)
             else:
                 to_train.append(candidate)
-                self.signatures[(iteration, candidate.index)] = compact(report.signature)
+                self.critic.remember_trained((iteration, candidate.index), report)
 
-        for candidate, result in self.executor.map(self._train_candidate, to_train):
+        for job, outcome in self.executor.run(self._job(c) for c in to_train):
             if self.stopping.is_set():
                 continue  # killed by Ctrl-C: not a real result, redo it on resume
+            candidate, result = job.key, self._trained(job, outcome)
             self.run.save_result(result)
             log_candidate(self.run.path / "tensorboard", result)
             results[candidate.index] = result
@@ -262,8 +235,23 @@ class Solver:
                 f"retried) · {usage.prompt_tokens + usage.completion_tokens:,} tokens · {dollars(usage.cost_usd)}")
 
     def _llm_usage(self) -> LLMUsage:
-        usage = getattr(self.designer, "usage", None)
+        usage = self.usage or getattr(self.designer, "usage", None)
         return usage() if callable(usage) else LLMUsage()
+
+    def _person_ranking_wins(self, history: list[IterationRecord]) -> None:
+        """A person's ranking of the last finished iteration, saved after it was judged (by a VLM,
+        or by the person before), replaces that judgement while the next iteration is not designed."""
+        if not history or self.run.load_proposals(len(history)) is not None:
+            return
+        feedback = person_overrules(self.run, history[-1])
+        if feedback is None:
+            return
+        before = history[-1].feedback
+        record = self._explain(history[-1].model_copy(update={"feedback": feedback}))
+        self.run.save_feedback(feedback)
+        history[-1] = record
+        self.reporter.message(f"iteration {record.iteration + 1}: a person's ranking (best {feedback.best}) replaces "
+                              f"the {before.kind if before else ''} judgement (best {before.best if before else '-'})")
 
     # -- the loop ----------------------------------------------------------------------------------
     def solve(self) -> Summary:
@@ -271,8 +259,9 @@ class Solver:
         final = None
         for record in history:
             for result in record.candidates:
-                self._remember_signature(result)
+                self._remember_trained(result)
         try:
+            self._person_ranking_wins(history)
             for iteration in range(len(history), self.task.search.iterations):
                 history.append(self._iteration(iteration, history))
                 self.run.write_summary(self.summary(history, "running"))
@@ -318,15 +307,12 @@ class Solver:
         todo = [Candidate(iteration=best.iteration, index=i, code=best.code, origin={"final_seed": s})
                 for i, s in enumerate(seeds) if s not in results]
         self._verdicts = {}
-
-        def train_seed(candidate: Candidate, threads: int) -> CandidateResult:
-            seed = candidate.origin["final_seed"]
-            task = self.task.with_overrides(train={"seed": seed})
-            return self._train_candidate(candidate, threads, folder=folders[seed], task=task)
-
-        for candidate, result in self.executor.map(train_seed, todo):
+        jobs = [self._job(c, folders[c.origin["final_seed"]], self.task.with_overrides(train={"seed": c.origin["final_seed"]}))
+                for c in todo]
+        for job, outcome in self.executor.run(jobs):
             if self.stopping.is_set():
                 continue
+            candidate, result = job.key, self._trained(job, outcome)
             atomic_write_json(folders[candidate.origin["final_seed"]] / "result.json", result)
             results[candidate.origin["final_seed"]] = result
             self.reporter.candidate_finished(result)
@@ -358,5 +344,5 @@ class Solver:
                                       reason=c.reason, success=c.success) for c in results],
             wall_s=round(self.wall_offset + time.perf_counter() - self.start, 3),
             iterations_done=len(history),
-            llm=self._llm_usage(), designer=self.designer.name, sandbox=self.sandbox.name, final=final,
+            llm=self._llm_usage(), designer=self.designer.name, sandbox=self.sandbox_name, final=final,
             stopped_reason=stopped_reason)

@@ -9,20 +9,18 @@ reward itself, is ``solve --final-seeds``.) The result goes to ``RUN/policy_eval
 
 from __future__ import annotations
 
-import json
-import shutil
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import RunDirError
-from .runners.jobs import _write_job, save_job_log
-from .runners.sandbox import Limits, Sandbox
+from .runners.jobs import evaluate_policy_file
+from .runners.protocol import POLICY_FILE
+from .runners.sandboxes import Limits, Sandbox
 from .runs import RunDir, atomic_write_json
-from .schemas import EvalSummary, PolicyEvaluation, SeedEvaluation, WorkerJob
+from .schemas import PolicyEvaluation, SeedEvaluation
 from .task import TaskSpec
-from .worker import GO
 
 EVAL_SEED_BASE = 2_000_003  # far from the seeds a solve uses
 
@@ -36,25 +34,9 @@ def best_candidate(run: RunDir) -> Path:
 
 def _evaluate_policy_seed(task: TaskSpec, policy: Path, folder: Path, seed: int, sandbox: Sandbox,
                           limits: Limits, device: str) -> SeedEvaluation:
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    shutil.copyfile(policy, folder / "policy.pt")
-    (folder / GO).write_text("evaluate")  # the policy is there from the start: no wait
-    _write_job(folder, WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device,
-                                 threads=limits.threads, eval_seed=seed))
-    result = sandbox.run_worker("evaluate", folder, limits)
-    save_job_log(folder / "eval.log", result)
-    failure = result.failure_reason(limits)
-    if failure:
-        return SeedEvaluation(seed=seed, fitness=None, status="failed", reason=failure)
-    try:
-        payload = json.loads(result.result_line or "")
-        if "error" in payload:
-            return SeedEvaluation(seed=seed, fitness=None, status="failed", reason=str(payload["error"])[:500])
-        summary = EvalSummary.model_validate(payload)
-    except ValueError:
-        return SeedEvaluation(seed=seed, fitness=None, status="failed", reason="evaluation printed no valid result")
+    summary = evaluate_policy_file(task, policy, folder, sandbox, limits, device, seed)
+    if isinstance(summary, str):
+        return SeedEvaluation(seed=seed, fitness=None, status="failed", reason=summary)
     return SeedEvaluation(seed=seed, fitness=summary.fitness, success=summary.success,
                           episode_length=summary.episode_length.mean)
 
@@ -65,12 +47,12 @@ def final_evaluation(run_path: Path, seeds: int, sandbox: Sandbox, limits: Limit
     """Evaluate the best policy of the run at ``run_path`` on ``seeds`` evaluation seeds."""
     start = time.perf_counter()
     run, task, _ = RunDir.open(run_path)
+    if episodes is not None:
+        task = task.with_settings({"fitness.eval_episodes": episodes}, source="--episodes")
     candidate = best_candidate(run)
-    policy = candidate / "policy.pt"
+    policy = candidate / POLICY_FILE
     if not policy.is_file():
         raise RunDirError(f"{policy} is missing: the best candidate kept no policy checkpoint")
-    if episodes is not None:
-        task = task.with_overrides(fitness={"eval_episodes": episodes})
     threshold = task.fitness.success_threshold
     results: list[SeedEvaluation] = []
     for i in range(seeds):

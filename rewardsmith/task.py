@@ -6,15 +6,32 @@ message names the file and the field (``cartpole.yaml: env.num_envs: ...``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .envs.naming import VariableSource
-from .errors import ExpressionError, RewardsmithError, TaskFileError
-from .train.config import ALGORITHMS, PPOConfig, TrainConfig
+from .envs.description import StateVar
+from .errors import EnvOptionError, ExpressionError, RewardsmithError, TaskFileError, UnknownEnvError
+from .problems import did_you_mean, one_line
+from .train.config import PPOConfig, TrainConfig
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, except that ``1e5`` is a number (as in YAML 1.2 and JSON),
+    not the text "1e5"; integer fields take it when it has no fraction."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text (task files and ``--set`` values alike)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class _Strict(BaseModel):
@@ -27,12 +44,21 @@ class EnvSpec(_Strict):
     num_envs: int = Field(64, ge=1, description="parallel envs for training")
     max_episode_steps: int | None = Field(None, ge=1, description="time limit (default: the env's)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra arguments for the env")
-    variables: tuple[VariableSource, ...] = Field(
+    variables: tuple[StateVar, ...] = Field(
         (), description="gymnasium only: the task's own names for the state (each from an obs index or "
                         "slice, or an info key); when given, they replace the env's registered names")
     vectorization: Literal["sync", "async"] = Field(
         "sync", description="gymnasium only: step the copies in this process (sync) or one process "
                             "each (async; pays only for slow envs on many cores)")
+
+    @field_validator("variables")
+    @classmethod
+    def _task_variables(cls, variables: tuple[StateVar, ...]) -> tuple[StateVar, ...]:
+        from .envs.gymnasium.naming import check_task_variable
+
+        for v in variables:
+            check_task_variable(v)
+        return variables
 
     @model_validator(mode="after")
     def _gymnasium_options(self) -> EnvSpec:
@@ -90,11 +116,12 @@ class SandboxSpec(_Strict):
 class TaskSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name, used in run folder names")
     description: str = Field(min_length=1, description="the goal in plain language")
-    env: EnvSpec
-    fitness: FitnessSpec
-    search: SearchSpec = SearchSpec()
-    train: TrainConfig = PPOConfig()
-    sandbox: SandboxSpec = SandboxSpec()
+    env: EnvSpec = Field(description="the environment: backend, id, how many copies, its settings")
+    fitness: FitnessSpec = Field(description="the ground-truth score that picks the best candidate")
+    search: SearchSpec = Field(SearchSpec(), description="how many rounds and candidates the search runs")
+    train: TrainConfig = Field(PPOConfig(), description="how each candidate is trained: PPO (the default) or "
+                                                         "SAC settings, picked by train.algorithm")
+    sandbox: SandboxSpec = Field(SandboxSpec(), description="limits of each sandboxed job")
 
     def with_overrides(self, **sections: dict[str, Any]) -> TaskSpec:
         """A copy with some fields of some sections replaced (CLI flags), validated again."""
@@ -103,34 +130,58 @@ class TaskSpec(_Strict):
             data[section].update({k: v for k, v in values.items() if v is not None})
         return TaskSpec.model_validate(data)
 
+    def with_settings(self, settings: dict[str, Any], source: str = "--set") -> TaskSpec:
+        """A copy with dotted fields replaced (``{"train.learning_rate": 3e-4}``), validated
+        again; a bad key or value is a :class:`TaskFileError` that names it."""
+        if not settings:
+            return self
+        data = self.model_dump()
+        for key, value in settings.items():
+            *parents, last = key.split(".")
+            node = data
+            for i, part in enumerate(parents):
+                if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+                    sections = [k for k, v in node.items() if isinstance(v, dict)] if isinstance(node, dict) else []
+                    raise TaskFileError(f"{source}: {key}: {'.'.join(parents[:i + 1])} is not a section of the "
+                                        f"task{did_you_mean(part, sections)}")
+                node = node[part]
+            node[last] = value
+        try:
+            return TaskSpec.model_validate(data)
+        except ValidationError as exc:
+            raise TaskFileError(_format_error(source, exc)) from None
 
-def _field_path(loc: tuple) -> str:
-    if loc[:1] == ("train",) and len(loc) > 1 and loc[1] in ALGORITHMS:
-        loc = loc[:1] + loc[2:]  # the union's tag (train.sac.tau): the file says train.tau
-    return ".".join(str(p) for p in loc) or "(top level)"
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["train.learning_rate=3e-4", "search.samples=6"]`` as a dict; values are read as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TaskFileError(f"--set {item!r}: write it as KEY=VALUE, e.g. --set train.learning_rate=3e-4")
+        try:
+            out[key] = read_yaml(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise TaskFileError(f"--set {key}: {raw!r} is not a value (write numbers, true/false, or text)") from None
+    return out
 
 
 def _format_error(source: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    path = _field_path(err["loc"])
-    if err["type"] == "extra_forbidden":
-        algorithm = f" for train.algorithm {err['loc'][1]}" if err["loc"][0] == "train" else ""
-        return f"{source}: {path}: unknown field{algorithm} (check the spelling)"
-    if err["type"] == "missing":
-        return f"{source}: {path}: field required"
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-    return f"{source}: {path}: {err['msg']}{more}"
+    return one_line(source, exc, TaskSpec)
 
 
-def parse_task(data: Any, source: str = "task") -> TaskSpec:
-    """Validate a task given as a dict, then check its env and fitness expression."""
+def parse_task(data: Any, source: str = "task", check_env: bool = True) -> TaskSpec:
+    """Validate a task given as a dict, then (unless ``check_env`` is false: reading a finished
+    run needs no simulator) check its env and fitness expression."""
     if not isinstance(data, dict):
         raise TaskFileError(f"{source}: expected a mapping of fields at the top level")
     try:
         task = TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise TaskFileError(_format_error(source, exc)) from None
-    check_task(task, source)
+    if check_env:
+        check_task(task, source)
     return task
 
 
@@ -141,10 +192,16 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
 
     try:
         description = task.env.describe()
-    except RewardsmithError as exc:
+    except EnvOptionError as exc:  # names its field: env.kwargs, env.variables
+        raise TaskFileError(f"{source}: {exc}") from None
+    except UnknownEnvError as exc:
         raise TaskFileError(f"{source}: env.id: {exc}") from None
+    except RewardsmithError as exc:
+        raise TaskFileError(f"{source}: env: {exc}") from None
     try:
-        FitnessProgram(task.fitness.expression, set(description.variable_names))
+        shapes = {v.name: v.shape for v in description.variables}
+        shapes["action"] = () if description.action.kind == "discrete" else description.action.shape
+        FitnessProgram(task.fitness.expression, set(description.variable_names), shapes=shapes)
     except ExpressionError as exc:
         raise TaskFileError(f"{source}: {exc}") from None
     if task.train.algorithm == "sac" and description.action.kind != "continuous":
@@ -152,19 +209,44 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
                             "has discrete ones: use ppo")
 
 
+def shipped_tasks() -> dict[str, Path]:
+    """The task files that come with rewardsmith, by name (``cartpole`` for ``cartpole.yaml``)."""
+    folder = Path(__file__).resolve().parent / "tasks"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
 def load_task(path: str | Path) -> TaskSpec:
-    """Read and validate a task file.
+    """Read and validate a task file, or a shipped task by name.
 
     >>> load_task("tasks/cartpole.yaml").env.name
     'torch:CartPole'
+    >>> load_task("cartpole").name
+    'cartpole'
     """
     path = Path(path)
     if not path.is_file():
-        raise TaskFileError(f"{path}: no such task file")
+        shipped = shipped_tasks()
+        if len(path.parts) == 1 and path.suffix == "" and path.name in shipped:
+            path = shipped[path.name]
+        else:
+            raise TaskFileError(f"{path}: no such task file (shipped tasks, usable by name: {', '.join(shipped)})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise TaskFileError(f"{path}: not valid YAML{where}") from None
+        raise TaskFileError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"{path}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
     return parse_task(data, str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` at line 4, column 8: expected ',' or '}', but got ':' (in a flow mapping from line 3)``."""
+    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    mark = mark or context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or ""
+    context = getattr(exc, "context", None)
+    if context:
+        started = f" from line {context_mark.line + 1}" if context_mark is not None else ""
+        what += f" ({context.removeprefix('while parsing ').removeprefix('while scanning ')}{started})"
+    return f"{where}: {what}" if what else where

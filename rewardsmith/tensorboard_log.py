@@ -49,7 +49,7 @@ def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:
     for c in result.train.checkpoints:
         scalars = {"reward/total": c.reward.mean, **{f"reward/{k}": s.mean for k, s in c.components.items()},
                    "fitness/training_episodes": c.fitness, "fitness/evaluation": c.eval_fitness,
-                   "episode/length": c.episode_length}
+                   "episode/length": c.episode_length, **{f"losses/{k}": v for k, v in c.diagnostics.items()}}
         values = [summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in scalars.items()
                   if v is not None]
         event = event_pb2.Event(wall_time=start + c.wall_s, step=c.step, summary=summary_pb2.Summary(value=values))

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # numpy is imported when needed: the CLI starts faster without it
     import numpy as np
 
-TRACE = "rollout.json"   # a RolloutTrace, written by the training job, checked by the host
-FRAMES = "frames.npy"    # raw pixels from the training job; removed once encoded
 MP4 = "rollout.mp4"
 GIF = "rollout.gif"
 MAX_FRAMES = 1000
@@ -61,7 +59,7 @@ def _write_mp4(frames: np.ndarray, fps: float, path: Path) -> None:
     with imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=5,
                             pixelformat="yuv420p", macro_block_size=16, ffmpeg_log_level="error") as writer:
         for frame in frames:
-            writer.append_data(frame)
+            writer.append_data(frame)  # type: ignore[attr-defined]
 
 
 def _write_gif(frames: np.ndarray, fps: float, path: Path) -> None:

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
+from gymnasium.vector.utils import batch_space, iterate
 
-from .envs.gym_backend import GymLayout, describe_live
+from .envs.gymnasium.layout import GymLayout, describe_live
 from .errors import RewardsmithError
 from .reward import RewardFunction, check_structure
 from .reward import _bind as bind_arguments
@@ -59,24 +60,24 @@ class _Reward:
             self.fn, self.parameters = reward, bind_arguments(reward, allowed)
         else:
             loaded = RewardFunction(reward_code(reward), allowed)
-            self.fn, self.parameters = loaded.fn, loaded.parameters
+            self.fn, self.parameters = loaded.invoke, loaded.parameters
         self.discrete = layout.description.action.kind == "discrete"
 
     def flat_obs(self, obs: Any, n: int) -> np.ndarray:
         if isinstance(self.obs_space, spaces.Box):
             return np.asarray(obs, dtype=np.float32).reshape(n, -1)
         if n == 1:
-            return spaces.flatten(self.obs_space, obs).astype(np.float32).reshape(1, -1)
-        rows = spaces.iterate(spaces.batch_space(self.obs_space, n), obs)
-        return np.stack([spaces.flatten(self.obs_space, o) for o in rows]).astype(np.float32)
+            return np.asarray(spaces.flatten(self.obs_space, obs), dtype=np.float32).reshape(1, -1)
+        rows = iterate(batch_space(self.obs_space, n), obs)
+        return np.stack([np.asarray(spaces.flatten(self.obs_space, o)) for o in rows]).astype(np.float32)
 
     def __call__(self, flat: np.ndarray, info_rows: dict[str, np.ndarray], action: Any, n: int):
         last = torch.from_numpy(flat)
         variables: dict[str, torch.Tensor] = {}
-        for v in self.layout.variables:
+        for v in self.layout.description.variables:
             if v.obs is not None:
                 variables[v.name] = last[:, v.obs[0]:v.obs[1]] if isinstance(v.obs, tuple) else last[:, v.obs]
-            else:
+            elif v.info is not None:
                 variables[v.name] = torch.as_tensor(info_rows[v.info], dtype=torch.float32).reshape(n)
         act = torch.as_tensor(np.asarray(action), dtype=torch.float32).reshape(n, -1)
         if self.discrete:
@@ -86,18 +87,27 @@ class _Reward:
         return total.detach().double().numpy(), {k: c.detach().double().numpy() for k, c in components.items()}
 
     def info_keys(self) -> list[str]:
-        return [v.info for v in self.layout.variables if v.info is not None]
+        return [v.info for v in self.layout.description.variables if v.info is not None]
 
 
 def _missing_info(key: str) -> RewardsmithError:
     return RewardsmithError(f"the env's info has no {key!r} this step; the reward needs it")
 
 
-class RewardWrapper(gymnasium.Wrapper):
+def _recorded(reward: RewardSource | Callable, variables: Any) -> dict[str, Any]:
+    """The constructor arguments as ``env.spec`` keeps them: the reward as code (a function as
+    itself) and the variables as plain dicts, so that ``env.spec.make()`` rebuilds the wrapper and
+    a spec of code can be written as JSON."""
+    code = reward if callable(reward) and not hasattr(reward, "best_code") else reward_code(reward)
+    return {"reward": code, "variables": [v.model_dump() if hasattr(v, "model_dump") else v for v in variables or ()]}
+
+
+class RewardWrapper(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     """A single gymnasium env whose reward is ``compute_reward`` over its named state."""
 
     def __init__(self, env: gymnasium.Env, reward: RewardSource | Callable, variables: Any = ()):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, **_recorded(reward, variables))
+        gymnasium.Wrapper.__init__(self, env)
         self.layout = describe_live(env, variables)
         self.description = self.layout.description
         self._reward = _Reward(self.layout, reward, env.observation_space)
@@ -115,7 +125,7 @@ class RewardWrapper(gymnasium.Wrapper):
         return obs, float(total[0]), terminated, truncated, info
 
 
-class VectorRewardWrapper(VectorWrapper):
+class VectorRewardWrapper(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
     """A gymnasium vector env whose rewards are ``compute_reward`` over each copy's named state.
 
     It follows the env's autoreset mode: with ``NEXT_STEP`` (gymnasium's default) the step that
@@ -124,7 +134,8 @@ class VectorRewardWrapper(VectorWrapper):
     """
 
     def __init__(self, env: VectorEnv, reward: RewardSource | Callable, variables: Any = ()):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, **_recorded(reward, variables))
+        VectorWrapper.__init__(self, env)
         self.layout = describe_live(env, variables)
         self.description = self.layout.description
         self._reward = _Reward(self.layout, reward, env.single_observation_space)

@@ -3,11 +3,12 @@
 import numpy as np
 import torch
 
-from rewardsmith.envs.cartpole import CartPole
+from rewardsmith.envs.torch.cartpole import CartPole
+from rewardsmith.runners.protocol import TRACE_FILE as TRACE
 from rewardsmith.runs import RunDir
 from rewardsmith.schemas import Candidate, CandidateResult, RolloutTrace, Stats, TrainCheckpoint, TrainLog
 from rewardsmith.task import load_task
-from rewardsmith.video import TRACE, encode_videos
+from rewardsmith.video import encode_videos
 
 # candidate index -> (status, fitness); candidate 2 failed and has no policy
 CANDIDATES = {0: ("ok", 0.41), 1: ("ok", 0.93), 2: ("failed", None), 3: ("ok", 0.17)}

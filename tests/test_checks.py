@@ -1,15 +1,14 @@
-"""The critic as the loop runs it: static check, sandboxed dry run (``check_reward``), LLM review;
-near-duplicates skipped before training; the trajectory analyzer on the candidates the designer sees."""
+"""The critic: static check, sandboxed dry run (``check_reward``), LLM review, memoised; the
+trajectory analyzer on the candidates the designer sees."""
 
-import zipfile
+from conftest import GOOD_CARTPOLE_REWARD, TASKS
 
-from conftest import GOOD_CARTPOLE_REWARD, ROOT, TASKS
-
+from rewardsmith.critic import Critic
 from rewardsmith.feedback import MetricFeedback
 from rewardsmith.loop import SilentReporter, Solver
 from rewardsmith.runners.jobs import check_reward
-from rewardsmith.runners.process import ProcessSandbox
-from rewardsmith.runners.sandbox import Limits
+from rewardsmith.runners.sandboxes.base import Limits
+from rewardsmith.runners.sandboxes.process import ProcessSandbox
 from rewardsmith.runs import RunDir
 from rewardsmith.schemas import Analysis, CandidateResult, CriticVerdict, Feedback, IterationRecord
 from rewardsmith.task import load_task
@@ -53,21 +52,29 @@ class Explainer:
 
 def _solver(tmp_path, **fields):
     run = RunDir.create(tmp_path / "run", TASK, {})
-    return Solver(TASK, run, designer=None, sandbox=ProcessSandbox(), executor=None, feedback=MetricFeedback(),
+    critic = Critic(TASK, ProcessSandbox(), LIMITS, run.path / "checks", "cpu")
+    return Solver(TASK, run, designer=None, critic=critic, executor=None, feedback=MetricFeedback(),
                   reporter=SilentReporter(), device="cpu", **fields)
 
 
-def test_the_loops_check_runs_each_stage_once_per_code(tmp_path):
+def test_the_critic_runs_each_stage_once_per_code(tmp_path):
     reviewer = Reviewer()
-    solver = _solver(tmp_path, reviewer=reviewer)
+    critic = Critic(TASK, ProcessSandbox(), LIMITS, tmp_path / "checks", "cpu", reviewer=reviewer)
     vetoed = GOOD_CARTPOLE_REWARD.replace("/ 0.2)", "/ 0.9)")
-    assert solver.check(vetoed) == CriticVerdict(ok=False, stage="llm", reason="the scale is far too wide")
-    assert solver.check(vetoed).reason == "the scale is far too wide" and len(reviewer.reviewed) == 1  # memoized
-    verdict, report = solver._check(GOOD_CARTPOLE_REWARD)
+    assert critic.check(vetoed) == CriticVerdict(ok=False, stage="llm", reason="the scale is far too wide")
+    assert critic.check(vetoed).reason == "the scale is far too wide" and len(reviewer.reviewed) == 1  # memoized
+    verdict, report = critic.review(GOOD_CARTPOLE_REWARD)
     assert verdict.ok and verdict.stage == "llm" and report.components == ["upright", "centered"]
-    assert solver.check("def compute_reward(pole_angel):\n    return pole_angel, {}\n").stage == "static"
+    assert critic.check("def compute_reward(pole_angel):\n    return pole_angel, {}\n").stage == "static"
     assert len(reviewer.reviewed) == 2  # statically rejected code never reaches the LLM
-    assert not (tmp_path / "run" / "checks").exists()  # the dry runs' folders are cleaned up
+    assert not (tmp_path / "checks").exists()  # the dry runs' folders are cleaned up
+
+    # a reward equal to a trained one up to scale and offset is its duplicate; a reshaped one is not
+    critic.remember_trained((0, 0), report)
+    twice = GOOD_CARTPOLE_REWARD.replace("return upright * centered,", "return 2 * upright * centered + 1,")
+    assert critic.duplicate_of(critic.review(twice)[1])[0] == (0, 0)
+    squared = GOOD_CARTPOLE_REWARD.replace("return upright * centered,", "return (upright * centered) ** 2,")
+    assert critic.duplicate_of(critic.review(squared)[1]) is None
 
 
 def test_explainer_sees_best_only_under_metric_and_best_and_worst_without_fitness_under_preference(tmp_path):
@@ -86,24 +93,3 @@ def test_explainer_sees_best_only_under_metric_and_best_and_worst_without_fitnes
     human = record.model_copy(update={"feedback": record.feedback.model_copy(update={"kind": "human"})})
     solver._explain(human)
     assert explainer.calls == [(1, False), (2, False)]
-
-
-def test_prompts_ship_in_the_wheel(tmp_path):
-    import shutil
-    import subprocess
-    import sys
-
-    src = tmp_path / "src"  # build from a copy: building writes build/ and *.egg-info next to the sources
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
-    for name in ("rewardsmith", "prompts"):
-        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    [wheel] = (tmp_path / "dist").glob("rewardsmith-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for template in (ROOT / "prompts").glob("*.md"):
-        if template.name != "README.md":
-            assert f"rewardsmith/prompts/{template.name}" in names

@@ -80,6 +80,7 @@ def test_train_rejects_broken_reward_without_training(tmp_path, cartpole_yaml):
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["status"] == "rejected" and "unknown argument 'pole_angel'" in line["reason"]
     assert line["env_steps"] == 0
+    assert proc.returncode == 1 and "rejected: critic: unknown argument 'pole_angel'" in proc.stderr
 
 
 def test_train_missing_reward_file_is_a_user_error(tmp_path, cartpole_yaml):
@@ -89,7 +90,7 @@ def test_train_missing_reward_file_is_a_user_error(tmp_path, cartpole_yaml):
 
 @pytest.mark.parametrize("args, words", [
     (["solve"], "give a task file"),
-    (["solve", "tasks/cartpole.yaml", "--model", "builtin", "--sandbox", "nope"], "unknown sandbox 'nope'"),
+    (["solve", "tasks/cartpole.yaml", "--model", "builtin", "--sandbox", "nope"], "--sandbox: 'nope' is not one of"),
     (["solve", "tasks/cartpole.yaml", "--samples", "0"], "search.samples"),
     (["solve", "--resume", "/nonexistent/run"], "not a rewardsmith run directory"),
 ])
@@ -101,10 +102,27 @@ def test_user_errors_exit_2(tmp_path, args, words):
 
 
 def test_solve_that_trains_nothing_exits_1(tmp_path, cartpole_yaml):
-    # 256 MB of address space is too little to import torch: every dry run fails
-    proc = run_cli("solve", str(cartpole_yaml), "--memory", "256", "--sandbox", "process", "--iterations", "1",
-                   "--out", str(tmp_path / "run"))
+    from rewardsmith.runs import RunDir
+    from rewardsmith.schemas import Candidate
+    from rewardsmith.task import load_task
+
+    # a run whose proposals are saved already (as after a crash): code the critic rejects
+    run = RunDir.create(tmp_path / "run", load_task(cartpole_yaml).with_overrides(search={"iterations": 1}), {})
+    broken = ["def compute_reward(pole_angel):\n    return pole_angel, {}\n", "import os\n"]
+    run.save_proposals(0, [Candidate(iteration=0, index=i, code=code) for i, code in enumerate(broken)])
+    proc = run_cli("solve", "--resume", str(run.path), "--sandbox", "process")
     assert proc.returncode == 1, proc.stderr
     assert "No candidate trained successfully" in proc.stdout
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best"] is None and {c["status"] for c in summary["candidates"]} == {"rejected"}
+
+
+def test_a_sandbox_too_small_to_start_is_not_the_rewards_fault(tmp_path, cartpole_yaml):
+    # 256 MB of address space is too little to import torch: the dry run dies before any reward code
+    proc = run_cli("solve", str(cartpole_yaml), "--memory", "256", "--sandbox", "process", "--iterations", "1",
+                   "--out", str(tmp_path / "run"))
+    assert proc.returncode == 2, proc.stderr
+    assert "ran out of memory while the check job started, before any reward code ran (limit 256 MB)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["candidates"] == []  # no reward was blamed

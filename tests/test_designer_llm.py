@@ -7,8 +7,8 @@ import pytest
 from conftest import GOOD_CARTPOLE_REWARD
 
 from rewardsmith.critic import static_check
-from rewardsmith.critic_llm import parse_review
-from rewardsmith.dedup import find_duplicate, similarity, spearman
+from rewardsmith.critic.duplicates import find_duplicate, similarity, spearman
+from rewardsmith.critic.llm_review import parse_review
 from rewardsmith.designer import DesignRequest
 from rewardsmith.designer.context import design_messages, example_code
 from rewardsmith.designer.extract import extract_code

@@ -140,6 +140,7 @@ def test_describe_and_unknown():
         envs.describe("CartPole")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cartpole_on_cuda():
     env = envs.make("torch:CartPole", num_envs=1024, device="cuda")

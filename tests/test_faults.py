@@ -169,7 +169,8 @@ def our_docker_engine():
 def test_docker_engine_stopping_mid_run_stops_the_solve(tmp_path, our_docker_engine):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "rewardsmith", "solve", "tasks/cartpole.yaml", "--iterations", "1", "--samples", "2",
-           "--total-timesteps", "2000000", "--sandbox", "docker", "--out", str(run)]
+           "--total-timesteps", "2000000", "--set", "train.early_stop=false", "--sandbox", "docker",
+           "--out", str(run)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list(run.glob("iter_00/cand_*/train.log")):

@@ -33,10 +33,10 @@ def test_pendulum_and_mujoco_names():
 @pytest.mark.parametrize("env_id, n_obs", [("Hopper-v5", 11), ("Walker2d-v5", 17), ("Ant-v5", 105),
                                            ("Humanoid-v5", 348), ("HalfCheetah-v5", 17)])
 def test_mujoco_names_cover_the_observation(env_id, n_obs):
-    from rewardsmith.envs.gym_backend import layout
+    from rewardsmith.envs.gymnasium.layout import layout
 
     covered = np.zeros(n_obs, dtype=int)
-    for v in layout(env_id).variables:
+    for v in layout(env_id).description.variables:
         if v.obs is not None:
             lo, hi = v.obs if isinstance(v.obs, tuple) else (v.obs, v.obs + 1)
             covered[lo:hi] += 1
@@ -165,7 +165,7 @@ def test_bad_gym_task_is_a_one_line_error(tmp_path, env_section, words):
 def test_unknown_id_and_bad_kwargs_are_user_errors():
     with pytest.raises(UnknownEnvError, match="gymnasium:Pendulum-v9"):
         envs.describe("gymnasium:Pendulum-v9")
-    with pytest.raises(RewardsmithError, match="bad env kwargs"):
+    with pytest.raises(RewardsmithError, match=r"env.kwargs: gymnasium:Pendulum-v1 does not take \{'no_such_kwarg'"):
         envs.describe("gymnasium:Pendulum-v1", no_such_kwarg=1)
 
 

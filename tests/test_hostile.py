@@ -29,7 +29,7 @@ from conftest import ROOT, TASKS, sandbox_unavailable
 HOSTILE = sorted((ROOT / "tests" / "hostile").glob("*.py"))
 BACKENDS = ("bwrap", "docker")
 STEPS = "2048"
-TIMEOUT = {"endless_loop": "15"}  # seconds per job; the rest get 300 (slow shared machines)
+TIMEOUT = {"endless_loop": "30"}  # seconds per job; the rest get 300 (slow shared machines)
 MEMORY_MB = "2048"
 
 # (statuses it may end with, words its reason must contain)
@@ -205,9 +205,9 @@ def test_hostile_reward_is_contained(path: Path, backend: str, hostile_runs):
         pytest.skip(f"{backend} sandbox not available: {reason}")
     run: HostileRun = hostile_runs[(path.stem, backend)].result()
     proc = run.proc
-    assert proc.returncode == 0, proc.stderr[-2000:]
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"status", "fitness", "wall_s", "env_steps"} <= set(line)
+    assert proc.returncode == (0 if line["status"] == "ok" else 1), proc.stderr[-2000:]  # 1: rejected or failed
 
     statuses, words = EXPECTED[run.name]
     assert line["status"] in statuses, line

@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from rewardsmith.envs.base import TorchVecEnv
-from rewardsmith.envs.cartpole import CartPole
 from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
+from rewardsmith.envs.torch.base import TorchVecEnv
+from rewardsmith.envs.torch.cartpole import CartPole
 from rewardsmith.reward import RewardFunction
 from rewardsmith.runners.jobs import collect_rollout
+from rewardsmith.runners.protocol import FRAMES_FILE as FRAMES
+from rewardsmith.runners.protocol import TRACE_FILE as TRACE
 from rewardsmith.schemas import RolloutTrace
 from rewardsmith.train.config import PPOConfig
 from rewardsmith.train.policy import build_policy
 from rewardsmith.train.rollout import MAX_FRAMES, fit_frame, frame_source, record_rollout
-from rewardsmith.video import FRAMES, GIF, MP4, TRACE, encode_videos, load_frames, read_gif
+from rewardsmith.video import GIF, MP4, encode_videos, load_frames, read_gif
 
 ORANGE = np.array([202, 152, 101])
 

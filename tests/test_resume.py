@@ -12,7 +12,7 @@ from conftest import ROOT, command_lines
 
 
 def _workers_of(run_dir) -> list[str]:
-    return command_lines("rewardsmith.worker", str(run_dir))
+    return command_lines("rewardsmith.runners.guest", str(run_dir))
 
 
 def test_sigkill_then_resume_redoes_nothing(tmp_path, cartpole_yaml):

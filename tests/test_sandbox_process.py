@@ -4,9 +4,9 @@ import time
 
 from conftest import TASKS
 
-from rewardsmith.runners.jobs import JobSpec, train_and_evaluate
-from rewardsmith.runners.process import ProcessSandbox
-from rewardsmith.runners.sandbox import Limits, OutputCapture
+from rewardsmith.runners.jobs import CandidateJob, train_and_evaluate
+from rewardsmith.runners.sandboxes.base import Limits, OutputCapture
+from rewardsmith.runners.sandboxes.process import ProcessSandbox
 from rewardsmith.task import load_task
 
 HEADER = "import torch\nos = torch.serialization.os\n"
@@ -15,7 +15,7 @@ HEADER = "import torch\nos = torch.serialization.os\n"
 def run_reward(tmp_path, body, **limits):
     task = load_task(TASKS / "cartpole.yaml").with_overrides(train={"total_timesteps": 4096})
     code = HEADER + "def compute_reward(pole_angle):\n" + "\n".join("    " + line for line in body.splitlines())
-    spec = JobSpec(task, code, tmp_path / "cand", Limits(**{"timeout_s": 60, "memory_mb": 4096, **limits}), "cpu")
+    spec = CandidateJob(task, code, tmp_path / "cand", Limits(**{"timeout_s": 60, "memory_mb": 4096, **limits}), "cpu")
     (tmp_path / "cand").mkdir()
     return train_and_evaluate(spec, ProcessSandbox())
 

@@ -14,7 +14,8 @@ from conftest import ROOT, TASKS, sandbox_unavailable
 
 from rewardsmith.errors import SandboxUnavailable
 from rewardsmith.runners.jobs import explain_blocked
-from rewardsmith.runners.sandbox import Limits, SandboxResult, make_sandbox, signal_from_status
+from rewardsmith.runners.sandboxes import make_sandbox
+from rewardsmith.runners.sandboxes.base import Limits, SandboxResult, signal_from_status
 
 
 def usable(name: str) -> bool:
@@ -63,7 +64,7 @@ def test_sandbox_check_lists_backends():
 
 @pytest.mark.skipif(not usable("bwrap"), reason="bubblewrap cannot run here")
 def test_bwrap_job_sees_a_minimal_filesystem(tmp_path):
-    from rewardsmith.runners.bwrap import BwrapSandbox
+    from rewardsmith.runners.sandboxes.bwrap import BwrapSandbox
 
     box = BwrapSandbox()
     job = tmp_path / "job"
@@ -84,7 +85,7 @@ def test_bwrap_job_sees_a_minimal_filesystem(tmp_path):
 @pytest.mark.skipif(not usable("bwrap"), reason="bubblewrap cannot run here")
 def test_bwrap_binds_host_paths_under_tmp(tmp_path):
     """A checkout or venv under the host's /tmp stays visible beside the sandbox's private /tmp."""
-    from rewardsmith.runners.bwrap import BwrapSandbox
+    from rewardsmith.runners.sandboxes.bwrap import BwrapSandbox
 
     box = BwrapSandbox()
     venv = Path(tempfile.mkdtemp(prefix="rs-venv-", dir="/tmp"))

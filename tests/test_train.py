@@ -1,5 +1,7 @@
 """The trainer's own optimizer against torch's, and the policy's parameters after it."""
 
+import math
+
 import torch
 
 from rewardsmith.envs.description import ActionSpec
@@ -39,3 +41,28 @@ def test_flat_adam_matches_torch_adam_with_clipping_step_for_step():
     # the parameters are still views of the optimizer's buffer after loading a checkpoint
     ours.load_state_dict(theirs.state_dict())
     assert torch.equal(mine.flat, torch.cat([p.detach().reshape(-1) for p in theirs.parameters()]))
+
+
+def test_ppo_logs_its_own_diagnostics_at_each_checkpoint():
+    """Approximate KL, clip fraction, explained variance and the losses, as CleanRL logs them, so a
+    reward that trains badly can be told from PPO trouble."""
+    from rewardsmith import envs
+    from rewardsmith.train.config import PPOConfig
+    from rewardsmith.train.ppo import DIAGNOSTICS, train
+
+    env = envs.make("torch:CartPole", num_envs=16, seed=0)
+
+    def upright(variables, action):
+        r = torch.exp(-variables["pole_angle"].abs() / 0.2)
+        return r, {"upright": r}
+
+    out = train(env, upright, PPOConfig(total_timesteps=4096, num_steps=32, early_stop=False, checkpoints=2))
+    assert len(out.log.checkpoints) == 2
+    for c in out.log.checkpoints:
+        d = c.diagnostics
+        assert set(d) == set(DIAGNOSTICS) and all(math.isfinite(v) for v in d.values())
+        assert 0 <= d["clip_fraction"] <= 1 and d["approx_kl"] >= 0 and d["explained_variance"] <= 1
+        assert d["value_loss"] > 0 and d["entropy"] > 0  # a two-action softmax keeps some entropy
+    # the value function learns: it explains more of the returns at the end than at the start
+    assert out.log.checkpoints[-1].diagnostics["explained_variance"] > out.log.checkpoints[0].diagnostics[
+        "explained_variance"]

@@ -7,8 +7,8 @@ import torch
 from conftest import run_cli
 
 from rewardsmith import envs
-from rewardsmith.envs.vectask import VecTaskAdapter
-from rewardsmith.envs.vectask_example import CartpoleVecTask
+from rewardsmith.envs.isaacgym.example import CartpoleVecTask
+from rewardsmith.envs.isaacgym.vectask import VecTaskAdapter
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.reward import RewardFunction
 
@@ -72,7 +72,7 @@ def test_eureka_style_reward_trains_through_the_backend():
     from rewardsmith.train.config import PPOConfig
     from rewardsmith.train.ppo import train
 
-    env = envs.make("isaacgym:rewardsmith.envs.vectask_example:make_cartpole", num_envs=8, seed=0)
+    env = envs.make("isaacgym:rewardsmith.envs.isaacgym.example:make_cartpole", num_envs=8, seed=0)
     reward = RewardFunction(EUREKA_STYLE_REWARD, env.description.reward_arguments)
     step = env.step(torch.zeros(8, 1))
     total, parts = reward.checked_call(step.variables, step.action, 8)
@@ -84,7 +84,7 @@ def test_eureka_style_reward_trains_through_the_backend():
 
 
 def test_cli_describe_isaacgym_factory_and_missing_isaacgym():
-    proc = run_cli("describe", "isaacgym:rewardsmith.envs.vectask_example:make_cartpole")
+    proc = run_cli("describe", "isaacgym:rewardsmith.envs.isaacgym.example:make_cartpole")
     assert proc.returncode == 0, proc.stderr
     assert "dof_pos: (num_envs, 2)" in proc.stdout and "dof_vel: (num_envs, 2)" in proc.stdout
     missing = run_cli("describe", "isaacgym:Ant")

@@ -330,8 +330,8 @@ class RewardPlan:
             component_names.append("action_cost")
             total += f" - {_n(params.action_weight)} * action_cost"
         lines.append(f"    total = {total}")
-        parts = ", ".join(f'"{n}": {n}' for n in component_names)
-        lines.append(f"    return total, {{{parts}}}")
+        named = ", ".join(f'"{n}": {n}' for n in component_names)
+        lines.append(f"    return total, {{{named}}}")
         return "\n".join(lines) + "\n"
 
     def _combine(self, group: Group, leaves: list[Leaf], params: Params) -> str:
@@ -467,7 +467,7 @@ def _parent(history: list[IterationRecord]) -> CandidateResult | None:
     if last.feedback is not None and last.feedback.kind != "metric" and last.feedback.best is not None:
         return next((c for c in last.candidates if c.index == last.feedback.best), None)
     scored = [c for rec in history for c in rec.candidates if c.status == "ok" and c.fitness is not None]
-    return max(scored, key=lambda c: c.fitness) if scored else None
+    return max(scored, key=lambda c: c.fitness or 0.0) if scored else None
 
 
 class BuiltinDesigner:

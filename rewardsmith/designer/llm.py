@@ -12,7 +12,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..critic import ENTRY_POINT, static_check
+from ..contract import ENTRY_POINT
+from ..critic.static import static_check
 from ..llm.client import Answer, LLMClient
 from ..schemas import Candidate, CriticVerdict, LLMRequest, LLMUsage
 from . import DesignRequest
@@ -33,6 +34,11 @@ class _Sample:
     code: str | None = None
     verdict: CriticVerdict | None = None
     attempts: list[dict] = field(default_factory=list)  # earlier answers and why they failed
+
+    @property
+    def judged(self) -> CriticVerdict:
+        assert self.verdict is not None, "read before it was judged"
+        return self.verdict
 
 
 class LLMDesigner:
@@ -57,18 +63,18 @@ class LLMDesigner:
 
         for round_ in range(self.fix_rounds + 1):
             self._map(lambda s: self._judge(s, check), [s for s in samples if s.verdict is None])
-            failed = [s for s in samples if not s.verdict.ok]
+            failed = [s for s in samples if not s.judged.ok]
             if not failed or round_ == self.fix_rounds:
                 break
             for s in failed:
-                notify(f"  designer: answer {s.index} {s.verdict.stage} check failed ({s.verdict.reason}); "
+                notify(f"  designer: answer {s.index} {s.judged.stage} check failed ({s.judged.reason}); "
                        "asking for a fix")
             self._map(lambda s: self._ask_fix(s, request), failed)
 
         return [Candidate(iteration=request.iteration, index=s.index, code=s.code or "",
                           origin={"designer": "llm", "model": self.client.model, "answer": s.answer.log,
                                   "attempts": s.attempts,
-                                  **({"error": s.verdict.reason} if not s.verdict.ok else {})})
+                                  **({"error": s.judged.reason} if not s.judged.ok else {})})
                 for s in samples]
 
     def _judge(self, sample: _Sample, check) -> None:
@@ -79,8 +85,8 @@ class LLMDesigner:
             sample.verdict = check(sample.code)
 
     def _ask_fix(self, sample: _Sample, request: DesignRequest) -> None:
-        error = sample.verdict.reason or "it was rejected"
-        sample.attempts.append({"answer": sample.answer.log, "stage": sample.verdict.stage, "reason": error})
+        error = sample.judged.reason or "it was rejected"
+        sample.attempts.append({"answer": sample.answer.log, "stage": sample.judged.stage, "reason": error})
         sample.conversation = [*sample.conversation, ("assistant", sample.answer.text),
                                ("user", fix_prompt(error, request.env))]
         fix = LLMRequest.chat(*sample.conversation, temperature=self.temperature)

@@ -1,9 +1,15 @@
-"""One candidate as one job: train in a sandbox, then measure fitness in a second, clean sandbox.
+"""The guest's three jobs as the host runs them: ``check`` (a dry run), ``train`` and ``evaluate``.
 
-The training job runs the reward code and can write anything into its own folder (``work/``);
-the host reads back only ``outcome.json`` (size-capped, schema-checked) and ``policy.pt`` (a
-regular file, loaded later with ``weights_only``). The evaluation job gets a fresh folder with a
-copy of the checkpoint and no reward code; its fitness is the only score that counts.
+A candidate is one :class:`CandidateJob`: it trains with the reward code in one sandbox, then
+its fitness is measured in a second, clean sandbox. The training job can write anything into
+its own folder (``work/``); the host reads back only ``outcome.json`` (size-capped,
+schema-checked), ``policy.pt`` (a regular file, loaded later with ``weights_only``) and the
+recorded episode. The evaluation job gets a fresh folder with a copy of the checkpoint and no
+reward code; its fitness is the only score that counts.
+
+Every job goes the same way (:func:`run_guest`): write ``job.json``, run the guest in the
+sandbox, keep its log, and read its reply: the job's failure (timeout, out of memory, crash) or
+the record on its last ``@@result`` line.
 """
 
 from __future__ import annotations
@@ -15,18 +21,29 @@ import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ..errors import DiskFull, is_disk_full
+from ..errors import DiskFull, SandboxLacks, is_disk_full
 from ..runs import atomic_write_text
-from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..schemas import CheckReport, EvalSummary, RolloutTrace, RunsAs, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
-from ..video import FRAMES, TRACE, encode_videos, load_frames
-from ..worker import GO, POLICY_SAVED, PROGRESS
-from .sandbox import Limits, Sandbox, SandboxResult
+from ..video import GIF, MP4, encode_videos, load_frames
+from .protocol import (
+    FRAMES_FILE,
+    GO_FILE,
+    JOB_FILE,
+    OUTCOME_FILE,
+    POLICY_FILE,
+    POLICY_SAVED,
+    PROGRESS,
+    REWARD_FILE,
+    TRACE_FILE,
+)
+from .sandboxes.base import MEMORY_ERROR_MARKERS, Limits, Sandbox, SandboxResult
 
 MAX_OUTCOME_BYTES = 4 * 1024 * 1024
 MAX_POLICY_BYTES = 256 * 1024 * 1024
@@ -37,17 +54,36 @@ CHECK_TIMEOUT_S = 120.0
 MAX_SIGNATURE = 4096
 ENOSPC_MESSAGE = "No space left on device"
 NEARLY_FULL_BYTES = 16 * 1024 * 1024
+SCRATCH = ("work", "eval")  # a candidate's sandbox folders, removed once it is done
+# What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
+# is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
+# executor that runs candidates on another machine brings these back, read with read_untrusted.
+CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
+                   TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES}
 
 ProgressFn = Callable[[dict], None]
+R = TypeVar("R", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class CandidateJob:
+    """One candidate to train and evaluate: reward code and task (with its seed) in, a
+    :class:`JobOutcome` and the artifacts in ``folder`` out. ``key`` is the caller's handle,
+    handed back with the outcome; the callbacks stay on the host."""
+
     task: TaskSpec
     reward_code: str
-    job_dir: Path
+    folder: Path
     limits: Limits
     device: str = "auto"
+    key: Any = field(default=None, compare=False)
+    on_start: Callable[[], None] | None = field(default=None, compare=False)
+    on_progress: ProgressFn | None = field(default=None, compare=False)
+
+    def portable(self, folder: Path) -> CandidateJob:
+        """The same job in another folder, without the host's handle and callbacks (for a
+        cluster node)."""
+        return replace(self, folder=folder, key=None, on_start=None, on_progress=None)
 
 
 @dataclass(frozen=True)
@@ -58,7 +94,11 @@ class JobOutcome:
     eval: EvalSummary | None
     wall_s: float
     sandbox: str
+    runs_as: RunsAs = "python"            # as the training job reported it
+    torchscript_error: str | None = None
 
+
+# ------------------------------------------------------------------------- reading what a job wrote
 
 def read_untrusted(path: Path, max_bytes: int) -> bytes | None:
     """Read a file a sandbox wrote: a regular file only (no symlink, FIFO or device), capped."""
@@ -90,47 +130,70 @@ def explain_blocked(reason: str | None) -> str | None:
     return reason
 
 
-def _write_job(folder: Path, job: WorkerJob) -> None:
+# ------------------------------------------------------------------------------ one guest job
+
+def write_job(folder: Path, job: WorkerJob) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "job.json").write_text(job.model_dump_json(indent=1))
+    (folder / JOB_FILE).write_text(job.model_dump_json(indent=1))
 
 
-class PendingEvaluation:
-    """The clean evaluation job of a candidate, started while the candidate trains so that its
-    start-up (a Python process importing torch, building the env; a container) overlaps the
-    training. It waits in its sandbox for the host's ``GO`` file, written once the checked policy
-    is in place; the host cancels it by removing its job file. Its own folder: the training job
-    never sees it."""
+@dataclass(frozen=True)
+class GuestReply:
+    """How a guest job ended: ``failure`` says why it did not end normally (``None`` if it
+    did); ``result`` is its last ``@@result`` line, parsed (``None`` if there was none)."""
 
-    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
-        if folder.exists():
-            shutil.rmtree(folder)
-        _write_job(folder, job)
-        self.folder, self.limits = folder, limits
-        self.policy: bytes | None = None  # the checkpoint it evaluates, once handed over
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
-        self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
+    sandbox: SandboxResult
+    failure: str | None
+    result: dict | None
 
-    def start(self, work: Path) -> bytes | None:
-        """Hand over the training job's checkpoint, if it left a readable one (a regular file,
-        capped; copied once, so later changes to it do not count). Returns what was handed over."""
-        if self.policy is None:
-            policy = read_untrusted(work / "policy.pt", MAX_POLICY_BYTES)
-            if policy is not None:
-                (self.folder / "policy.pt").write_bytes(policy)
-                atomic_write_text(self.folder / GO, "evaluate")
-                self.policy = policy
-        return self.policy
+    def record(self, model: type[R], what: str) -> R | str:
+        """The result as ``model``, or a sentence saying why there is none."""
+        if self.failure:
+            return f"{what} {self.failure}" if what else self.failure
+        if self.result is None:
+            return f"{what or 'the job'} printed no result"
+        if "error" in self.result:
+            return str(self.result["error"])[:500]
+        try:
+            return model.model_validate(self.result)
+        except ValidationError:
+            return f"{what or 'the job'} printed a malformed result"
 
-    def result(self) -> SandboxResult:
-        return self._result.result()
 
-    def close(self) -> None:
-        """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
-        removes its job file, which needs no disk space (the disk may be why we stop)."""
-        if self.policy is None:
-            (self.folder / "job.json").unlink(missing_ok=True)
-        self._pool.shutdown(wait=True)
+def read_reply(result: SandboxResult, limits: Limits, log: Path, sandbox: Sandbox, job: WorkerJob) -> GuestReply:
+    """Keep the job's output in ``log`` and read its reply. A job that could not build its env,
+    or (with reward code) ended before it got to loading the reward, stops the run: that is the
+    sandbox's doing, not the reward's (:class:`SandboxLacks`)."""
+    save_job_log(log, result)
+    env_name = f"{job.task['env']['backend']}:{job.task['env']['id']}"
+    started = result.environment_error or (result.output if not result.reward_loaded else "")
+    if any(marker in started for marker in (*MEMORY_ERROR_MARKERS, "failed to map segment")):
+        raise SandboxLacks(f"the {sandbox.name} sandbox ran out of memory while the {job.kind} job started, before "
+                           f"any reward code ran (limit {limits.memory_mb} MB): raise --memory (sandbox.memory_mb)")
+    if result.environment_error is not None:
+        raise SandboxLacks(f"the {sandbox.name} sandbox cannot build {env_name} (the host can): "
+                           f"{result.environment_error}; {sandbox.missing_hint()}")
+    if job.kind != "evaluate" and not result.reward_loaded and result.timed_out:
+        raise SandboxLacks(f"the {sandbox.name} sandbox did not get the {job.kind} job for {env_name} as far as the "
+                           f"reward within its time limit ({limits.timeout_s:g} s): this machine is too slow or too "
+                           "busy for that limit; raise --timeout (sandbox.timeout_s)")
+    if job.kind != "evaluate" and not result.reward_loaded and result.failure_reason(limits):
+        tail = " | ".join(result.output.strip().splitlines()[-2:])[-300:]
+        raise SandboxLacks(f"the {sandbox.name} sandbox could not start the {job.kind} job for {env_name} "
+                           f"({result.failure_reason(limits)}{': ' + tail if tail else ''}); {sandbox.missing_hint()}")
+    payload = None
+    try:
+        payload = json.loads(result.result_line) if result.result_line else None
+    except ValueError:
+        pass
+    return GuestReply(result, result.failure_reason(limits), payload if isinstance(payload, dict) else None)
+
+
+def run_guest(sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits, log: Path,
+              on_line: Callable[[str], None] | None = None) -> GuestReply:
+    """Write the job into ``folder``, run the guest there in ``sandbox`` and read its reply."""
+    write_job(folder, job)
+    return read_reply(sandbox.run_worker(job.kind, folder, limits, on_line=on_line), limits, log, sandbox, job)
 
 
 def save_job_log(path: Path, result: SandboxResult) -> None:
@@ -154,6 +217,87 @@ def _nearly_full(folder: Path) -> bool:
     return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
 
 
+# ------------------------------------------------------------------------------------ check
+
+def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,
+                 device: str = "auto") -> CheckReport:
+    """Dry-run reward code in a sandbox on states of a short random rollout (``guest check``).
+
+    The report is untrusted (the reward ran in that process): it is schema-checked and bounded,
+    and it only decides whether a candidate is trained and whether it duplicates another.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REWARD_FILE).write_text(code)
+    limits = replace(limits, timeout_s=min(limits.timeout_s, CHECK_TIMEOUT_S), threads=1)
+    job = WorkerJob(kind="check", task=task.model_dump(mode="json"), reward_file=REWARD_FILE, device=device, threads=1)
+    reply = run_guest(sandbox, folder, job, limits, folder / "check.log")
+    report = reply.record(CheckReport, "")
+    if isinstance(report, str):
+        return CheckReport(ok=False, reason=f"the dry run failed: {report}" if reply.failure else
+                           "the dry run printed no result")
+    return report.model_copy(update={"signature": report.signature[:MAX_SIGNATURE],
+                                     "components": report.components[:64]})
+
+
+# --------------------------------------------------------------------------------- evaluate
+
+def evaluation_job(task: TaskSpec, device: str, threads: int, seed: int | None = None) -> WorkerJob:
+    extra = {} if seed is None else {"eval_seed": seed}
+    return WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device, threads=threads, **extra)
+
+
+def evaluate_policy_file(task: TaskSpec, policy: Path, folder: Path, sandbox: Sandbox, limits: Limits,
+                         device: str, seed: int) -> EvalSummary | str:
+    """Score a saved policy on evaluation seed ``seed`` in a fresh folder (no reward code)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    shutil.copyfile(policy, folder / POLICY_FILE)
+    (folder / GO_FILE).write_text("evaluate")  # the policy is there from the start: no wait
+    reply = run_guest(sandbox, folder, evaluation_job(task, device, limits.threads, seed), limits, folder / "eval.log")
+    return reply.record(EvalSummary, "evaluation")
+
+
+class PendingEvaluation:
+    """The clean evaluation job of a candidate, started while the candidate trains so that its
+    start-up (a Python process importing torch, building the env; a container) overlaps the
+    training. It waits in its sandbox for the host's ``go`` file, written once the checked policy
+    is in place; the host cancels it by removing its job file. Its own folder: the training job
+    never sees it."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
+        if folder.exists():
+            shutil.rmtree(folder)
+        write_job(folder, job)
+        self.folder, self.limits, self.sandbox, self.job = folder, limits, sandbox, job
+        self.policy: bytes | None = None  # the checkpoint it evaluates, once handed over
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
+        self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
+
+    def start(self, work: Path) -> bytes | None:
+        """Hand over the training job's checkpoint, if it left a readable one (a regular file,
+        capped; copied once, so later changes to it do not count). Returns what was handed over."""
+        if self.policy is None:
+            policy = read_untrusted(work / POLICY_FILE, MAX_POLICY_BYTES)
+            if policy is not None:
+                (self.folder / POLICY_FILE).write_bytes(policy)
+                atomic_write_text(self.folder / GO_FILE, "evaluate")
+                self.policy = policy
+        return self.policy
+
+    def reply(self, log: Path) -> GuestReply:
+        return read_reply(self._result.result(), self.limits, log, self.sandbox, self.job)
+
+    def close(self) -> None:
+        """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
+        removes its job file, which needs no disk space (the disk may be why we stop)."""
+        if self.policy is None:
+            (self.folder / JOB_FILE).unlink(missing_ok=True)
+        self._pool.shutdown(wait=True)
+
+
+# ------------------------------------------------------------------------------------ train
+
 def _progress_listener(on_progress: ProgressFn | None) -> Callable[[str], None] | None:
     if on_progress is None:
         return None
@@ -176,58 +320,56 @@ def collect_rollout(work: Path, dest: Path) -> str | None:
     Returns why there is no video, or ``None``.
     """
     try:
-        raw = read_untrusted(work / TRACE, MAX_TRACE_BYTES)
+        raw = read_untrusted(work / TRACE_FILE, MAX_TRACE_BYTES)
         if raw is None:
             return "the training job recorded no episode (see above)"
         trace = RolloutTrace.model_validate_json(raw)
-        frames = load_frames(read_untrusted(work / FRAMES, MAX_FRAMES_BYTES) or b"")
+        frames = load_frames(read_untrusted(work / FRAMES_FILE, MAX_FRAMES_BYTES) or b"")
         if len(frames) != len(trace.frame_steps):
             return f"{len(frames)} frames for {len(trace.frame_steps)} frame steps"
-        atomic_write_text(dest / TRACE, trace.model_dump_json() + "\n")
+        atomic_write_text(dest / TRACE_FILE, trace.model_dump_json() + "\n")
         encode_videos(frames, min(60.0, max(1.0, trace.fps)), dest)
         return None
     except (ValidationError, ValueError, OSError) as exc:
         return f"the recorded episode is unusable: {type(exc).__name__}: {str(exc)[:200]}"
     finally:
-        (work / FRAMES).unlink(missing_ok=True)
+        (work / FRAMES_FILE).unlink(missing_ok=True)
 
 
-def train_and_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None = None,
-                       threads: int = 1) -> JobOutcome:
+def train_and_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int = 1) -> JobOutcome:
     """Train with the reward code in one sandbox, then evaluate the policy in a fresh one without
     it. The sandboxes' job folders (``work/``, ``eval/``) are scratch, removed afterwards: the
     host has copied out what it keeps (policy, logs, rollout), and nothing else the reward wrote
     stays on disk."""
     try:
-        return _train_then_evaluate(spec, sandbox, on_progress, threads)
+        return _train_then_evaluate(job, sandbox, threads)
     finally:
-        for scratch in ("work", "eval"):
-            shutil.rmtree(spec.job_dir / scratch, ignore_errors=True)
+        for scratch in SCRATCH:
+            shutil.rmtree(job.folder / scratch, ignore_errors=True)
 
 
-def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressFn | None,
-                         threads: int) -> JobOutcome:
+def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> JobOutcome:
     start = time.perf_counter()
-    limits = Limits(**{**spec.limits.__dict__, "threads": threads})
-    task_data = spec.task.model_dump(mode="json")
+    limits = replace(job.limits, threads=threads)
+
+    form: dict[str, Any] = {}  # how the reward ran, once the training job has said
 
     def done(status: Status, reason: str | None, train: TrainLog | None = None,
              ev: EvalSummary | None = None) -> JobOutcome:
-        return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name)
+        return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name, **form)
 
-    work = spec.job_dir / "work"
+    work = job.folder / "work"
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    (work / "reward.py").write_text(spec.reward_code)
-    _write_job(work, WorkerJob(kind="train", task=task_data, reward_file="reward.py",
-                               device=spec.device, threads=threads))
+    (work / REWARD_FILE).write_text(job.reward_code)
+    task_data = job.task.model_dump(mode="json")
+    train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads)
     # its time limit covers the wait for the training as well as the evaluation
-    evaluation = PendingEvaluation(sandbox, spec.job_dir / "eval",
-                                   WorkerJob(kind="evaluate", task=task_data, device=spec.device, threads=threads),
-                                   Limits(**{**limits.__dict__, "timeout_s": 2 * limits.timeout_s}))
+    evaluation = PendingEvaluation(sandbox, job.folder / "eval", evaluation_job(job.task, job.device, threads),
+                                   replace(limits, timeout_s=2 * limits.timeout_s))
     announced: list[OSError | None] = []  # the job said its policy is saved (and what that gave)
-    progress = _progress_listener(on_progress)
+    progress = _progress_listener(job.on_progress)
 
     def on_line(line: str) -> None:
         # The job says its policy is saved and goes on to record an episode for the video: the
@@ -244,22 +386,21 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
 
     try:
         # ---- training, with the reward code --------------------------------------------------
-        result = sandbox.run_worker("train", work, limits, on_line=on_line)
-        save_job_log(spec.job_dir / "train.log", result)
+        trained = run_guest(sandbox, work, train_job, limits, job.folder / "train.log", on_line=on_line)
         shutil.rmtree(work / "tmp", ignore_errors=True)
         if announced and announced[0] is not None:
             error = announced[0]
             raise DiskFull(f"the disk is full: {error}") if is_disk_full(error) else error
-        failure = result.failure_reason(limits)
-        if failure:
-            return done("failed", failure)
-        raw = read_untrusted(work / "outcome.json", MAX_OUTCOME_BYTES)
+        if trained.failure:
+            return done("failed", trained.failure)
+        raw = read_untrusted(work / OUTCOME_FILE, MAX_OUTCOME_BYTES)
         if raw is None:
-            return done("failed", "the training job wrote no readable outcome.json")
+            return done("failed", f"the training job wrote no readable {OUTCOME_FILE}")
         try:
             outcome = WorkerOutcome.model_validate_json(raw)
         except ValidationError:
-            return done("failed", "the training job wrote a malformed outcome.json")
+            return done("failed", f"the training job wrote a malformed {OUTCOME_FILE}")
+        form.update(runs_as=outcome.runs_as, torchscript_error=outcome.torchscript_error)
         if outcome.status != "ok":
             return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
         policy = evaluation.start(work)  # unless it started already
@@ -267,48 +408,92 @@ def _train_then_evaluate(spec: JobSpec, sandbox: Sandbox, on_progress: ProgressF
             return done("failed", "the training job left no policy checkpoint", outcome.log)
 
         # ---- evaluation, without the reward code (the video is encoded meanwhile) ----------------
-        (spec.job_dir / "policy.pt").write_bytes(policy)
-        problem = collect_rollout(work, spec.job_dir)
+        (job.folder / POLICY_FILE).write_bytes(policy)
+        problem = collect_rollout(work, job.folder)
         if problem:
-            with open(spec.job_dir / "train.log", "a") as log:
+            with open(job.folder / "train.log", "a") as log:
                 log.write(f"\nno video: {problem}\n")
-        result = evaluation.result()
+        evaluated = evaluation.reply(job.folder / "eval.log")
     finally:
         evaluation.close()
-    save_job_log(spec.job_dir / "eval.log", result)
-    failure = result.failure_reason(evaluation.limits)
-    if failure:
-        return done("failed", f"evaluation {failure}", outcome.log)
-    try:
-        payload = json.loads(result.result_line or "")
-    except ValueError:
-        return done("failed", "evaluation printed no result", outcome.log)
-    if "error" in payload:
-        return done("failed", str(payload["error"])[:500], outcome.log)
-    summary = EvalSummary.model_validate(payload)
+    summary = evaluated.record(EvalSummary, "evaluation")
+    if isinstance(summary, str):
+        return done("failed", summary, outcome.log)
     return done("ok", None, outcome.log, summary)
 
 
-def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,
-                 device: str = "auto") -> CheckReport:
-    """Dry-run reward code in a sandbox on states of a short random rollout (``worker check``).
+# ------------------------------------------------------------------------ which sandbox for a task
 
-    The report is untrusted (the reward ran in that process): it is schema-checked and bounded,
-    and it only decides whether a candidate is trained and whether it duplicates another.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "reward.py").write_text(code)
-    _write_job(folder, WorkerJob(kind="check", task=task.model_dump(mode="json"), reward_file="reward.py",
-                                 device=device, threads=1))
-    limits = Limits(**{**limits.__dict__, "timeout_s": min(limits.timeout_s, CHECK_TIMEOUT_S), "threads": 1})
-    result = sandbox.run_worker("check", folder, limits)
-    save_job_log(folder / "check.log", result)
-    failure = result.failure_reason(limits)
-    if failure:
-        return CheckReport(ok=False, reason=f"the dry run failed: {failure}")
+PROBE_REWARD = '''import torch
+
+def compute_reward(action):
+    zero = action.reshape(action.shape[0], -1).sum(-1) * 0.0
+    return zero, {}
+'''
+
+
+def _probe_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rewardsmith" / "sandbox-probes.json"
+
+
+def cannot_run(sandbox: Sandbox, task: TaskSpec) -> str | None:
+    """Why ``sandbox`` cannot build ``task``'s env, or ``None`` if it can. Only an image can lack
+    what the host has: for a sandbox with an ``image_id``, a dry run of a trivial reward there
+    answers, remembered per image and env."""
+    image_id = getattr(sandbox, "image_id", None)
+    if image_id is None:
+        return None
+    key = json.dumps(task.env.model_dump(mode="json"), sort_keys=True)
+    cache = _probe_cache()
     try:
-        report = CheckReport.model_validate_json(result.result_line or "")
-    except (ValidationError, ValueError):
-        return CheckReport(ok=False, reason="the dry run printed no result")
-    return report.model_copy(update={"signature": report.signature[:MAX_SIGNATURE],
-                                     "components": report.components[:64]})
+        known = json.loads(cache.read_text()) if cache.is_file() else {}
+    except ValueError:
+        known = {}
+    if key in known.get(image_id, {}):
+        return known[image_id][key] or None
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="rewardsmith-probe-"))
+    try:
+        limits = Limits(timeout_s=CHECK_TIMEOUT_S, memory_mb=max(task.sandbox.memory_mb, 2048))
+        report = check_reward(task, PROBE_REWARD, folder, sandbox, limits, "cpu")
+        reason = None if report.ok else f"a dry run there failed: {report.reason}"
+    except SandboxLacks as exc:
+        reason = str(exc)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    known = {image_id: {**known.get(image_id, {}), key: reason or ""}}  # entries of other images are dropped
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cache, json.dumps(known))
+    return reason
+
+
+def choose_sandbox(name: str, task: TaskSpec | None = None) -> Sandbox:
+    """The sandbox ``name`` names, able to build ``task``'s env. ``auto`` takes Docker only where
+    its image can run this task (else bwrap, else the unsafe process backend) and records in
+    ``skipped`` why it passed the safer ones over; an explicit ``docker`` whose image cannot run
+    the task is a one-line error with the fix."""
+    from ..errors import SandboxUnavailable
+    from .sandboxes import make_sandbox
+
+    if name != "auto":
+        box = make_sandbox(name)
+        reason = cannot_run(box, task) if task is not None else None
+        if reason:
+            raise SandboxUnavailable(reason)
+        return box
+    skipped = []
+    for candidate in ("docker", "bwrap"):
+        try:
+            box = make_sandbox(candidate)
+        except SandboxUnavailable as exc:
+            skipped.append(f"{candidate}: {exc}")
+            continue
+        reason = cannot_run(box, task) if task is not None else None
+        if reason is None:
+            box.skipped = skipped
+            return box
+        skipped.append(f"{candidate}: {reason}")
+    box = make_sandbox("process")
+    box.skipped = skipped
+    return box

@@ -27,16 +27,16 @@ def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: Fitn
 
     ``experience`` and ``keep_experience`` (reusing transitions across runs) are for SAC only.
     """
-    options = {"evaluate": evaluate, "success_threshold": success_threshold, "on_checkpoint": on_checkpoint}
     if isinstance(config, SACConfig):
         from .sac import train as sac
 
-        return sac(env, reward_fn, config, program, experience=experience, keep_experience=keep_experience,
-                   **options)
+        return sac(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
+                   on_checkpoint=on_checkpoint, experience=experience, keep_experience=keep_experience)
     if not isinstance(config, PPOConfig):
         raise TypeError(f"no trainer for settings of type {type(config).__name__}")
     if experience is not None or keep_experience:
         raise ValueError("reusing experience needs an off-policy learner: train.algorithm: sac")
     from .ppo import train as ppo
 
-    return ppo(env, reward_fn, config, program, **options)
+    return ppo(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
+               on_checkpoint=on_checkpoint)

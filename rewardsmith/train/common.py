@@ -40,6 +40,7 @@ class RewardStats:
         self.nonfinite = torch.zeros((), dtype=torch.long, device=device)
 
     def _reset(self) -> None:
+        assert self.names is not None
         size = 1 + len(self.names)
         z = lambda fill: torch.full((size,), fill, dtype=torch.float64, device=self.device)  # noqa: E731
         self.sum, self.sq, self.min, self.max = z(0.0), z(0.0), z(float("inf")), z(float("-inf"))

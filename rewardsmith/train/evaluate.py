@@ -12,6 +12,11 @@ from ..schemas import EvalSummary, Stats
 from .policy import Policy
 
 
+class FitnessNotFinite(ValueError):
+    """The task's fitness expression gave inf or NaN for an episode (a division by zero, say):
+    the evaluation failed; it never counts as a success."""
+
+
 def _stats(values: torch.Tensor) -> Stats:
     values = values.double()
     return Stats(mean=float(values.mean()), std=float(values.std(unbiased=False)),
@@ -56,13 +61,19 @@ def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_thresh
         if t % 32 == 31 and not bool(active.any()):
             break
     per_episode = tracker.first_fitness
+    finite = torch.isfinite(per_episode)
+    if not bool(finite.all()):
+        bad = per_episode[~finite]
+        raise FitnessNotFinite(f"the task's fitness is {float(bad[0])} in {bad.numel()} of {per_episode.numel()} "
+                               "evaluation episodes (a division by zero in fitness.expression?); it must be a finite "
+                               "number")
     fitness = float(per_episode.double().mean())
-    variables = {}
+    per_variable: dict[str, Stats] = {}
     if scalar_vars and float(steps) > 0:
         mean = var_sum / steps
         std = torch.sqrt(torch.clamp(var_sq / steps - mean.square(), min=0))
         for i, name in enumerate(scalar_vars):
-            variables[name] = Stats(mean=float(mean[i]), std=float(std[i]),
+            per_variable[name] = Stats(mean=float(mean[i]), std=float(std[i]),
                                     min=float(var_min[i]), max=float(var_max[i]))
     return EvalSummary(
         fitness=fitness,
@@ -71,6 +82,6 @@ def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_thresh
         fitness_per_episode=[round(v, 6) for v in per_episode.tolist()],
         episode_length=_stats(tracker.first_length),
         terminations=tracker.first_episode_reasons(),
-        variables=variables,
+        variables=per_variable,
         wall_s=time.perf_counter() - start,
     )

@@ -31,6 +31,10 @@ class RunningNorm(nn.Module):
     rollout, so every observation of a rollout is normalised the same way.
     """
 
+    mean: torch.Tensor  # buffers, saved with the policy
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-8):
         super().__init__()
         self.register_buffer("mean", torch.zeros(size))
@@ -70,17 +74,18 @@ class MLP(nn.Module):
 
     def __init__(self, sizes: list[int], out_gain: float | None, activation=torch.tanh):
         super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        self.layers = nn.ModuleList(linears)
         self.activation = activation
         if out_gain is not None:
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(linears):
                 nn.init.orthogonal_(layer.weight, out_gain if i == len(self.layers) - 1 else math.sqrt(2))
                 nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            x = F.linear(x, layer.weight, layer.bias)
+            x = F.linear(x, layer.weight, layer.bias)  # type: ignore[arg-type]  # each layer is an nn.Linear
             if i < last:
                 x = self.activation(x)
         return x
@@ -151,6 +156,8 @@ class SquashedGaussianActor(nn.Module):
     """
 
     LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+    action_scale: torch.Tensor
+    action_bias: torch.Tensor
 
     def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...] = (256, 256),
                  normalize_obs: bool = False):

@@ -20,7 +20,38 @@ from ..schemas import TrainCheckpoint, TrainLog
 from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record
 from .config import PPOConfig
 from .optim import Adam
-from .policy import ActorCritic, build_policy
+from .policy import ActorCritic
+
+DIAGNOSTICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
+
+
+class Diagnostics:
+    """PPO's health as CleanRL logs it, summed on the device and read only at checkpoints: the
+    losses, entropy, approximate KL (``(r - 1) - log r``) and clip fraction of the last minibatch
+    of each epoch (no extra work in the other minibatches), and the explained variance of the
+    value function on each rollout."""
+
+    def __init__(self, device: torch.device):
+        self.sum = torch.zeros(len(DIAGNOSTICS), dtype=torch.float64, device=device)
+        self.count = torch.zeros(len(DIAGNOSTICS), dtype=torch.float64, device=device)
+
+    def minibatch(self, parts: torch.Tensor) -> None:
+        """``parts``: policy loss, value loss, entropy, approx KL, clip fraction (detached)."""
+        self.sum[:5] += parts
+        self.count[:5] += 1
+
+    def rollout(self, values: torch.Tensor, returns: torch.Tensor) -> None:
+        var = returns.var()
+        explained = torch.where(var > 0, 1 - (returns - values).var() / var, torch.zeros_like(var))
+        self.sum[5] += explained
+        self.count[5] += 1
+
+    def pop(self) -> dict[str, float]:
+        means = (self.sum / self.count.clamp(min=1)).tolist()
+        counts = self.count.tolist()
+        self.sum.zero_()
+        self.count.zero_()
+        return {name: m for name, m, c in zip(DIAGNOSTICS, means, counts) if c}
 
 
 class ReturnScaler:
@@ -65,7 +96,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     cheap_sync = device.type == "cpu"
     torch.manual_seed(config.seed)
     spec = env.action_spec
-    policy = build_policy(env.obs_dim, spec, config).to(device)
+    policy = ActorCritic(env.obs_dim, spec, tuple(config.hidden_sizes), config.init_log_std,
+                         config.normalize_obs).to(device)
     optimizer = Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
 
     batch_size = n * T
@@ -81,6 +113,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     logp_buf, val_buf, boot_buf, done_buf, start_buf = (torch.zeros((T, n), device=device) for _ in range(5))
 
     stats = RewardStats(T, n, device)
+    diagnostics = Diagnostics(device)
     tracker = (FitnessTracker(program, n, env.max_episode_steps, env.description.terminations,
                               env.description.variable_names, device) if program is not None else None)
     scaler = ReturnScaler(n, config.gamma, device) if config.normalize_reward else None
@@ -141,6 +174,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                 last_gae = delta + config.gamma * config.gae_lambda * not_done * last_gae
                 advantages[t] = last_gae
             returns = advantages + val_buf
+            diagnostics.rollout(val_buf, returns)
         if policy.obs_norm is not None:
             policy.obs_norm.update(raw_obs_buf)
         update_start = time.perf_counter()
@@ -155,16 +189,16 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
             perm = torch.randperm(batch_size, device=device)
             for lo in range(0, batch_size, minibatch_size):
                 mb = perm[lo:lo + minibatch_size]
-                loss, ratio, log_ratio = ppo_loss(policy, b_obs[mb], b_act[mb], b_scalars[mb], config)
+                loss, parts = ppo_loss(policy, b_obs[mb], b_act[mb], b_scalars[mb], config,
+                                       diagnose=lo + minibatch_size >= batch_size)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.clip_grad_norm(config.max_grad_norm)
                 optimizer.step()
                 gradient_steps += 1
-            if config.target_kl is not None:
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()
-                if float(approx_kl) > config.target_kl:
+            if parts is not None:  # the epoch's last minibatch
+                diagnostics.minibatch(parts)
+                if config.target_kl is not None and float(parts[3]) > config.target_kl:
                     break
         update_s += time.perf_counter() - update_start
 
@@ -177,7 +211,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                 stopped_early = last_eval >= success_threshold and not last_update
         if global_step >= next_checkpoint or last_update or stopped_early:
             next_checkpoint += checkpoint_every
-            checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval)
+            checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval, diagnostics.pop())
             last_eval = None
             checkpoints.append(checkpoint)
             if int(stats.nonfinite):
@@ -197,11 +231,12 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
 
 
 def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scalars: torch.Tensor,
-             config: PPOConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             config: PPOConfig, diagnose: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Clipped policy loss plus clipped value loss (minus the entropy bonus) on one minibatch;
-    ``scalars`` holds each sample's old log-probability, advantage, return and value."""
+    ``scalars`` holds each sample's old log-probability, advantage, return and value. With
+    ``diagnose``, also the detached policy loss, value loss, entropy, approx KL and clip fraction."""
     old_logp, adv, ret, old_val = scalars.unbind(-1)
-    new_logp, entropy = policy.evaluate(obs, action, entropy=bool(config.ent_coef))
+    new_logp, entropy = policy.evaluate(obs, action, entropy=bool(config.ent_coef) or diagnose)
     log_ratio = new_logp - old_logp
     ratio = log_ratio.exp()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -210,6 +245,14 @@ def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scala
     v_clipped = old_val + torch.clamp(new_val - old_val, -config.clip_coef, config.clip_coef)
     v_loss = 0.5 * torch.max((new_val - ret).square(), (v_clipped - ret).square()).mean()
     loss = pg_loss + config.vf_coef * v_loss
-    if config.ent_coef:
+    if config.ent_coef and entropy is not None:
         loss = loss - config.ent_coef * entropy.mean()
-    return loss, ratio, log_ratio
+    if not diagnose:
+        return loss, None
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipped = ((ratio - 1).abs() > config.clip_coef).float().mean()
+        ent = entropy.mean() if entropy is not None else torch.zeros_like(approx_kl)
+        parts = torch.stack([pg_loss.detach(), v_loss.detach(), ent, approx_kl, clipped]).double()
+    return loss, parts
+

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..envs.base import TorchVecEnv
 from ..envs.canvas import FRAME_SIZE, variables_panel
+from ..envs.torch.base import TorchVecEnv
+from ..runners.protocol import FRAMES_FILE, TRACE_FILE
 from ..schemas import RolloutTrace
-from ..video import FRAMES, TRACE
 
 MAX_FRAMES = 100  # software rendering (MuJoCo with OSMesa) costs ~0.1-0.3 s a frame
 ROLLOUT_SEED_OFFSET = 104_729
@@ -35,10 +35,13 @@ def make_render_env(task, device: str):
     seed = task.train.seed + ROLLOUT_SEED_OFFSET
     if task.env.backend == "torch":
         return task.env.make(1, device, seed=seed)
+    if task.env.backend != "gymnasium":  # a VecTask draws nothing: its frames are panels of its state
+        return task.env.make(1, device, seed=seed)
     from .. import envs
 
     kwargs = {"render_mode": "rgb_array", **task.env.kwargs}
-    return envs.make(task.env.name, 1, device=device, seed=seed, max_episode_steps=task.env.max_episode_steps, **kwargs)
+    return envs.make(task.env.name, 1, device=device, seed=seed, max_episode_steps=task.env.max_episode_steps,
+                     variables=task.env.variables, **kwargs)
 
 
 def frame_source(env) -> FrameFn:
@@ -52,8 +55,15 @@ def frame_source(env) -> FrameFn:
     bounds = {v.name: (v.low, v.high) for v in description.variables}
 
     def panel(variables):
-        values = {k: float(t[0]) for k, t in (variables or {}).items() if t[0].numel() == 1}
-        return variables_panel(values, bounds, title=description.id)
+        values: dict[str, float] = {}
+        for name, t in (variables or {}).items():
+            row = t[0].reshape(-1)
+            if row.numel() == 1:
+                values[name] = float(row[0])
+            elif row.numel() <= 4:  # a short vector: one bar per entry
+                values.update({f"{name}[{i}]": float(x) for i, x in enumerate(row.tolist())})
+        return variables_panel(values, {**bounds, **{k: bounds.get(k.split("[")[0], (None, None)) for k in values}},
+                               title=description.id)
 
     return panel
 
@@ -125,8 +135,8 @@ def write_rollout(policy, task, reward_fn, device: str, folder: Path) -> Rollout
     """Record the trained policy's episode into ``folder`` (``rollout.json`` and ``frames.npy``)."""
     env = make_render_env(task, device)
     trace, frames = record_rollout(policy, env, reward_fn)
-    (folder / TRACE).write_text(trace.model_dump_json())
-    np.save(folder / FRAMES, frames, allow_pickle=False)
+    (folder / TRACE_FILE).write_text(trace.model_dump_json())
+    np.save(folder / FRAMES_FILE, frames, allow_pickle=False)
     close = getattr(env, "close", None)
     if callable(close):
         close()

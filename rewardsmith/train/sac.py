@@ -132,7 +132,8 @@ class SACLearner:
         self.frozen_params = [p.detach() for p in self.critic_opt.params]
         # the temperature alpha, tuned so the policy's entropy stays near target_entropy
         auto_alpha = config.ent_coef is None
-        self.log_alpha = torch.full((1,), math.log(config.init_ent_coef if auto_alpha else config.ent_coef),
+        alpha = config.init_ent_coef if config.ent_coef is None else config.ent_coef
+        self.log_alpha = torch.full((1,), math.log(alpha),
                                     device=device, requires_grad=auto_alpha)
         self.alpha_opt = Adam([self.log_alpha], lr=config.learning_rate) if auto_alpha else None
         self.target_entropy = -float(action.size) if config.target_entropy is None else config.target_entropy
@@ -211,7 +212,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     replay = torch.zeros((slots, n, sum(columns)), device=device)
     rows = replay.view(slots * n, -1)
     reused = min(offered, slots * n) // n * n
-    if reused:
+    if reused and experience is not None:
         experience = experience.last(reused, device)
         reward = relabel(experience, reward_fn, n)
         if not bool(torch.isfinite(reward).all()):

@@ -15,12 +15,13 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
-# textual-image asks the terminal what it supports when imported: this must happen before a
-# Textual app owns the terminal, or the answer arrives as key presses.
-from textual_image.widget import Image
-
 from ..schemas import RolloutTrace
 from .model import CandidateView
+
+# textual-image asks the terminal what it supports when imported: this must happen before a
+# Textual app owns the terminal, or the answer arrives as key presses (.terminal makes the
+# question safe on terminals that report 0 columns or do not answer)
+from .terminal import Image
 
 MAX_TERMINAL_FPS = 12.5
 
@@ -52,7 +53,7 @@ class RolloutPlayer(Vertical):
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        self.query_one("#frame").image = None
+        self.query_one("#frame").image = None  # type: ignore[attr-defined]
         if not candidate.gif.is_file():
             why = "no trained policy" if not candidate.rankable else "no video was recorded (see train.log)"
             self.query_one("#caption", Static).update(f"candidate {candidate.index}: {why}")
@@ -99,7 +100,7 @@ class RolloutPlayer(Vertical):
             self._draw()
 
     def _draw(self) -> None:
-        self.query_one("#frame").image = self.frames[self.position]
+        self.query_one("#frame").image = self.frames[self.position]  # type: ignore[attr-defined]
         self.query_one("#caption", Static).update(self.caption())
 
     def caption(self) -> str:

@@ -8,7 +8,7 @@ FAKE = ('print(\'@@result {"fitness": 1.0, "success": true, "episodes": 1, "fitn
         '"episode_length": {"mean": 500.0, "std": 0.0, "min": 500.0, "max": 500.0}, '
         '"terminations": {}}\'); import os; os._exit(0)\n')
 NAMES = ["torch.py", "sitecustomize.py", "usercustomize.py", "numpy.py", "pydantic.py", "yaml.py",
-         "rewardsmith/__init__.py", "rewardsmith/worker.py", "policy.pt.py"]
+         "rewardsmith/__init__.py", "rewardsmith/runners/guest.py", "policy.pt.py"]
 planted = []
 
 

@@ -1,0 +1,134 @@
+"""The critic: everything a candidate passes before it may train, in one ``Critic.check``.
+
+Stages, in order: static checks on the host (:mod:`.static`, the code is parsed, never run), a
+dry run in the sandbox on real states (:func:`~rewardsmith.runners.jobs.check_reward`), an
+optional LLM review (:mod:`.llm_review`). Verdicts are memoised by code, so the designer's fix
+loop and the solve loop never check the same code twice. Separately, :meth:`Critic.duplicate_of`
+spots a reward that equals one already trained up to scale and offset (:mod:`.duplicates`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..envs.description import EnvDescription
+from ..errors import EnvUnavailable
+from ..runners.jobs import PROBE_REWARD, check_reward
+from ..runners.sandboxes.base import Limits, Sandbox
+from ..schemas import CheckReport, CriticVerdict
+from ..task import TaskSpec
+from .static import static_check
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Critic", "Reviewer", "static_check"]
+
+RECENT_CHECKS = 64  # verdicts remembered; older code is checked again should it come back
+PARALLEL_CHECKS = 4
+# the reward of the env probe: it reads nothing and returns zeros, so only the env can make it fail
+class Reviewer(Protocol):
+    """A semantic review of code that passed the dry run (the LLM critic)."""
+
+    def review(self, code: str, task: TaskSpec, env: EnvDescription, report: CheckReport) -> CriticVerdict: ...
+
+
+class Critic:
+    """Checks reward code for one task; dry runs go to ``sandbox`` in folders under ``scratch``."""
+
+    def __init__(self, task: TaskSpec, sandbox: Sandbox, limits: Limits, scratch: Path, device: str = "auto",
+                 reviewer: Reviewer | None = None, env: EnvDescription | None = None):
+        self.task, self.sandbox, self.limits, self.scratch = task, sandbox, limits, Path(scratch)
+        self.device, self.reviewer = device, reviewer
+        self.env = env or task.env.describe()
+        self._verdicts: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._trained: dict[Hashable, np.ndarray] = {}  # signatures of rewards that went to training
+        self._probe_lock = threading.Lock()
+        self._env_problem: str | None = None
+        self._env_probed = False
+
+    def check(self, code: str) -> CriticVerdict:
+        """The critic's verdict on ``code``; designers get this to ask for fixes before handing over."""
+        return self.review(code)[0]
+
+    def review(self, code: str) -> tuple[CriticVerdict, CheckReport | None]:
+        """The verdict and, if the code got as far, the dry run's report (memoised)."""
+        key = hashlib.sha256(code.encode()).hexdigest()
+        with self._lock:
+            if key in self._verdicts:
+                return self._verdicts[key]
+        verdict, report = static_check(code, self.env.reward_arguments), None
+        if verdict.ok:
+            report = self._dry_run(code, key)
+            if not report.ok:
+                self.check_env()  # when the env itself fails there, no reward is to blame
+                verdict = CriticVerdict(ok=False, stage="dry_run", reason=report.reason, warnings=verdict.warnings)
+            elif self.reviewer is not None:
+                review = self.reviewer.review(code, self.task, self.env, report)
+                verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings})
+            else:
+                verdict = verdict.model_copy(update={"stage": "dry_run"})
+        with self._lock:
+            self._verdicts[key] = (verdict, report)
+            while len(self._verdicts) > RECENT_CHECKS:
+                self._verdicts.popitem(last=False)
+        return verdict, report
+
+    def env_problem(self) -> str | None:
+        """Why the task's env does not build and step in the sandbox with a reward that does
+        nothing (``None`` when it does). Asked once, when a dry run first fails."""
+        with self._probe_lock:
+            if not self._env_probed:
+                report = self._dry_run(PROBE_REWARD, "env-probe")
+                # the reason ends with the exception's last line, which says enough
+                self._env_problem = None if report.ok else \
+                    (report.reason or "").removeprefix("the dry run failed: ").rsplit(" | ", 1)[-1]
+                self._env_probed = True
+            return self._env_problem
+
+    def check_env(self) -> None:
+        """Raise :class:`EnvUnavailable` when the env does not work in the sandbox."""
+        problem = self.env_problem()
+        if problem is not None:
+            raise EnvUnavailable(f"{self.task.env.name} does not build and step in the {self.sandbox.name} sandbox "
+                                 f"(with a reward that does nothing, within the task's limits): {problem}")
+
+    def review_all(self, codes: list[str]) -> list[tuple[CriticVerdict, CheckReport | None]]:
+        with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
+            return list(pool.map(self.review, codes))
+
+    def _dry_run(self, code: str, key: str) -> CheckReport:
+        folder = self.scratch / f"{key[:12]}-{uuid.uuid4().hex[:8]}"  # the same code may run twice at once
+        try:
+            return check_reward(self.task, code, folder, self.sandbox, self.limits, self.device)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()  # when no other check is running
+
+    # -- duplicates of rewards already trained -------------------------------------------------------
+    def remember_trained(self, key: Hashable, report: CheckReport | None) -> None:
+        """``report``'s reward goes to training (or trained); later candidates are compared with it."""
+        from .duplicates import compact
+
+        if report is not None and report.signature:
+            self._trained[key] = compact(report.signature)
+
+    def duplicate_of(self, report: CheckReport | None) -> tuple[Hashable, float] | None:
+        """The already-trained reward that ``report``'s equals up to scale and offset, and how closely."""
+        from .duplicates import find_duplicate
+
+        threshold = self.task.search.duplicate_correlation
+        if threshold is None or report is None:
+            return None
+        return find_duplicate(report.signature, self._trained, threshold)

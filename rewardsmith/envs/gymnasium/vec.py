@@ -1,0 +1,134 @@
+"""A gymnasium vector env behind rewardsmith's batched env interface (:class:`~rewardsmith.envs.base.VecEnv`).
+
+Gymnasium steps in numpy on the CPU; the trainer wants torch tensors on one device. This class
+converts once per step, in one copy: observations, final observations and the ``info`` values
+that name variables are packed into one float32 array and moved together.
+
+Autoreset uses gymnasium's ``SAME_STEP`` mode: a step that ends an episode returns the first
+observation of the next one, with the last observation in ``info["final_obs"]`` and the step's
+``info`` in ``info["final_info"]``. The named ``variables`` are built from those, so rewards
+and fitness see the state after the step and before the reset, as the contract says.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..base import StepResult
+from ..description import ActionSpec, EnvDescription
+from .layout import GymLayout
+from .make import make_single
+
+
+class GymVecEnv:
+    def __init__(self, env_id: str, layout: GymLayout, num_envs: int, device: str | torch.device = "cpu",
+                 seed: int = 0, max_episode_steps: int | None = None, make_kwargs: dict | None = None,
+                 vectorization: str = "sync"):
+        from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+        if num_envs < 1:
+            raise ValueError("num_envs must be at least 1")
+        self.layout = layout
+        self.description: EnvDescription = layout.description
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.dtype = torch.float32
+        self.max_episode_steps = max_episode_steps or self.description.max_episode_steps
+        factory = partial(make_single, env_id, dict(make_kwargs or {}), self.max_episode_steps, layout.flatten)
+        vector_cls = AsyncVectorEnv if vectorization == "async" else SyncVectorEnv
+        self.venv = vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.obs_dim = layout.obs_dim
+        self._seed: int | None = seed
+        self._needs_reset = True  # like the torch envs, stepping before reset() is allowed
+        variables = layout.description.variables
+        self._obs_vars = [(v.name, v.obs) for v in variables if v.obs is not None]
+        self._info_vars = [(v.name, v.info) for v in variables if v.info is not None]
+        spec = self.action_spec
+        if spec.kind == "continuous":
+            self.action_low = torch.tensor(spec.low, dtype=self.dtype, device=self.device)
+            self.action_high = torch.tensor(spec.high, dtype=self.dtype, device=self.device)
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        return self.description.action
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+    def reset(self) -> torch.Tensor:
+        # the first reset seeds env i with seed + i; later resets continue their random streams
+        obs, _ = self.venv.reset(seed=self._seed)
+        self._seed, self._needs_reset = None, False
+        return self._to_device(obs.reshape(self.num_envs, -1))
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        if self._needs_reset:
+            self.reset()
+        if self.action_spec.kind == "continuous":
+            applied = torch.clamp(action.to(self.dtype), self.action_low, self.action_high)
+            np_action = applied.detach().cpu().numpy()
+        else:
+            np_action = action.detach().long().cpu().numpy()
+            applied = action.detach().to(self.dtype)
+        obs, _reward, terminated, truncated, info = self.venv.step(np_action)
+        n = self.num_envs
+        obs = obs.reshape(n, -1)
+        done = np.logical_or(terminated, truncated)
+        final_obs = obs
+        if done.any():
+            final_obs = obs.copy()
+            finals = info["final_obs"]
+            for i in np.flatnonzero(done):
+                final_obs[i] = np.asarray(finals[i]).reshape(-1)
+        packed = np.empty((n, 2 * self.obs_dim + len(self._info_vars) + 2), dtype=np.float32)
+        packed[:, : self.obs_dim] = obs
+        packed[:, self.obs_dim: 2 * self.obs_dim] = final_obs
+        base = 2 * self.obs_dim
+        final_info = info.get("final_info", {})
+        for j, (_, key) in enumerate(self._info_vars):
+            packed[:, base + j] = _info_column(info, final_info, key, done, n)
+        packed[:, -2] = terminated
+        packed[:, -1] = truncated
+        tensor = self._to_device(packed)
+        next_obs, last_obs = tensor[:, : self.obs_dim], tensor[:, self.obs_dim: base]
+        variables = {}
+        for name, where in self._obs_vars:
+            variables[name] = last_obs[:, where[0]:where[1]] if isinstance(where, tuple) else last_obs[:, where]
+        for j, (name, _) in enumerate(self._info_vars):
+            variables[name] = tensor[:, base + j]
+        term = tensor[:, -2] > 0.5
+        trunc = (tensor[:, -1] > 0.5) & ~term
+        return StepResult(next_obs, variables, applied, term, trunc, last_obs)
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Env ``index`` as an RGB image, for videos (the env must be made with ``render_mode="rgb_array"``)."""
+        envs = getattr(self.venv, "envs", None)  # SyncVectorEnv; AsyncVectorEnv renders them all
+        frames: Any = envs[index].render() if envs is not None else self.venv.render()[index]  # type: ignore[index]
+        return np.asarray(frames)
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def __del__(self):  # AsyncVectorEnv workers must not outlive the env
+        venv = getattr(self, "venv", None)
+        if venv is not None and not getattr(venv, "closed", True):
+            try:
+                venv.close()
+            except Exception:
+                pass
+
+
+def _info_column(info: dict, final_info: dict, key: str, done: np.ndarray, n: int) -> np.ndarray:
+    """Per env: ``info[key]`` of this step, taken from ``final_info`` for envs that just reset."""
+    column = np.zeros(n, dtype=np.float32)
+    if key in info:
+        mask = info.get(f"_{key}", np.ones(n, dtype=bool))
+        column[mask] = info[key][mask]
+    if done.any() and key in final_info:
+        mask = final_info.get(f"_{key}", np.ones(n, dtype=bool)) & done
+        column[mask] = final_info[key][mask]
+    return column

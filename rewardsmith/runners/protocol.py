@@ -1,0 +1,44 @@
+"""What the host and the guest (the worker inside a sandbox) agree on: how the guest is started,
+the files of a job folder and the marker lines on its output. Both sides import this module and
+nothing else of each other; it imports nothing.
+
+A job folder (``/job`` inside the sandbox)::
+
+    job.json        the WorkerJob (written by the host)
+    reward.py       the candidate's code (check and train jobs only)
+    policy.pt       the trained policy (written by a train job; copied in for an evaluate job)
+    outcome.json    a train job's WorkerOutcome (untrusted: it ran the reward)
+    rollout.json    one recorded episode of the trained policy (RolloutTrace, untrusted)
+    frames.npy      that episode's raw pixels; the host encodes the videos
+    go              written by the host: an evaluate job started ahead may load its policy
+    tmp/            the job's temporary files
+"""
+
+from __future__ import annotations
+
+GUEST_MODULE = "rewardsmith.runners.guest"
+KINDS = ("check", "train", "evaluate")
+
+JOB_FILE = "job.json"
+REWARD_FILE = "reward.py"
+POLICY_FILE = "policy.pt"
+OUTCOME_FILE = "outcome.json"
+TRACE_FILE = "rollout.json"
+FRAMES_FILE = "frames.npy"
+GO_FILE = "go"
+TMP_DIR = "tmp"
+
+PROGRESS = "@@progress "          # + JSON: training progress
+RESULT = "@@result "              # + JSON: the job's result (the last such line counts)
+POLICY_SAVED = "@@policy-saved"   # the train job saved its policy; the host may start evaluating
+# Everything a guest prints before REWARD_LOADING comes from rewardsmith's own code, so the host
+# may trust it: ENV_ERROR then means the sandbox cannot build the task's env (a package or
+# library missing there), which is not the reward's fault.
+ENV_ERROR = "@@environment-error "  # + JSON {"error": ...}
+REWARD_LOADING = "@@reward-loading"  # the reward's code runs from here on
+
+
+def guest_argv(python: str, kind: str, job_path: str) -> list[str]:
+    """The guest's command line. ``-I`` (isolated mode): the job folder is writable by reward
+    code, so it must never be on ``sys.path`` (a planted torch.py there would be imported)."""
+    return [python, "-I", "-m", GUEST_MODULE, kind, job_path]
