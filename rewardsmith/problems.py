@@ -34,14 +34,14 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
-def _tagged(annotation: Any) -> dict[str, type[BaseModel]]:
+def tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
     """The members of a tagged union (``Annotated[Model, Tag("name")]``) by their tag."""
     if get_origin(annotation) is Annotated:
         model, *metadata = get_args(annotation)
         tags = [m.tag for m in metadata if isinstance(m, Tag)]
         if tags and isinstance(model, type) and issubclass(model, BaseModel):
             return {tags[0]: model}
-    return {tag: m for arg in get_args(annotation) for tag, m in _tagged(arg).items()}
+    return {tag: m for arg in get_args(annotation) for tag, m in tagged_members(arg).items()}
 
 
 def locate(root: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel] | None, str | None]:
@@ -63,9 +63,24 @@ def locate(root: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel
             return path, owner, str(part)
         path.append(part)
         annotation = owner.model_fields[part].annotation
-        models, members = _models(annotation), _tagged(annotation)
+        models, members = _models(annotation), tagged_members(annotation)
         owner = models[0] if models else None
     return path, owner, None
+
+
+def _members_at(root: type[BaseModel], path: list[str]) -> dict[str, type[BaseModel]]:
+    """The tagged members of the field at ``path`` (``{}`` when it is no tagged union)."""
+    owner: type[BaseModel] | None = root
+    annotation: Any = None
+    for part in path:
+        if part.isdigit():
+            continue
+        if owner is None or part not in owner.model_fields:
+            return {}
+        annotation = owner.model_fields[part].annotation
+        models = _models(annotation)
+        owner = models[0] if models else None
+    return tagged_members(annotation) if annotation is not None else {}
 
 
 def did_you_mean(name: str, known: list[str] | Any) -> str:
@@ -79,7 +94,12 @@ def problem(err: ErrorDetails, root: type[BaseModel]) -> str:
     path, owner, stray = locate(root, tuple(err["loc"]))
     if err["type"] == "extra_forbidden" and stray is not None:
         known = list(owner.model_fields) if owner is not None else []
-        return f"{'.'.join([*path, stray])}: unknown field{did_you_mean(stray, known) or ' (check the spelling)'}"
+        where = ".".join([*path, stray])
+        others = [tag for tag, model in _members_at(root, path).items() if model is not owner and stray in model.model_fields]
+        mine = [tag for tag, model in _members_at(root, path).items() if model is owner]
+        if others and mine:
+            return f"{where}: a field for {' and '.join(others)}, not for {mine[0]}"
+        return f"{where}: unknown field{did_you_mean(stray, known) or ' (check the spelling)'}"
     where = ".".join(path) or "(top level)"
     if err["type"] == "missing":
         return f"{where}: field required"

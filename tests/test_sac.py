@@ -255,7 +255,8 @@ def test_train_section_picks_the_algorithm():
         return str(err.value)
 
     assert error({"algorithm": "sac", "num_steps": 32}) == \
-        "t.yaml: train.num_steps: unknown field for train.algorithm sac (check the spelling)"
+        "t.yaml: train.num_steps: a field for ppo, not for sac"
+    assert error({"algorithm": "sac", "tua": 0.1}) == "t.yaml: train.tua: unknown field (did you mean tau?)"
     assert error({"algorithm": "sac", "tau": 2}).startswith("t.yaml: train.tau: ")
     assert error({"algorithm": "sac", "utd_ratio": 1, "gradient_steps": 2}).endswith(
         "set either utd_ratio or gradient_steps, not both")
