@@ -269,6 +269,11 @@ class WorkerJob(Record):
     device: str = "auto"
     threads: int = 1
     eval_seed: int = 1_000_003
+    experience_in: str | None = Field(None, description="SAC: stem of the files of earlier candidates' transitions "
+                                                        "to start from, relabelled with this reward")
+    experience_out: str | None = Field(None, description="SAC: stem of the files to write the transitions this "
+                                                         "job collected into")
+    experience_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="the most bytes of transitions to write")
 
 
 class CheckReport(Record):

@@ -75,6 +75,11 @@ class SACConfig(BaseModel):
     reuse_gradient_steps: float = Field(0.5, ge=0, description="when the run starts with experience reused from "
                                                                "earlier runs: gradient steps on it before the first "
                                                                "env step, per reused transition")
+    reuse_experience: bool = Field(True, description="in a solve, start each candidate from the transitions the "
+                                                     "candidates of earlier iterations collected (relabelled with "
+                                                     "its own reward in its sandbox)")
+    experience_mb: float = Field(64.0, gt=0, le=256, description="the most transitions (in MB of float32) a solve "
+                                                                  "keeps for reuse; the oldest candidates' go first")
     target_update_interval: int = Field(1, ge=1, description="gradient steps between target updates")
     ent_coef: float | None = Field(None, gt=0, description="fixed entropy temperature alpha; null: tuned "
                                                            "automatically towards target_entropy")

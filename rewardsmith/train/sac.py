@@ -27,8 +27,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..envs.description import ActionSpec
+from ..envs.description import ActionSpec, EnvDescription
 from ..errors import RewardCodeError
+from ..experience import VARIABLE_PREFIX, Transitions
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import TrainCheckpoint, TrainLog
@@ -83,6 +84,23 @@ class Experience(NamedTuple):
     @property
     def size(self) -> int:
         return int(self.obs.shape[0])
+
+    @staticmethod
+    def from_transitions(transitions: Transitions, description: EnvDescription, device: torch.device | str) -> Experience:
+        """Transitions read from files (:mod:`rewardsmith.experience`) as tensors on ``device``."""
+        columns = {k: torch.from_numpy(v) for k, v in transitions.columns().items()}
+        return Experience(columns["obs"].to(device), columns["next_obs"].to(device), columns["action"].to(device),
+                          columns["terminated"].to(device, torch.bool),
+                          {v.name: columns[VARIABLE_PREFIX + v.name].to(device) for v in description.variables})
+
+    def to_transitions(self, description: EnvDescription) -> Transitions:
+        """These transitions for files: the named state of ``description``'s variables only (what a
+        reward may read)."""
+        cpu = lambda x: x.detach().cpu().numpy()  # noqa: E731
+        columns = {"obs": cpu(self.obs), "next_obs": cpu(self.next_obs), "action": cpu(self.action),
+                   "terminated": cpu(self.terminated)}
+        columns.update({VARIABLE_PREFIX + v.name: cpu(self.variables[v.name]) for v in description.variables})
+        return Transitions.from_columns(columns)
 
     def last(self, count: int, device: torch.device) -> Experience:
         """The newest ``count`` transitions, on ``device``."""
