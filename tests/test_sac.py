@@ -276,3 +276,37 @@ def test_switching_algorithm_keeps_only_what_means_the_same():
     assert isinstance(back, PPOConfig) and back.seed == 3 and back.num_steps == PPOConfig().num_steps
     with pytest.raises(ValueError, match="unknown algorithm 'td3'"):
         with_algorithm(ppo, "td3")
+
+
+PENDULUM_REWARD = '''
+import torch
+
+
+def compute_reward(cos_theta: torch.Tensor, action: torch.Tensor):
+    up = (cos_theta + 1.0) / 2.0
+    return up, {"up": up}
+'''
+
+
+def test_algorithm_flag_overrides_the_task_and_is_checked_at_the_edge(tmp_path):
+    from conftest import run_cli
+
+    out = tmp_path / "cartpole"
+    proc = run_cli("solve", str(TASKS / "cartpole.yaml"), "--algorithm", "sac", "--model", "builtin", "--out", str(out))
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.strip().splitlines() == [
+        "error: --algorithm: train.algorithm: SAC here is for continuous actions, and torch:CartPole has "
+        "discrete ones: use ppo"]
+    proc = run_cli("train", str(TASKS / "pendulum.yaml"), "--reward", "r.py", "--algorithm", "td3")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "td3" in proc.stderr
+    # a PPO task trained with SAC: the train section is SAC's, --set changes it
+    reward = tmp_path / "reward.py"
+    reward.write_text(PENDULUM_REWARD)
+    proc = run_cli("train", str(TASKS / "pendulum.yaml"), "--reward", str(reward), "--algorithm", "sac",
+                   "--sandbox", "process", "--total-timesteps", "300", "--set", "train.learning_starts=100",
+                   "--set", "train.hidden_sizes=[16]", "--set", "fitness.eval_episodes=2",
+                   "--out", str(tmp_path / "run"), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = yaml.safe_load((tmp_path / "run" / "result.json").read_text())
+    assert result["train"]["algorithm"] == "sac" and result["train"]["env_steps"] > 0
+    assert result["train"]["gradient_steps"] > 0
