@@ -8,6 +8,14 @@ The budget per candidate is set below what SAC needs from scratch on these tasks
 iteration does not succeed and the later ones show what starting from it is worth.
 
     python benchmarks/reuse_solve.py [--sandbox process] [--tasks pendulum_sac inverted_pendulum_sac]
+
+Measured here (2 shared cores, process sandbox, pendulum_sac, 3 iterations x 2 candidates, 4000
+steps each): the first success came in iteration 1 both ways (4000 steps: the budget was not
+below what SAC needs, so "to the first success" is 1.0x); the later iterations' candidates
+trained a median 1000 env steps with reuse against 4000 without (4x), the whole solve 12,000 env
+steps against 24,000 (2x), 5 of 6 candidates successful against 4 of 6; wall time 167 s against
+92 s (the gradient steps on the reused transitions cost more than the env steps they save on a
+CPU torch Pendulum).
 """
 
 from __future__ import annotations
