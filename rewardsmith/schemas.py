@@ -62,7 +62,8 @@ class TrainCheckpoint(Record):
     diagnostics: dict[str, float] = Field(
         default_factory=dict, description="the learner's own health since the previous checkpoint (PPO: "
                                           "approx_kl, clip_fraction, explained_variance, policy_loss, value_loss, "
-                                          "entropy), to tell a bad reward from unstable training")
+                                          "entropy; SAC: q_loss, actor_loss, alpha, q_mean, entropy), to tell a bad "
+                                          "reward from unstable training")
 
 
 class TrainLog(Record):
@@ -74,7 +75,13 @@ class TrainLog(Record):
     nonfinite_rewards: int = 0
     device: str = "cpu"
     rollout_s: float = 0.0  # of wall_s: collecting experience (env, policy, reward)
-    update_s: float = 0.0   # of wall_s: PPO's gradient steps
+    update_s: float = 0.0   # of wall_s: the gradient steps
+    algorithm: Literal["ppo", "sac"] = "ppo"
+    gradient_steps: int = Field(0, ge=0, description="gradient steps taken")
+    reused_transitions: int = Field(0, ge=0, description="SAC: transitions of earlier runs its replay started with, "
+                                                         "relabelled with this run's reward")
+    reused_share: float = Field(0.0, ge=0, le=1, description="SAC: share of the transitions its gradient steps "
+                                                              "sampled that were reused (expected value)")
 
 
 class WorkerOutcome(Record):
@@ -262,6 +269,11 @@ class WorkerJob(Record):
     device: str = "auto"
     threads: int = 1
     eval_seed: int = 1_000_003
+    experience_in: str | None = Field(None, description="SAC: stem of the files of earlier candidates' transitions "
+                                                        "to start from, relabelled with this reward")
+    experience_out: str | None = Field(None, description="SAC: stem of the files to write the transitions this "
+                                                         "job collected into")
+    experience_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="the most bytes of transitions to write")
 
 
 class CheckReport(Record):

@@ -28,11 +28,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..errors import DiskFull, SandboxLacks, is_disk_full
+from ..experience import Transitions
 from ..runs import atomic_write_text
 from ..schemas import CheckReport, EvalSummary, RolloutTrace, RunsAs, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
 from ..video import GIF, MP4, encode_videos, load_frames
 from .protocol import (
+    EXPERIENCE_IN,
+    EXPERIENCE_OUT,
     FRAMES_FILE,
     GO_FILE,
     JOB_FILE,
@@ -58,8 +61,11 @@ SCRATCH = ("work", "eval")  # a candidate's sandbox folders, removed once it is 
 # What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
 # is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
 # executor that runs candidates on another machine brings these back, read with read_untrusted.
+MAX_EXPERIENCE_BYTES = 256 * 1024 * 1024  # SACConfig.experience_mb's bound
+EXPERIENCE = "experience"  # the stem of the transitions a SAC candidate collected, checked (host-written)
 CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
-                   TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES}
+                   TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES,
+                   EXPERIENCE + ".json": 64 * 1024, EXPERIENCE + ".f32": MAX_EXPERIENCE_BYTES}
 
 ProgressFn = Callable[[dict], None]
 R = TypeVar("R", bound=BaseModel)
@@ -69,7 +75,11 @@ R = TypeVar("R", bound=BaseModel)
 class CandidateJob:
     """One candidate to train and evaluate: reward code and task (with its seed) in, a
     :class:`JobOutcome` and the artifacts in ``folder`` out. ``key`` is the caller's handle,
-    handed back with the outcome; the callbacks stay on the host."""
+    handed back with the outcome; the callbacks stay on the host.
+
+    SAC only: ``experience`` (transitions of earlier candidates, checked by the host) is handed to
+    the training job to start from; with ``keep_experience`` the transitions the job collected
+    are read back, checked and left in ``folder`` as ``experience.json`` and ``experience.f32``."""
 
     task: TaskSpec
     reward_code: str
@@ -79,6 +89,8 @@ class CandidateJob:
     key: Any = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
     on_progress: ProgressFn | None = field(default=None, compare=False)
+    experience: Transitions | None = field(default=None, compare=False)
+    keep_experience: bool = False
 
     def portable(self, folder: Path) -> CandidateJob:
         """The same job in another folder, without the host's handle and callbacks (for a
@@ -364,7 +376,9 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     work.mkdir(parents=True)
     (work / REWARD_FILE).write_text(job.reward_code)
     task_data = job.task.model_dump(mode="json")
-    train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads)
+    reuse = _experience_settings(job, work)
+    train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads,
+                          **reuse)
     # its time limit covers the wait for the training as well as the evaluation
     evaluation = PendingEvaluation(sandbox, job.folder / "eval", evaluation_job(job.task, job.device, threads),
                                    replace(limits, timeout_s=2 * limits.timeout_s))
@@ -406,6 +420,8 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
         policy = evaluation.start(work)  # unless it started already
         if policy is None:
             return done("failed", "the training job left no policy checkpoint", outcome.log)
+        if job.keep_experience:
+            _keep_experience(job, work, reuse["experience_max_bytes"])
 
         # ---- evaluation, without the reward code (the video is encoded meanwhile) ----------------
         (job.folder / POLICY_FILE).write_bytes(policy)
@@ -420,6 +436,36 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     if isinstance(summary, str):
         return done("failed", summary, outcome.log)
     return done("ok", None, outcome.log, summary)
+
+
+def _experience_settings(job: CandidateJob, work: Path) -> dict[str, Any]:
+    """The training job's experience fields; writes the experience it starts from into ``work``
+    (a copy: whatever the job does to it stays there)."""
+    from ..experience import write
+
+    settings: dict[str, Any] = {}
+    max_mb = getattr(job.task.train, "experience_mb", 64.0)
+    settings["experience_max_bytes"] = min(int(max_mb * 1024 * 1024), MAX_EXPERIENCE_BYTES)
+    if job.experience is not None and job.experience.rows:
+        write(work, EXPERIENCE_IN, job.experience)
+        settings["experience_in"] = EXPERIENCE_IN
+    if job.keep_experience:
+        settings["experience_out"] = EXPERIENCE_OUT
+    return settings
+
+
+def _keep_experience(job: CandidateJob, work: Path, max_bytes: int) -> None:
+    """Read back the transitions the training job collected (untrusted: its reward ran there),
+    check them against the env's description and write the host's copy into the candidate's
+    folder; say in ``train.log`` why none was kept."""
+    from ..experience import read, write
+
+    found = read(work, EXPERIENCE_OUT, job.task.env.describe(), max_bytes)
+    if isinstance(found, str):
+        with open(job.folder / "train.log", "a") as log:
+            log.write(f"\nexperience not kept for reuse: {found}\n")
+        return
+    write(job.folder, EXPERIENCE, found)
 
 
 # ------------------------------------------------------------------------ which sandbox for a task

@@ -11,6 +11,8 @@ A job folder (``/job`` inside the sandbox)::
     rollout.json    one recorded episode of the trained policy (RolloutTrace, untrusted)
     frames.npy      that episode's raw pixels; the host encodes the videos
     go              written by the host: an evaluate job started ahead may load its policy
+    experience_in.json, experience_in.f32    SAC: transitions of earlier candidates (written by the host)
+    experience_out.json, experience_out.f32  SAC: the transitions this job collected (untrusted)
     tmp/            the job's temporary files
 """
 
@@ -32,6 +34,8 @@ OUTCOME_FILE = "outcome.json"
 TRACE_FILE = "rollout.json"
 FRAMES_FILE = "frames.npy"
 GO_FILE = "go"
+EXPERIENCE_IN = "experience_in"    # stems: rewardsmith.experience adds .json and .f32
+EXPERIENCE_OUT = "experience_out"
 TMP_DIR = "tmp"
 
 PROGRESS = "@@progress "          # + JSON: training progress

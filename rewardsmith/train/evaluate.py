@@ -9,7 +9,7 @@ import torch
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import EvalSummary, Stats
-from .policy import ActorCritic
+from .policy import Policy
 
 
 class FitnessNotFinite(ValueError):
@@ -24,7 +24,7 @@ def _stats(values: torch.Tensor) -> Stats:
 
 
 @torch.no_grad()
-def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_threshold: float,
+def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_threshold: float,
                     deterministic: bool = True, variables: bool = True) -> EvalSummary:
     """Run one episode in each of ``env.num_envs`` envs and score each with the fitness.
 
