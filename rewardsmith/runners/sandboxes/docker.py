@@ -156,7 +156,7 @@ class DockerSandbox(Sandbox):
         mb = 1024 * 1024
         memory = (limits.memory_mb + WARM_OVERHEAD_MB) * mb
         container = self.client.containers.create(
-            self.image, command=["python", "-I", "-m", WARM_MODULE, "/control/socket", env_spec], user=user,
+            self.image, command=["python", "-I", "-m", WARM_MODULE, f"/control/{control.name}", env_spec], user=user,
             working_dir=JOB, environment=env, labels={LABEL: str(slot)},
             network_mode="none", read_only=True, init=True, ipc_mode="none",
             cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit=memory, memswap_limit=memory,

@@ -156,6 +156,16 @@ def host_pid(root: int, ns_pid: int, depth: int = 3) -> int | None:
     return None
 
 
+def control_folder(folder: Path, worker: int) -> Path:
+    """A new folder for a worker's control socket: in the pool's folder, or in /tmp where that
+    path would be too long for a unix socket (108 bytes)."""
+    if len(os.fsencode(folder)) < 80:
+        path = folder / f"c{worker}"
+        path.mkdir()
+        return path
+    return Path(tempfile.mkdtemp(prefix="rsw-", dir="/tmp"))
+
+
 class WarmProcess(Protocol):
     """A running warm sandbox, as its backend started it."""
 
@@ -224,13 +234,13 @@ class WarmWorker:
         self.base, self.id = base, next(_ids)
         self.slot = folder / f"slot-{self.id}"
         self.slot.mkdir(parents=True)
-        (folder / f"control-{self.id}").mkdir()
+        self.control_dir = control_folder(folder, self.id)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.listener.bind(str(folder / f"control-{self.id}" / "socket"))
+        self.listener.bind(str(self.control_dir / "s"))
         self.listener.listen(1)
         self.control: socket.socket | None = None
         self.sandbox: WarmProcess = base.warm_start(  # type: ignore[attr-defined]
-            self.slot, folder / f"control-{self.id}" / "socket", env_spec, limits)
+            self.slot, self.control_dir / "s", env_spec, limits)
         self.ready = threading.Event()
         self.zygote: int | None = None  # the zygote's pid on the host
         self.broken: str | None = None
@@ -259,7 +269,7 @@ class WarmWorker:
 
     @property
     def listener_path(self) -> str:
-        return str(self.slot.parent / f"control-{self.id}" / "socket")
+        return str(self.control_dir / "s")
 
     def wait_ready(self, timeout: float) -> bool:
         return self.ready.wait(timeout) and self.broken is None
@@ -373,7 +383,7 @@ class WarmWorker:
         self.listener.close()
         self.kill()
         shutil.rmtree(self.slot, ignore_errors=True)
-        shutil.rmtree(self.slot.parent / f"control-{self.id}", ignore_errors=True)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
 def _pump_fd(fd: int, capture: OutputCapture) -> None:
