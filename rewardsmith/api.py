@@ -11,8 +11,8 @@ from .analyzer import result_of
 from .critic import static_check
 from .errors import OptionError, RewardsmithError, RunDirError, SolveInterrupted
 from .options import SolveOptions, flag
-from .runs import RunDir, atomic_write_json, atomic_write_text, default_run_path
-from .schemas import CandidateResult, Ranking, Summary
+from .runs import RunDir, atomic_write_json, atomic_write_text, check_writable, default_run_path, single_summary
+from .schemas import CandidateResult, CheckReport, CriticVerdict, Ranking, Summary
 from .task import TaskSpec, load_task
 from .tensorboard_log import log_candidate
 from .tensorboard_log import warm_up as warm_up_tensorboard
@@ -47,18 +47,14 @@ TASK_FLAGS = {"iterations": "search.iterations", "samples": "search.samples",
 RESUMABLE = ("search.", "train.total_timesteps", "sandbox.", "fitness.eval_episodes")
 
 
-def task_settings(settings: dict[str, Any] | None = None, **flags: Any) -> dict[str, Any]:
-    """``--set KEY=VALUE`` settings plus the flags that set a task field (``iterations=5``)."""
-    out = dict(settings or {})
+def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
+    """The task with command-line settings applied (validated again, never mutated); a bad
+    value is reported under the flag that gave it (``--iterations: search.iterations: ...``)."""
+    task = task.with_settings(dict(settings or {}))
     for name, value in flags.items():
         if value is not None:
-            out[TASK_FLAGS[name]] = value
-    return out
-
-
-def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
-    """The task with command-line settings applied (validated again, never mutated)."""
-    return task.with_settings(task_settings(settings, **flags))
+            task = task.with_settings({TASK_FLAGS[name]: value}, source=flag(name))
+    return task
 
 
 def check_device(device: str) -> None:
@@ -89,6 +85,8 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     of the task only what says how far and how it searches: ``search.*``, budgets, limits).
     With ``feedback="human"`` a person ranks each iteration; without a terminal the run stops
     with :class:`~rewardsmith.errors.FeedbackPending` until ``rewardsmith rank`` saved a ranking.
+    With ``feedback="vlm"`` a vision-language model (``vlm_model``, ``vlm_api_base``; default the
+    designer's model) ranks them from frames of their recorded episodes.
     """
     from .critic import Critic
     from .designer import make_designer
@@ -99,32 +97,42 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     from .runners.sandboxes import Limits
 
     reporter = reporter or SilentReporter()
-    changes = task_settings(settings, iterations=iterations, samples=samples, total_timesteps=total_timesteps,
-                            timeout=timeout, memory=memory, seed=seed)
+    flags = dict(iterations=iterations, samples=samples, total_timesteps=total_timesteps, timeout=timeout,
+                 memory=memory, seed=seed)
     if resume is not None:
         if task is not None:
             raise OptionError("give a task file or --resume RUN, not both: a resumed run keeps its own task "
                               "(RUN/task.yaml); change its fields with --set or the flags")
         run, stored_task, stored = RunDir.open(Path(resume))
+        if run.single:
+            raise RunDirError(f"{resume} holds one candidate of `rewardsmith train`; it cannot be resumed "
+                              "(start a solve with the task file instead)")
         opts = SolveOptions.stored(stored).merged(**options)
-        task_spec = _resumed_task(stored_task, changes)
+        task_spec = _resumed_task(stored_task, settings, flags)
         for line in _resume_notes(stored_task, task_spec, SolveOptions.stored(stored), opts):
             reporter.message(line)
     else:
         if task is None:
             raise RewardsmithError("give a task file, or --resume RUN to continue a run")
         opts = SolveOptions.build(**options)
-        task_spec = as_task(task).with_settings(changes)
+        task_spec = apply_overrides(as_task(task), settings, **flags)
     check_device(opts.device)
     # build everything that can fail on user input before writing anything
     box = choose_sandbox(opts.sandbox, task_spec)
     for line in sandbox_notes(box):
         reporter.message(line)
     run_path = run.path if resume is not None else Path(out) if out else default_run_path(task_spec.name)
-    judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed)
+    check_writable(run_path, "--resume" if resume is not None else "--out")
+    if resume is None and run_path.is_dir() and any(run_path.iterdir()):
+        raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
+                          f"or continue it with --resume {run_path}")
     llm = _llm_client(opts) if opts.model != "builtin" else None
+    vlm = _vlm_client(opts, llm) if opts.feedback == "vlm" else None
+    judge = make_feedback(opts.feedback, run_path=run_path, noise=opts.feedback_noise, seed=task_spec.train.seed,
+                          vlm=vlm)
     designer = make_designer(opts.model, llm=llm)
-    pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address)
+    pool = make_executor(opts.executor, box, parallel=opts.parallel, address=opts.ray_address,
+                         notify=reporter.message)
     try:
         if resume is None:
             run = RunDir.create(run_path, task_spec, opts.model_dump(mode="json"))
@@ -136,21 +144,24 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
             if opts != SolveOptions.stored(stored):
                 run.save_options(opts.model_dump(mode="json"))
         reviewer = explainer = None
+        client = llm or vlm  # the VLM's client is the designer's or its sibling: one tally and log
+        if client is not None:
+            client.attach(run.path / "llm")
+            previous = run.load_summary() if resume is not None else None
+            if previous is not None:
+                client.add_previous_usage(previous.llm)
         if llm is not None:
             from .analyzer.llm import TrajectoryAnalyzer
             from .critic.llm_review import LLMCritic
 
-            llm.attach(run.path / "llm")
-            previous = run.load_summary() if resume is not None else None
-            if previous is not None:
-                llm.add_previous_usage(previous.llm)
             critic_on = opts.llm_critic if opts.llm_critic is not None else task_spec.search.llm_critic
             reviewer = LLMCritic(llm) if critic_on else None
             explainer = TrajectoryAnalyzer(llm)
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
         critic = Critic(task_spec, box, limits, run.path / "checks", opts.device, reviewer)
         solver = Solver(task_spec, run, designer, critic, pool, judge, reporter, opts.device,
-                        final_seeds=opts.final_seeds, explainer=explainer)
+                        final_seeds=opts.final_seeds, explainer=explainer,
+                        usage=(lambda: client.usage) if client is not None else None)
         try:
             return SolveResult(run.path, solver.solve())
         except KeyboardInterrupt:
@@ -169,13 +180,15 @@ def sandbox_notes(box) -> list[str]:
     return lines
 
 
-def _resumed_task(stored: TaskSpec, changes: dict[str, Any]) -> TaskSpec:
+def _resumed_task(stored: TaskSpec, settings: dict[str, Any] | None, flags: dict[str, Any]) -> TaskSpec:
     """The stored task with what may change on resume changed; refuse the rest."""
-    fixed = [key for key in changes if not key.startswith(RESUMABLE)]
+    given = [(f"--set {key}", key) for key in settings or {}]
+    given += [(f"{flag(name)} ({TASK_FLAGS[name]})", TASK_FLAGS[name]) for name, v in flags.items() if v is not None]
+    fixed = [label for label, key in given if not key.startswith(RESUMABLE)]
     if fixed:
         raise OptionError(f"{fixed[0]} cannot change when a run is resumed (it defines what the run searches); "
                           "start a new run for that")
-    return stored.with_settings(changes)
+    return apply_overrides(stored, settings, **flags)
 
 
 def _flat(model) -> dict[str, Any]:
@@ -209,11 +222,19 @@ def _redo_limited(run: RunDir, old: TaskSpec, new: TaskSpec, reporter) -> None:
     iteration = len(run.history())
     for candidate in run.load_proposals(iteration) or []:
         result = run.load_result(iteration, candidate.index)
-        reason = (result.reason or "").removeprefix("evaluation ") if result else ""
-        if result is not None and result.status == "failed" and reason.startswith(tuple(raised)):
+        reason = _limit_reason(result.reason or "") if result else ""
+        if result is not None and result.status in ("failed", "rejected") and reason.startswith(tuple(raised)):
             run.forget_result(iteration, candidate.index)
             reporter.message(f"resume: iteration {iteration + 1} candidate {candidate.index} ({reason[:40]}) is redone "
                              "with the higher limit")
+
+
+def _limit_reason(reason: str) -> str:
+    """``timeout: ...`` or ``out of memory ...`` when a job (training, evaluation or the critic's
+    dry run) ended on a limit, whatever job it was."""
+    for prefix in ("critic: ", "the dry run failed: ", "evaluation "):
+        reason = reason.removeprefix(prefix)
+    return reason
 
 
 def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
@@ -225,7 +246,10 @@ def rank(run: str | Path, iteration: int | None = None) -> Ranking | None:
 
     from .tui.model import load_iteration
 
+    if RunDir.open(Path(run))[0].single:
+        raise RunDirError(f"{run} holds the one candidate of a `rewardsmith train`: there is nothing to rank")
     view = load_iteration(Path(run), None if iteration is None else iteration - 1)
+    check_writable(Path(run), "RUN")  # the ranking is saved there
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise RewardsmithError("rewardsmith rank needs an interactive terminal")
     from .tui.rank import RankApp
@@ -240,6 +264,23 @@ def _llm_client(options: SolveOptions):
     llm = make_llm(options.model, api_base=options.api_base, max_cost=options.max_cost)
     llm.preflight()
     return llm
+
+
+def _vlm_client(options: SolveOptions, llm):
+    """The VLM judge's client (the designer's when it is the same model), checked up front with a
+    request that carries a tiny image: a model that cannot take images is a one-line error."""
+    from .feedback.vlm import check_vision
+    from .llm import make_backend, make_llm
+
+    model, api_base = options.vlm()
+    if llm is not None and (model, api_base and api_base.rstrip("/")) == (llm.model, llm.backend.api_base):
+        vlm = llm
+    elif llm is not None:
+        vlm = llm.sibling(make_backend(model, api_base))
+    else:
+        vlm = make_llm(model, api_base=api_base, max_cost=options.max_cost)
+    check_vision(vlm)
+    return vlm
 
 
 def _task_yaml(task: TaskSpec) -> str:
@@ -268,11 +309,9 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     for line in sandbox_notes(box):
         (notify or (lambda text: None))(line)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
-    if folder.exists() and any(folder.iterdir()):
-        raise RunDirError(f"{folder} already exists and is not empty; choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder, "--out")
+    run = RunDir.create_single(folder, task_spec, opts.model_dump(mode="json"))
     atomic_write_text(folder / "reward.py", code)
-    atomic_write_text(folder / "task.yaml", _task_yaml(task_spec))
     start = time.perf_counter()
     description = task_spec.env.describe()
     verdict = static_check(code, description.reward_arguments)
@@ -288,8 +327,53 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         result = result_of(outcome, task_spec.fitness.success_threshold, **identity)
         result = result.model_copy(update={"wall_s": time.perf_counter() - start})
     atomic_write_json(folder / "result.json", result)
+    run.write_summary(single_summary(task_spec.name, result))
     log_candidate(folder / "tensorboard", result)
     return result, folder
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``validate`` found: the task as resolved and, with a reward, the critic's verdict and
+    the dry run's report (``None`` without a reward: then only the task and the env were checked)."""
+
+    task: TaskSpec
+    verdict: CriticVerdict | None
+    report: CheckReport | None
+
+
+def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, sandbox: str = "auto",
+             device: str = "auto", settings: dict[str, Any] | None = None, seed: int | None = None,
+             total_timesteps: int | None = None, timeout: float | None = None,
+             memory: int | None = None, notify=None) -> Validation:
+    """Check ``task`` and optionally a reward without training: the task file (schema, env,
+    fitness), the env built and stepped in the sandbox, and with ``reward`` the critic (static
+    check and the sandboxed dry run). Nothing is written outside a temporary folder.
+
+    Problems of the task, the env or the machine raise a :class:`RewardsmithError`; a reward
+    the critic rejects is a verdict with ``ok=False``.
+    """
+    import tempfile
+
+    from .critic import Critic
+    from .runners.jobs import choose_sandbox
+    from .runners.sandboxes import Limits
+
+    opts = SolveOptions.build(sandbox=sandbox, device=device)
+    task_spec = apply_overrides(as_task(task), settings, seed=seed, total_timesteps=total_timesteps, timeout=timeout,
+                                memory=memory)
+    code = _read_reward(reward) if reward is not None else None
+    check_device(opts.device)
+    box = choose_sandbox(opts.sandbox, task_spec)
+    for line in sandbox_notes(box):
+        (notify or (lambda text: None))(line)
+    limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+    with tempfile.TemporaryDirectory(prefix="rewardsmith-validate-") as scratch:
+        critic = Critic(task_spec, box, limits, Path(scratch), opts.device)
+        verdict, report = critic.review(code) if code is not None else (None, None)
+        if verdict is None or not verdict.ok:
+            critic.check_env()  # a reward the critic rejected: did the env work at all?
+    return Validation(task_spec, verdict, report)
 
 
 def _read_reward(reward: str | Path) -> str:
@@ -297,7 +381,10 @@ def _read_reward(reward: str | Path) -> str:
         path = Path(reward)
         if not path.is_file():
             raise RewardsmithError(f"{path}: no such reward file")
-        return path.read_text()
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RewardsmithError(f"{path}: cannot read the reward file ({getattr(exc, 'strerror', None) or exc})") from None
     return str(reward)
 
 
@@ -326,12 +413,30 @@ def wrap(env, reward, variables=()):
     return wrap_env(env, reward, variables)
 
 
-def export(source: SolveResult | str | Path, out: str | Path | None = None) -> str:
-    """The best reward of a run (a run directory or a :class:`SolveResult`) as a standalone
-    module that does not import rewardsmith; written to ``out`` when given."""
-    from .standalone import export_run
+def export(source: SolveResult | str | Path, out: str | Path | None = None, *, format: str = "module",
+           sandbox: str = "auto", device: str = "auto", on_checked=None) -> str:
+    """The best reward of a run (a run directory or a :class:`SolveResult`), written to ``out``
+    when given. ``format="module"``: a standalone module that does not import rewardsmith.
+    ``format="eureka"``: a TorchScript ``compute_reward`` in Eureka's form for an IsaacGymEnvs task,
+    checked in the sandbox first (it must compile and give the trained reward's values);
+    ``on_checked`` gets the line that says what was checked."""
+    from .standalone import best_reward, export_run
 
-    text = export_run(source.run_dir if isinstance(source, SolveResult) else Path(source))
+    if out is not None:
+        check_writable(Path(out), "-o", folder=False)
+    path = source.run_dir if isinstance(source, SolveResult) else Path(source)
+    if format == "module":
+        text = export_run(path)
+    elif format == "eureka":
+        from .eureka_export import check_export, eureka_module
+
+        best = best_reward(path)
+        text = eureka_module(best)
+        checked = check_export(best, text, sandbox, device)
+        if on_checked is not None:
+            on_checked(checked)
+    else:
+        raise OptionError(f"--format: {format!r} is not one of 'module', 'eureka'")
     if out is not None:
         atomic_write_text(Path(out), text)
     return text
@@ -351,6 +456,9 @@ def evaluate_run(run: SolveResult | str | Path, *, seeds: int = 5, episodes: int
         raise RewardsmithError("--seeds must be at least 1")
     path = run.run_dir if isinstance(run, SolveResult) else Path(run)
     _, task, _ = RunDir.open(path)
-    limits = Limits(timeout_s=timeout or task.sandbox.timeout_s, memory_mb=memory or task.sandbox.memory_mb)
+    task = apply_overrides(task, timeout=timeout, memory=memory)  # checked like the task's own limits
+    check_device(SolveOptions.build(device=device).device)
+    check_writable(path, "RUN")  # policy_eval.json goes there
+    limits = Limits(timeout_s=task.sandbox.timeout_s, memory_mb=task.sandbox.memory_mb)
     return final_evaluation(path, seeds, choose_sandbox(sandbox, task), limits, device=device, episodes=episodes,
                             on_seed=on_seed)

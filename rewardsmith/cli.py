@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -24,16 +24,24 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 app = typer.Typer(
     name="rewardsmith", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Write RL reward functions as code, train policies on them in sandboxes, and refine "
          "them until the policy does what the task asks.")
-out_console = Console()
-err_console = Console(stderr=True, emoji=False)  # env ids like isaacgym:Ant: are not emoji
+# soft_wrap: lines are not cut at 80 columns when the output goes to a pipe or a file
+out_console = Console(soft_wrap=True)
+err_console = Console(stderr=True, emoji=False, soft_wrap=True)  # env ids like isaacgym:Ant: are not emoji
+
+
+def _default(value: str) -> str:
+    """The ``[default: X]`` note of an option whose real default is "not given" (None)."""
+    return rf"  \[default: {value}]"
+
 
 SandboxOpt = Annotated[Optional[SandboxName], typer.Option(
     "--sandbox", help="Where reward code runs: bwrap, docker, process (no isolation) or auto "
-                      "(the safest available)  [default: auto]", show_default=False)]
+                      "(the safest available)" + _default("auto"), show_default=False)]
 DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", help="auto (CUDA when present), cpu, cuda or cuda:N  [default: auto]", show_default=False)]
+    "--device", help="auto (CUDA when present), cpu, cuda or cuda:N" + _default("auto"), show_default=False)]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Training seed (default: the task's train.seed).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="KEY=VALUE", help="Change any task field, checked like the file: --set train.learning_rate=3e-4 "
@@ -42,8 +50,38 @@ TimeoutOpt = Annotated[Optional[float], typer.Option(
     "--timeout", help="Wall-clock limit per candidate job, seconds (default: the task's).")]
 MemoryOpt = Annotated[Optional[int], typer.Option(
     "--memory", help="Memory limit per candidate job, MB (default: the task's).")]
+
+
+def _count(text: str) -> int:
+    """A whole number as people write step counts: 100000, 100_000 or 1e5."""
+    try:
+        value = float(str(text).replace("_", ""))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+    if not value.is_integer():
+        raise typer.BadParameter(f"{text!r} is not a whole number")
+    return int(value)
+
+
 StepsOpt = Annotated[Optional[int], typer.Option(
-    "--total-timesteps", help="Env steps to train each candidate (default: the task's).")]
+    "--total-timesteps", parser=_count, metavar="N", help="Env steps to train each candidate, e.g. 2e5 "
+                                                          "(default: the task's).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line (for scripts).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"rewardsmith {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False) -> None:
+    """Write RL reward functions as code, train policies on them in sandboxes, and refine them
+    until the policy does what the task asks."""
 
 
 @app.command()
@@ -57,13 +95,19 @@ def solve(
     samples: Annotated[Optional[int], typer.Option(help="Reward candidates per round (default: the task's).")] = None,
     sandbox: SandboxOpt = None,
     executor: Annotated[Optional[ExecutorName], typer.Option(
-        help="local (this machine) or ray (a Ray cluster)  [default: local]", show_default=False)] = None,
+        help="local (this machine) or ray (a Ray cluster)" + _default("local"), show_default=False)] = None,
     feedback: Annotated[Optional[FeedbackName], typer.Option(
         help="How candidates are judged: metric (task fitness), human (rank them in a terminal UI; "
-             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`) "
-             "or synthetic (fitness with noise)  [default: metric]", show_default=False)] = None,
+             "without a terminal the run stops with exit code 3 until `rewardsmith rank RUN`), "
+             "synthetic (fitness with noise) or vlm (a vision-language model watches the rollouts)"
+             + _default("metric"), show_default=False)] = None,
     feedback_noise: Annotated[Optional[float], typer.Option(
         help="Noise of --feedback synthetic: std as a fraction of the success threshold (default 0.1).")] = None,
+    vlm_model: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: the litellm model that ranks the rollouts from their frames, such as "
+             "openai/gpt-4o-mini (default: --model, if an LLM).")] = None,
+    vlm_api_base: Annotated[Optional[str], typer.Option(
+        help="With --feedback vlm: base URL of the VLM's OpenAI/Anthropic-compatible server.")] = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
@@ -81,9 +125,11 @@ def solve(
         help="Let the LLM review each reward before training and veto semantic mistakes "
              "(default: the task's search.llm_critic).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(
-        help="With --executor ray: the cluster to use (HOST:PORT); default: start a local one.")] = None,
+        help="With --executor ray: the cluster to join (HOST:PORT, or auto: RAY_ADDRESS or the cluster "
+             "`ray start` started on this machine); default: start a local one for the run.")] = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Search for a reward function that makes a trained policy solve TASK.
 
@@ -102,11 +148,15 @@ def solve(
                                iterations=iterations, samples=samples, total_timesteps=total_timesteps,
                                timeout=timeout, memory=memory, seed=seed, reporter=reporter,
                                model=model, api_base=api_base, sandbox=sandbox, executor=executor,
-                               feedback=feedback, feedback_noise=feedback_noise, device=device, parallel=parallel,
+                               feedback=feedback, feedback_noise=feedback_noise, vlm_model=vlm_model,
+                               vlm_api_base=vlm_api_base, device=device, parallel=parallel,
                                final_seeds=final_seeds, max_cost=max_cost, llm_critic=llm_critic,
                                ray_address=ray_address)
         except FeedbackPending as pending:
             err_console.print(f"stopped: {pending}", highlight=False, markup=False, soft_wrap=True)
+            if as_json:
+                print(json.dumps({"status": "stopped", "waiting_for": "ranking", "reason": str(pending),
+                                  "run_dir": str(resume or out) if resume or out else None}))
             raise typer.Exit(pending.exit_code) from None
         except KeyboardInterrupt as stop:
             where = getattr(stop, "run_path", None) or resume or out
@@ -114,6 +164,13 @@ def solve(
             err_console.print(f"\nstopped{hint}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(130) from None
     summary = result.summary
+    # the search ran and found nothing: exit 1, so that scripts (and `make demo`) notice
+    failed = summary.best is None and summary.status == "done"
+    if as_json:
+        print(json.dumps(_solve_line(result)))
+        if failed:
+            raise typer.Exit(1)
+        return
     if summary.llm.requests or summary.llm.cached:
         u = summary.llm
         out_console.print(f"LLM: {u.requests} requests, {u.cached} from the cache, "
@@ -122,9 +179,9 @@ def solve(
         out_console.print(f"Stopped: {summary.stopped_reason}. Continue with: rewardsmith solve --resume "
                           f"{result.run_dir} --max-cost MORE", highlight=False, markup=False, soft_wrap=True)
     if summary.best is None:
-        out_console.print(f"No candidate trained successfully. See {result.run_dir}.")
-        if summary.status == "done":
-            raise typer.Exit(1)  # the search ran and found nothing: scripts (and `make demo`) should notice
+        out_console.print(f"No candidate trained successfully. See {result.run_dir}.", highlight=False)
+        if failed:
+            raise typer.Exit(1)
         return
     best = summary.best
     _print_code(result.best_code or "")
@@ -135,7 +192,21 @@ def solve(
         f = summary.final
         out_console.print(f"Retrained with {len(f.seeds)} other seeds: fitness {f.mean:.3f} ± {f.std:.3f}, "
                           f"success rate {f.success_rate:.0%}")
-    out_console.print(f"Run directory: {result.run_dir}  (summary.json, {best.reward_file})")
+    out_console.print(f"Run directory: {result.run_dir}  (summary.json, {best.reward_file})", highlight=False)
+
+
+def _solve_line(result) -> dict:
+    """What a script needs of a solve, as one JSON object."""
+    summary = result.summary
+    best = summary.best
+    counts: dict[str, int] = {}
+    for c in summary.candidates:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    return {"status": summary.status, "success": bool(best and best.success),
+            "fitness": best.fitness if best else None, "best": best.model_dump(mode="json") if best else None,
+            "candidates": counts, "iterations_done": summary.iterations_done, "wall_s": summary.wall_s,
+            "stopped_reason": summary.stopped_reason, "llm": summary.llm.model_dump(mode="json"),
+            "run_dir": str(result.run_dir)}
 
 
 @app.command()
@@ -150,15 +221,18 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<task>-train-<time>).")] = None,
     seed: SeedOpt = None,
     set_: SetOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Train and evaluate a policy with one reward function (no designer)."""
+    """Train and evaluate a policy with one reward function (no designer).
+
+    Exit code 0 when the candidate trained, 1 when it was rejected or failed (the reason is
+    printed, and is in the --json line)."""
     from .api import train_reward
     from .progress import RichReporter
     from .task import parse_settings
 
     reporter = RichReporter(err_console)
-    with reporter.progress:
+    with reporter:
         row = reporter.progress.add_task("  training", total=1, fitness="-")
 
         def on_progress(payload: dict) -> None:
@@ -177,12 +251,73 @@ def train(
             "env_steps": result.train.env_steps if result.train else 0, "out": str(folder)}
     if as_json:
         print(json.dumps(line))
+    else:
+        if result.analysis and result.analysis.text:
+            out_console.print(result.analysis.text, highlight=False, markup=False)
+        fitness = "-" if result.fitness is None else f"{result.fitness:.3f}"
+        out_console.print(f"{result.status} · fitness {fitness} · {line['env_steps']:,} env steps · {wall:.1f} s · "
+                          f"{folder}", highlight=False, markup=False)
+    if result.status != "ok":
+        err_console.print(f"{result.status}: {result.reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
+    reward: Annotated[Optional[Path], typer.Option(help="Also check this reward (static check and dry run).")] = None,
+    sandbox: SandboxOpt = None,
+    device: DeviceOpt = None,
+    total_timesteps: StepsOpt = None,
+    timeout: TimeoutOpt = None,
+    memory: MemoryOpt = None,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a task file (and a reward) without training: the fields, the env (built and stepped
+    in the sandbox) and the fitness; with --reward the critic's static check and its dry run.
+
+    Exit code 0 when all is well, 1 when the critic rejects the reward (the reason is printed),
+    2 when the task, the env or the machine has a problem."""
+    from .api import validate as run_validate
+    from .task import parse_settings
+
+    found = run_validate(task, reward, sandbox=sandbox or "auto", device=device or "auto", seed=seed,
+                         total_timesteps=total_timesteps, timeout=timeout, memory=memory,
+                         settings=parse_settings(set_ or []), notify=lambda line: err_console.print(line, soft_wrap=True, markup=False, highlight=False))
+    verdict = found.verdict
+    description = found.task.env.describe()
+    if as_json:
+        print(json.dumps({"task": found.task.name, "env": found.task.env.name, "ok": verdict is None or verdict.ok,
+                          "variables": description.variable_names,
+                          "verdict": verdict.model_dump(mode="json") if verdict else None,
+                          "components": found.report.components if found.report else None}))
+    else:
+        out_console.print(f"{task}: the task is valid; {found.task.env.name} builds and steps "
+                          f"({len(description.variables)} state variables)", highlight=False, markup=False)
+    if verdict is None:
         return
-    if result.analysis and result.analysis.text:
-        out_console.print(result.analysis.text, highlight=False, markup=False)
-    fitness = "-" if result.fitness is None else f"{result.fitness:.3f}"
-    out_console.print(f"{result.status} · fitness {fitness} · {line['env_steps']:,} env steps · {wall:.1f} s · {folder}",
-                      highlight=False, markup=False)
+    for warning in verdict.warnings:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+    if not verdict.ok:
+        err_console.print(f"rejected ({verdict.stage}): {verdict.reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    if not as_json:
+        components = ", ".join(found.report.components) if found.report else "-"
+        out_console.print(f"{reward}: passes the static check and the dry run (components: {components})",
+                          highlight=False, markup=False)
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The field reference as Markdown tables "
+                                                             "(as in the README) instead of JSON Schema.")] = False,
+) -> None:
+    """Print the JSON Schema of a task file (for editors and validators), or its field reference."""
+    from . import reference
+
+    print(reference.markdown() if markdown else json.dumps(reference.json_schema(), indent=2))
 
 
 @app.command(name="tasks")
@@ -230,31 +365,63 @@ def rank(
     worst = "-" if ranking.worst is None else ranking.worst
     out_console.print(f"saved the ranking of iteration {ranking.iteration + 1}: best {ranking.best}, worst {worst}"
                       f" -> {run / 'rankings.jsonl'}", highlight=False, markup=False)
+    from .runs import RunDir
+
+    if RunDir(run).load_proposals(ranking.iteration + 1) is not None:
+        out_console.print(f"note: iteration {ranking.iteration + 2} was already designed from the earlier judgement; "
+                          "this ranking is kept but steers nothing", highlight=False, markup=False)
+        return
     out_console.print(f"continue the run with: rewardsmith solve --resume {run}", highlight=False, markup=False)
 
 
 @app.command()
-def report(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+def report(
+    run: Annotated[Path, typer.Argument(help="Run directory (of a solve, or the folder of a train).")],
+    as_json: JsonOpt = False,
+) -> None:
     """Summarise a run in the terminal and write RUN/report.html (plots, best code, failures)."""
     from rich.table import Table
 
-    from .report import load_results, write_report
+    from .report import judge_checks, load_policy_eval, load_results, write_report
     from .runs import RunDir
 
     run_dir, task, _ = RunDir.open(run)
     summary = run_dir.load_summary()
+    results = load_results(run_dir)
+    policy_eval = load_policy_eval(run_dir)
+    page = write_report(run_dir.path)
+    if as_json:
+        print(json.dumps({
+            "task": task.name, "status": summary.status if summary else None,
+            "best": summary.best.model_dump(mode="json") if summary and summary.best else None,
+            "candidates": [{"iteration": c.iteration, "index": c.index, "status": c.status, "fitness": c.fitness,
+                            "success": c.success, "reason": c.reason} for c in results],
+            "wall_s": summary.wall_s if summary else None,
+            "final": summary.final.model_dump(mode="json") if summary and summary.final else None,
+            "policy_eval": policy_eval.model_dump(mode="json") if policy_eval else None,
+            "report": str(page)}))
+        return
     table = Table(title=f"{task.name}: {task.description}", title_justify="left")
     for column in ("iter", "cand", "status", "fitness", "reason"):
         table.add_column(column)
-    for c in load_results(run_dir):
+    for c in results:
         table.add_row(str(c.iteration + 1), str(c.index), c.status,
-                      "-" if c.fitness is None else f"{c.fitness:.3f}", (c.reason or "")[:80])
+                      "-" if c.fitness is None else f"{c.fitness:.3f}", escape((c.reason or "")[:80]))
     out_console.print(table)
     if summary and summary.best:
         b = summary.best
         out_console.print(f"best: {b.reward_file} · fitness {b.fitness:.3f} · success {b.success} · "
-                          f"{summary.wall_s:.1f} s · {summary.status}", highlight=False)
-    out_console.print(f"report: {write_report(run_dir.path)}", highlight=False)
+                          f"{summary.wall_s:.1f} s · {summary.status}", highlight=False, markup=False)
+    if policy_eval and policy_eval.mean is not None:
+        e = policy_eval
+        out_console.print(f"policy evaluation ({len(e.seeds)} seeds x {e.episodes_per_seed} episodes): fitness "
+                          f"{e.mean:.3f} +- {e.std:.3f}; {e.success_rate:.0%} of seeds pass {e.success_threshold:g}",
+                          highlight=False, markup=False)
+    checks = judge_checks(run_dir.load_rankings(), results)
+    if checks:
+        out_console.print(f"VLM judge: its best was the fittest candidate in {sum(c.agrees for c in checks)} of "
+                          f"{len(checks)} iterations", highlight=False)
+    out_console.print(f"report: {page}", highlight=False, markup=False)
 
 
 @app.command()
@@ -262,11 +429,18 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the module here "
                                                    "(default: print it).")] = None,
+    format: Annotated[Literal["module", "eureka"], typer.Option(
+        "--format", help="module: a standalone Python module; eureka: a TorchScript compute_reward for an "
+                         "IsaacGymEnvs task, as Eureka writes it (checked in the sandbox first)")] = "module",
+    sandbox: SandboxOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
-    """Write the run's best reward as a standalone Python module (no rewardsmith import)."""
+    """Write the run's best reward as a standalone Python module (no rewardsmith import), or in
+    Eureka's TorchScript form with --format eureka."""
     from .api import export as export_reward
 
-    text = export_reward(run, output)
+    text = export_reward(run, output, format=format, sandbox=sandbox or "auto", device=device or "auto",
+                         on_checked=lambda line: err_console.print(line, highlight=False))
     if output is None:
         print(text, end="")
     else:
@@ -285,7 +459,8 @@ def evaluate(
     memory: MemoryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Evaluate the best policy of RUN on several seeds; writes RUN/policy_eval.json.
+    """Evaluate the best policy of RUN on several seeds; writes RUN/policy_eval.json (exit code 1
+    when no seed finished).
 
     (To retrain the best reward from scratch per seed, Eureka-style, use solve --final-seeds.)"""
     from .api import evaluate_run
@@ -299,12 +474,15 @@ def evaluate(
                           device=device or "auto", timeout=timeout, memory=memory, on_seed=on_seed)
     if as_json:
         print(report.model_dump_json())
-        return
-    if report.mean is None:
+    elif report.mean is None:
         out_console.print(f"No seed finished; see {run}/policy_eval/.", highlight=False, markup=False)
+    if report.mean is None:
+        raise typer.Exit(1)  # every seed failed: as for a candidate that failed
+    if as_json:
         return
     out_console.print(
-        f"{report.candidate} ({len(report.seeds)} seeds x {report.episodes_per_seed} episodes): "
+        f"{run if report.candidate == '.' else report.candidate} ({len(report.seeds)} seeds x "
+        f"{report.episodes_per_seed} episodes): "
         f"fitness {report.mean:.3f} +- {report.std:.3f} (min {report.min:.3f}, max {report.max:.3f}); "
         f"{report.success_rate:.0%} of seeds pass {report.success_threshold:g} · {run}/policy_eval.json",
         highlight=False, markup=False)

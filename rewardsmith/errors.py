@@ -24,6 +24,15 @@ class UnknownEnvError(RewardsmithError):
     """No environment is registered under that name."""
 
 
+class EnvOptionError(RewardsmithError):
+    """An env setting of the task (``env.kwargs``, ``env.variables``) does not fit the env; the
+    message starts with the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 class ExpressionError(RewardsmithError):
     """A fitness or termination expression uses something that is not allowed."""
 
@@ -75,6 +84,11 @@ class DiskFull(InfrastructureError):
 class SandboxLacks(InfrastructureError):
     """The sandbox cannot build the task's env or start the guest (a package or a library that the
     host has is missing there): the run stops with the fix; no candidate is blamed."""
+
+
+class EnvUnavailable(InfrastructureError):
+    """The task's env does not build and step in the sandbox even with a reward that does
+    nothing: no candidate's fault (a package the sandbox lacks, limits too low for the env)."""
 
 
 class SandboxGone(InfrastructureError):

@@ -44,17 +44,83 @@ _BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod)
 _CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 
 
-def parse(text: str, where: str) -> ast.expr:
-    """Parse ``text`` and reject any syntax outside the language. ``where`` names the field."""
+def parse(text: str, where: str, shapes: Mapping[str, tuple[int, ...]] | None = None) -> ast.expr:
+    """Parse ``text`` and reject any syntax outside the language. ``where`` names the field;
+    ``shapes`` (per-env shape of each variable), when known, check indexing (``pos[5]``).
+
+    Parts made of numbers alone are computed here, so that one that has no finite value fails
+    now rather than at evaluation:
+
+    >>> parse("mean(x) > 9**9**9", "fitness.expression")
+    Traceback (most recent call last):
+    ...
+    rewardsmith.errors.ExpressionError: fitness.expression: 9 ** 9 ** 9 has no finite value (it overflows)
+    """
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError(f"{where}: expected a non-empty expression")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ExpressionError(f"{where}: invalid expression {text!r}: {exc.msg}") from None
+    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a literal with thousands of digits
+        raise ExpressionError(f"{where}: invalid expression: {str(exc) or type(exc).__name__}") from None
     for node in ast.walk(tree):
         _check_node(node, where)
+        if shapes is not None and isinstance(node, ast.Subscript):
+            _check_index(node, shapes, where)
+    _check_constants(tree, where)
     return tree
+
+
+def _check_index(node: ast.Subscript, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
+    name, index = node.value.id, node.slice.value
+    shape = shapes.get(name)
+    if shape is None:
+        return  # an unknown name: reported with the known ones
+    if not shape:
+        raise ExpressionError(f"{where}: {name} is one number per env; it cannot be indexed ({name}[{index}])")
+    if not -shape[-1] <= index < shape[-1]:
+        raise ExpressionError(f"{where}: {name}[{index}] is outside {name}, which has {shape[-1]} entries")
+
+
+def _is_constant(tree: ast.expr) -> bool:
+    """Made of numbers (and ``pi``) only, with no aggregation."""
+    if isinstance(tree, ast.Name):
+        return tree.id in CONSTANTS
+    if isinstance(tree, ast.Call) and tree.func.id in AGGREGATIONS:
+        return False
+    return all(_is_constant(child) for child in _operands(tree))
+
+
+def _operands(tree: ast.expr) -> list[ast.expr]:
+    """The sub-expressions of a node (a call's arguments, not the function's name)."""
+    if isinstance(tree, ast.Call):
+        return list(tree.args)
+    return [child for child in ast.iter_child_nodes(tree) if isinstance(child, ast.expr)]
+
+
+def _check_constants(tree: ast.expr, where: str) -> None:
+    """Compute each largest part made of numbers only; it must have a finite value."""
+    if isinstance(tree, ast.Constant) or not _is_constant(tree):
+        for child in _operands(tree):
+            _check_constants(child, where)
+        if isinstance(tree, ast.BinOp) and isinstance(tree.op, (ast.Div, ast.Mod)) and _is_constant(tree.right) \
+                and float(compile_tree(tree.right)({})) == 0:
+            raise ExpressionError(f"{where}: {ast.unparse(tree)} divides by zero")
+        return
+    try:
+        value = float(compile_tree(tree)({}))
+    except OverflowError:
+        why = "it overflows"
+    except ZeroDivisionError:
+        why = "it divides by zero"
+    except (ValueError, TypeError) as exc:
+        why = str(exc) or type(exc).__name__
+    else:
+        if math.isfinite(value):
+            return
+        why = f"it is {value}"
+    raise ExpressionError(f"{where}: {ast.unparse(tree)} has no finite value ({why})")
 
 
 def _check_node(node: ast.AST, where: str) -> None:
@@ -67,6 +133,10 @@ def _check_node(node: ast.AST, where: str) -> None:
         raise ExpressionError(f"{where}: {type(node).__name__} is not allowed in expressions")
     if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
         raise ExpressionError(f"{where}: only numeric constants are allowed, got {node.value!r}")
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not _finite(node.value):
+        digits = str(node.value)
+        shown = f"{digits[:12]}... ({len(digits)} digits)" if isinstance(node.value, int) else digits
+        raise ExpressionError(f"{where}: the number {shown} is too large (at most about 1e308)")
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.keywords:
             raise ExpressionError(f"{where}: only plain calls like abs(x) are allowed")
@@ -82,6 +152,13 @@ def _check_node(node: ast.AST, where: str) -> None:
         if not (isinstance(node.value, ast.Name) and isinstance(index, ast.Constant)
                 and isinstance(index.value, int)):
             raise ExpressionError(f"{where}: only indexing a variable by a constant, like pos[0], is allowed")
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond the largest float
+        return False
 
 
 def names_in(tree: ast.expr) -> set[str]:
@@ -241,9 +318,10 @@ def to_float_tensor(value: Any, like):
 class StepExpression:
     """A per-step expression over state variables; returns one float per env."""
 
-    def __init__(self, text: str, names: set[str], where: str = "expression"):
+    def __init__(self, text: str, names: set[str], where: str = "expression",
+                 shapes: Mapping[str, tuple[int, ...]] | None = None):
         self.text = text
-        self.tree = parse(text, where)
+        self.tree = parse(text, where, shapes)
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and node.func.id in AGGREGATIONS:
                 raise ExpressionError(f"{where}: {node.func.id}() is an episode aggregation; "
@@ -274,10 +352,11 @@ class FitnessProgram:
     [('sum', 'abs(a) < 1')]
     """
 
-    def __init__(self, text: str, step_names: set[str], where: str = "fitness.expression"):
+    def __init__(self, text: str, step_names: set[str], where: str = "fitness.expression",
+                 shapes: Mapping[str, tuple[int, ...]] | None = None):
         self.text = text
         self.where = where
-        self.tree = parse(text, where)
+        self.tree = parse(text, where, shapes)
         self.aggregations: list[Aggregation] = []
         self.episode_tree = self._split(self.tree, set(step_names))
         names = names_in(self.episode_tree)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from .errors import (
     is_disk_full,
 )
 from .feedback import FeedbackSource
+from .feedback.ranking import person_overrules
 from .progress import dollars
 from .runners.executors import Executor
 from .runners.jobs import CandidateJob
@@ -98,6 +100,7 @@ class Solver:
     device: str = "auto"
     final_seeds: int = 0  # retrain the best reward with this many other seeds at the end
     explainer: Explainer | None = None
+    usage: Callable[[], LLMUsage] | None = None  # what the run's LLMs spent (default: the designer's)
 
     def __post_init__(self):
         self.env = self.critic.env
@@ -232,8 +235,23 @@ class Solver:
                 f"retried) · {usage.prompt_tokens + usage.completion_tokens:,} tokens · {dollars(usage.cost_usd)}")
 
     def _llm_usage(self) -> LLMUsage:
-        usage = getattr(self.designer, "usage", None)
+        usage = self.usage or getattr(self.designer, "usage", None)
         return usage() if callable(usage) else LLMUsage()
+
+    def _person_ranking_wins(self, history: list[IterationRecord]) -> None:
+        """A person's ranking of the last finished iteration, saved after it was judged (by a VLM,
+        or by the person before), replaces that judgement while the next iteration is not designed."""
+        if not history or self.run.load_proposals(len(history)) is not None:
+            return
+        feedback = person_overrules(self.run, history[-1])
+        if feedback is None:
+            return
+        before = history[-1].feedback
+        record = self._explain(history[-1].model_copy(update={"feedback": feedback}))
+        self.run.save_feedback(feedback)
+        history[-1] = record
+        self.reporter.message(f"iteration {record.iteration + 1}: a person's ranking (best {feedback.best}) replaces "
+                              f"the {before.kind if before else ''} judgement (best {before.best if before else '-'})")
 
     # -- the loop ----------------------------------------------------------------------------------
     def solve(self) -> Summary:
@@ -243,6 +261,7 @@ class Solver:
             for result in record.candidates:
                 self._remember_trained(result)
         try:
+            self._person_ranking_wins(history)
             for iteration in range(len(history), self.task.search.iterations):
                 history.append(self._iteration(iteration, history))
                 self.run.write_summary(self.summary(history, "running"))

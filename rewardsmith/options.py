@@ -18,13 +18,13 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import OptionError
 
 SandboxName = Literal["auto", "bwrap", "docker", "process"]
 ExecutorName = Literal["local", "ray"]
-FeedbackName = Literal["metric", "human", "synthetic"]
+FeedbackName = Literal["metric", "human", "synthetic", "vlm"]
 DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
@@ -43,11 +43,21 @@ class SolveOptions(BaseModel):
     feedback: FeedbackName = Field("metric", description="how candidates are judged")
     feedback_noise: float | None = Field(None, ge=0, description="noise of synthetic feedback, as a fraction of the "
                                                                 "success threshold (default 0.1)")
+    vlm_model: str | None = Field(None, min_length=1, description="with feedback vlm: the litellm model that ranks "
+                                                                  "the rollouts (default: --model, if an LLM)")
+    vlm_api_base: str | None = Field(None, description="with feedback vlm: base URL of the VLM's server")
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda or cuda:N")
     final_seeds: int = Field(0, ge=0, description="retrain the best reward with this many other seeds at the end")
     max_cost: float | None = Field(None, gt=0, description="stop cleanly once the LLM has cost this many US dollars")
     llm_critic: bool | None = Field(None, description="an LLM reviews each reward before training "
                                                       "(default: the task's search.llm_critic)")
+
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not a URL (write it as http://HOST:PORT or https://...)")
+        return value
 
     @field_validator("device")
     @classmethod
@@ -55,6 +65,22 @@ class SolveOptions(BaseModel):
         if not DEVICE.match(value):
             raise ValueError(f"{value!r} is not a device (auto, cpu, cuda or cuda:N)")
         return value
+
+    @model_validator(mode="after")
+    def _vlm(self) -> SolveOptions:
+        if self.feedback == "vlm" and self.vlm_model is None and self.model == "builtin":
+            raise ValueError("--feedback vlm needs a vision-language model: --vlm-model MODEL (such as "
+                             "openai/gpt-4o-mini), or an LLM designer (--model) that takes images")
+        if self.feedback != "vlm" and (self.vlm_model or self.vlm_api_base):
+            given = "--vlm-model" if self.vlm_model else "--vlm-api-base"
+            raise ValueError(f"{given} is used only with --feedback vlm")
+        return self
+
+    def vlm(self) -> tuple[str, str | None]:
+        """The VLM judge's model and base URL: ``vlm_model``, else the designer's model and URL."""
+        if self.vlm_model is not None:
+            return self.vlm_model, self.vlm_api_base
+        return self.model, self.vlm_api_base or self.api_base
 
     @classmethod
     def build(cls, **given: Any) -> SolveOptions:
@@ -75,8 +101,13 @@ class SolveOptions(BaseModel):
         return cls.checked({k: v for k, v in data.items() if k in cls.model_fields})
 
     def merged(self, **given: Any) -> SolveOptions:
-        """These options with the ones given (not ``None``) replaced, checked again."""
-        return self.checked({**self.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+        """These options with the ones given (not ``None``) replaced, checked again (a resumed run
+        that leaves vlm feedback also leaves its VLM behind)."""
+        given = {k: v for k, v in given.items() if v is not None}
+        stored = self.model_dump()
+        if given.get("feedback", "vlm") != "vlm":
+            stored.update(vlm_model=None, vlm_api_base=None)
+        return self.checked({**stored, **given})
 
     def changes(self, other: SolveOptions) -> dict[str, tuple[Any, Any]]:
         """``{name: (mine, other's)}`` for every option that differs."""
@@ -97,4 +128,4 @@ def _option_problem(exc: ValidationError) -> str:
         choices = ", ".join(get_args(SolveOptions.model_fields[name].annotation))
         return f"{flag(name)}: {err['input']!r} is not one of {choices}"
     message = err["msg"].removeprefix("Value error, ")
-    return f"{flag(name)}: {message}"
+    return f"{flag(name)}: {message}" if err["loc"] else message  # a check of several options names them

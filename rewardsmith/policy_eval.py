@@ -47,12 +47,12 @@ def final_evaluation(run_path: Path, seeds: int, sandbox: Sandbox, limits: Limit
     """Evaluate the best policy of the run at ``run_path`` on ``seeds`` evaluation seeds."""
     start = time.perf_counter()
     run, task, _ = RunDir.open(run_path)
+    if episodes is not None:
+        task = task.with_settings({"fitness.eval_episodes": episodes}, source="--episodes")
     candidate = best_candidate(run)
     policy = candidate / POLICY_FILE
     if not policy.is_file():
         raise RunDirError(f"{policy} is missing: the best candidate kept no policy checkpoint")
-    if episodes is not None:
-        task = task.with_overrides(fitness={"eval_episodes": episodes})
     threshold = task.fitness.success_threshold
     results: list[SeedEvaluation] = []
     for i in range(seeds):

@@ -36,11 +36,20 @@ class RichReporter:
         self.lock = threading.Lock()
 
     def __enter__(self) -> RichReporter:
-        self.progress.start()
+        self._start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        self._stop()
+
+    # live bars only on a terminal: in a pipe or a file they would add blank lines, nothing else
+    def _start(self) -> None:
+        if self.console.is_terminal:
+            self.progress.start()
+
+    def _stop(self) -> None:
+        if self.console.is_terminal:
+            self.progress.stop()
 
     def iteration_started(self, iteration: int, iterations: int, candidates: list[Candidate]) -> None:
         self.console.rule(f"iteration {iteration + 1}/{iterations} · {len(candidates)} candidates")
@@ -80,17 +89,20 @@ class RichReporter:
         fb = record.feedback
         if fb and fb.best is not None:
             best = next(c for c in record.candidates if c.index == fb.best)
-            self.console.print(f"  best of iteration {record.iteration + 1}: candidate {fb.best} "
+            by = {"vlm": " (the VLM's choice)", "human": " (a person's choice)"}.get(fb.kind, "")
+            self.console.print(f"  best of iteration {record.iteration + 1}{by}: candidate {fb.best} "
                                f"(fitness {_fit(best.fitness)})")
+            if fb.best in fb.reasons:
+                self.console.print(f"    {escape(fb.reasons[fb.best])}", highlight=False)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
         """No live display meanwhile (a full-screen app may take over the terminal)."""
-        self.progress.stop()
+        self._stop()
         try:
             yield
         finally:
-            self.progress.start()
+            self._start()
 
     def message(self, text: str) -> None:
         self.console.print(text, soft_wrap=True)

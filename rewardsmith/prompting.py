@@ -18,7 +18,7 @@ from pathlib import Path
 from string import Template
 
 NAMES = ("system", "initial", "refinement", "preference", "error_feedback", "critic_system", "critic",
-         "analyzer_system", "analyzer")
+         "analyzer_system", "analyzer", "vlm_system", "vlm", "vlm_fix")
 
 
 def _folder():

@@ -1,5 +1,6 @@
 """A self-contained HTML report of a run: plots (PNG, embedded), the best reward's code, every
-candidate with its status and reason, training and component curves, LLM cost, videos.
+candidate with its status and reason, training and component curves, LLM cost, videos, and with
+a VLM judge how often its best was the fittest candidate (a check of the judge).
 
 ``write_report(run_dir)`` returns the path of ``RUN/report.html``; everything it shows is read
 from the run directory, so a report can be made at any time, also for a stopped run.
@@ -10,10 +11,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
-from .runs import RunDir, atomic_write_text
-from .schemas import CandidateResult, Summary
+from .runs import RunDir, atomic_write_text, check_writable
+from .schemas import CandidateResult, PolicyEvaluation, Ranking, Summary
 from .task import TaskSpec
 
 STATUS_COLOURS = {"ok": "#2a7ab0", "rejected": "#d08c2a", "failed": "#c0392b", "skipped": "#8e8e8e"}
@@ -127,6 +129,58 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+@dataclass(frozen=True)
+class JudgeCheck:
+    """A VLM's ranking of one iteration against the task's fitness."""
+
+    iteration: int
+    model: str
+    best: int
+    best_fitness: float | None
+    fitness_best: int
+    top_fitness: float
+    pairs_agreeing: float | None  # of the pairs of candidates both order, the fraction they order alike
+    reason: str
+
+    @property
+    def agrees(self) -> bool:
+        # a tie at the top counts: the VLM's pick is as fit as the fittest
+        return self.best == self.fitness_best or self.best_fitness == self.top_fitness
+
+
+def judge_checks(rankings: list[Ranking], results: list[CandidateResult]) -> list[JudgeCheck]:
+    """For each iteration a VLM ranked (its latest ranking), whether its best was the fittest."""
+    latest = {r.iteration: r for r in rankings if r.judge == "vlm"}
+    checks = []
+    for iteration, ranking in sorted(latest.items()):
+        fitness = {r.index: r.fitness for r in results
+                   if r.iteration == iteration and r.status == "ok" and r.fitness is not None}
+        if len(fitness) < 2 or ranking.best not in fitness:
+            continue
+        top = max(fitness, key=lambda i: (fitness[i], -i))
+        order = [i for i in ranking.order if i in fitness]
+        pairs = [(a, b) for n, a in enumerate(order) for b in order[n + 1:] if fitness[a] != fitness[b]]
+        alike = sum(fitness[a] > fitness[b] for a, b in pairs) / len(pairs) if pairs else None
+        checks.append(JudgeCheck(iteration, ranking.model or "", ranking.best, fitness[ranking.best], top,
+                                 fitness[top], alike, ranking.reasons.get(ranking.best, "")))
+    return checks
+
+
+def _judge_html(checks: list[JudgeCheck]) -> str:
+    esc = html.escape
+    agreed = sum(c.agrees for c in checks)
+    rows = "".join(
+        f"<tr><td>{c.iteration + 1}</td><td>{c.best} ({_fmt(c.best_fitness)})</td>"
+        f"<td>{c.fitness_best} ({_fmt(c.top_fitness)})</td><td>{'yes' if c.agrees else 'no'}</td>"
+        f"<td>{'-' if c.pairs_agreeing is None else f'{c.pairs_agreeing:.0%}'}</td><td>{esc(c.reason)}</td></tr>"
+        for c in checks)
+    models = ", ".join(sorted({c.model for c in checks if c.model})) or "the VLM"
+    return (f"<h2>The VLM judge against the fitness</h2><p>{esc(models)} chose the fittest candidate in "
+            f"<b>{agreed} of {len(checks)}</b> iterations it ranked.</p>"
+            "<table><tr><th>iteration</th><th>VLM's best (fitness)</th><th>fittest (fitness)</th><th>agree</th>"
+            "<th>pairs ordered alike</th><th>the VLM's reason for its best</th></tr>" + rows + "</table>")
+
+
 def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: list[CandidateResult]) -> str:
     threshold = task.fitness.success_threshold
     esc = html.escape
@@ -170,6 +224,9 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
             parts.append(f"<h3>What the best policy does</h3>{media}")
         if best.analysis:
             parts.append(f"<pre class='analysis'>{esc(best.analysis.text)}</pre>")
+    checks = judge_checks(run.load_rankings(), results)
+    if checks:
+        parts.append(_judge_html(checks))
     final = summary.final if summary else None
     if final and final.mean is not None:
         cells = "".join(f"<tr><td>{s}</td><td>{esc(st)}</td><td>{_fmt(f)}</td></tr>"
@@ -178,6 +235,16 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
                      f"<p>fitness {final.mean:.3f} ± {final.std:.3f} (mean ± std), success rate "
                      f"{final.success_rate:.0%}</p><table><tr><th>seed</th><th>status</th><th>fitness</th></tr>"
                      f"{cells}</table>")
+    evaluation = load_policy_eval(run)
+    if evaluation and evaluation.seeds:
+        cells = "".join(f"<tr><td>{s.seed}</td><td>{esc(s.status)}</td><td>{_fmt(s.fitness)}</td>"
+                        f"<td>{esc(s.reason or '')}</td></tr>" for s in evaluation.seeds)
+        spread = (f"fitness {evaluation.mean:.3f} ± {evaluation.std:.3f} (mean ± std, min {evaluation.min:.3f}, "
+                  f"max {evaluation.max:.3f}), {evaluation.success_rate:.0%} of seeds pass "
+                  f"{evaluation.success_threshold:g}" if evaluation.mean is not None else "no seed finished")
+        parts.append(f"<h2>Best policy evaluated on {len(evaluation.seeds)} seeds</h2>"
+                     f"<p>{esc(evaluation.candidate)}, {evaluation.episodes_per_seed} episodes per seed: {esc(spread)}</p>"
+                     f"<table><tr><th>seed</th><th>status</th><th>fitness</th><th>reason</th></tr>{cells}</table>")
     rows = []
     for r in results:
         media = _media(run.candidate_dir(r.iteration, r.index)) if r is not best else ""
@@ -195,17 +262,18 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
 
 
 def load_results(run: RunDir) -> list[CandidateResult]:
-    results = []
-    for folder in sorted(run.path.glob("iter_*/cand_*")):
-        result = run.load_result(int(folder.parent.name[5:]), int(folder.name[5:]))
-        if result is not None:
-            results.append(result)
-    return results
+    return run.results()
+
+
+def load_policy_eval(run: RunDir) -> PolicyEvaluation | None:
+    """What ``rewardsmith eval`` measured (``policy_eval.json``), if it ran."""
+    return run.load(run.path / "policy_eval.json", PolicyEvaluation)
 
 
 def write_report(run_dir: Path) -> Path:
     """Write ``RUN/report.html`` and return its path."""
     run, task, _ = RunDir.open(run_dir)
+    check_writable(run.path, "RUN")
     page = build_html(run, task, run.load_summary(), load_results(run))
     path = run.path / "report.html"
     atomic_write_text(path, page)

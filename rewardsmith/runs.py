@@ -5,7 +5,7 @@ RUN/
   run.json                 options the run was started with
   task.yaml                the task as resolved (defaults filled in, flags applied)
   summary.json             best candidate, every candidate, wall time, LLM usage
-  rankings.jsonl           people's rankings (``rewardsmith rank``), one per line, append-only
+  rankings.jsonl           rankings by people (``rewardsmith rank``) and VLMs, one per line, append-only
   iter_00/
     proposals.json         what the designer proposed (so a resume does not ask again)
     feedback.json          the judgement on this iteration
@@ -13,6 +13,7 @@ RUN/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
       rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
       check.json           the dry run's report (components, signature for spotting duplicates)
+      vlm_frames.png       with --feedback vlm: the contact sheet of the episode the VLM was shown
       work/  eval/         the sandboxes' job folders, while a job runs
   llm/
     000-request.json       every request to the LLM and its answer (no API keys), in order
@@ -33,7 +34,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import DiskFull, RunDirError, is_disk_full
-from .schemas import Candidate, CandidateResult, CheckReport, Feedback, IterationRecord, Ranking, Summary
+from .schemas import (
+    BestCandidate,
+    Candidate,
+    CandidateLine,
+    CandidateResult,
+    CheckReport,
+    Feedback,
+    IterationRecord,
+    Ranking,
+    Summary,
+)
 from .task import TaskSpec, parse_task
 
 # how atomic_write_bytes names its temporary file (".NAME.<random>" + this), and the folders of a
@@ -69,6 +80,39 @@ def atomic_write_json(path: Path, data: BaseModel | dict | list) -> None:
     atomic_write_text(path, text + "\n")
 
 
+def check_writable(path: Path, what: str, folder: bool = True) -> None:
+    """That ``path`` can be written here (a folder, or with ``folder=False`` a file), before any
+    work starts; else a one-line :class:`RunDirError` naming ``what`` (``--out``, ``-o``). Missing
+    parent folders are fine (they are made later); nothing is left behind."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        raise RunDirError(f"{what} {path}: " + ("it is a file, not a folder" if folder else "it is a folder"))
+    ancestor = path if folder else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunDirError(f"{what} {path}: {ancestor} is not a folder")
+    try:  # the only honest test (permissions, read-only mounts, /proc): make something, then remove it,
+        # and give the folder back its times (a run folder that is only read keeps them)
+        times = os.stat(ancestor)
+        os.rmdir(tempfile.mkdtemp(prefix=".rewardsmith-probe-", dir=ancestor))
+        os.utime(ancestor, ns=(times.st_atime_ns, times.st_mtime_ns))
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(f"the disk is full: cannot write in {ancestor}") from None
+        raise RunDirError(f"{what} {path}: cannot write in {ancestor} ({exc.strerror or exc})") from None
+
+
+def make_folder(path: Path, what: str) -> None:
+    """``mkdir -p path``, with a failure as a one-line :class:`RunDirError`."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(f"the disk is full: could not make {path}") from None
+        raise RunDirError(f"{what} {path}: cannot make this folder ({exc.strerror or exc})") from None
+
+
 def default_run_path(task_name: str, root: Path = Path("runs")) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"{task_name}-{stamp}"
@@ -79,8 +123,13 @@ def default_run_path(task_name: str, root: Path = Path("runs")) -> Path:
 
 
 class RunDir:
-    def __init__(self, path: Path):
+    """A solve's run directory, or the folder of one ``rewardsmith train`` (``single``): that one
+    holds its only candidate at the top (``reward.py``, ``result.json``, ``policy.pt``) and reads
+    as a run of one iteration with one candidate."""
+
+    def __init__(self, path: Path, single: bool = False):
         self.path = Path(path)
+        self.single = single
 
     # -- creation and resume ----------------------------------------------------------------
     @classmethod
@@ -89,25 +138,45 @@ class RunDir:
             raise RunDirError(f"{path} already exists and is not empty; choose another --out "
                               f"or continue it with --resume {path}")
         run = cls(path)
-        path.mkdir(parents=True, exist_ok=True)
+        make_folder(path, "--out")
         atomic_write_text(path / "task.yaml", yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
         atomic_write_json(path / "run.json", {"version": 1, "options": options,
                                               "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
         return run
 
     @classmethod
+    def create_single(cls, path: Path, task: TaskSpec, options: dict) -> RunDir:
+        """The folder of one ``rewardsmith train`` (``task.yaml``, ``run.json``; the candidate's
+        files follow at the top)."""
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"{path} already exists and is not empty; choose another --out")
+        make_folder(path, "--out")
+        atomic_write_text(path / "task.yaml", yaml.safe_dump(task.model_dump(mode="json"), sort_keys=False))
+        atomic_write_json(path / "run.json", {"version": 1, "kind": "train", "options": options,
+                                              "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return cls(path, single=True)
+
+    @classmethod
     def open(cls, path: Path) -> tuple[RunDir, TaskSpec, dict]:
-        """An existing run, its task and options (for ``--resume``, ``rank`` and ``report``)."""
+        """An existing run, its task and options (for ``--resume``, ``rank``, ``report``, ``eval``
+        and ``export``); also the folder of a ``rewardsmith train``."""
         path = Path(path)
-        if not (path / "run.json").is_file() or not (path / "task.yaml").is_file():
+        single = (path / "result.json").is_file() and (path / "reward.py").is_file()
+        if not (path / "task.yaml").is_file() or not ((path / "run.json").is_file() or single):
             raise RunDirError(f"{path} is not a rewardsmith run directory (no run.json/task.yaml)")
-        try:
-            options = json.loads((path / "run.json").read_text())["options"]
-        except (ValueError, KeyError):
+        try:  # a train folder of an older version has no run.json
+            record = json.loads((path / "run.json").read_text()) if (path / "run.json").is_file() else {"options": {}}
+            options = record["options"]
+            single = single and record.get("kind", "train") == "train"
+        except (ValueError, KeyError, TypeError):
             raise RunDirError(f"{path}/run.json is damaged") from None
         # the task as it was resolved; its env is not built here (a report needs no simulator)
-        task = parse_task(yaml.safe_load((path / "task.yaml").read_text()), str(path / "task.yaml"), check_env=False)
-        return cls(path), task, options
+        try:
+            data = yaml.safe_load((path / "task.yaml").read_text())
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            raise RunDirError(f"{path}/task.yaml is damaged") from None
+        task = parse_task(data, str(path / "task.yaml"), check_env=False)
+        return cls(path, single=single), task, options
 
     def save_options(self, options: dict) -> None:
         """The options a resumed run goes on with (``run.json`` keeps when it started)."""
@@ -134,7 +203,23 @@ class RunDir:
         return self.path / f"iter_{iteration:02d}"
 
     def candidate_dir(self, iteration: int, index: int) -> Path:
+        if self.single:
+            return self.path
         return self.iteration_dir(iteration) / f"cand_{index:02d}"
+
+    def results(self) -> list[CandidateResult]:
+        """Every finished candidate's result, by iteration and index."""
+        if self.single:
+            return [r for r in [self.load_result(0, 0)] if r is not None]
+        found = []
+        for folder in sorted(self.path.glob("iter_*/cand_*")):
+            try:
+                iteration, index = int(folder.parent.name[5:]), int(folder.name[5:])
+            except ValueError:
+                continue  # not a folder this code wrote
+            if (result := self.load_result(iteration, index)) is not None:
+                found.append(result)
+        return found
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.path))
@@ -173,7 +258,7 @@ class RunDir:
         return self.load(self.iteration_dir(iteration) / "feedback.json", Feedback)
 
     def save_ranking(self, ranking: Ranking) -> None:
-        """Add a person's ranking to ``rankings.jsonl`` (earlier lines are kept as they were)."""
+        """Add a ranking to ``rankings.jsonl`` (earlier lines are kept as they were)."""
         path = self.path / "rankings.jsonl"
         before = path.read_text() if path.is_file() else ""
         if before and not before.endswith("\n"):
@@ -192,9 +277,10 @@ class RunDir:
                 continue  # a damaged line is skipped, not fatal
         return rankings
 
-    def latest_ranking(self, iteration: int) -> Ranking | None:
-        """The last ranking given for ``iteration``, if any."""
-        return next((r for r in reversed(self.load_rankings()) if r.iteration == iteration), None)
+    def latest_ranking(self, iteration: int, judge: str | None = None) -> Ranking | None:
+        """The last ranking given for ``iteration`` (by ``judge``: ``person`` or ``vlm``), if any."""
+        return next((r for r in reversed(self.load_rankings())
+                     if r.iteration == iteration and judge in (None, r.judge)), None)
 
     def history(self) -> list[IterationRecord]:
         """Finished iterations (those with feedback), in order."""
@@ -211,7 +297,10 @@ class RunDir:
         atomic_write_json(self.path / "summary.json", summary)
 
     def load_summary(self) -> Summary | None:
-        return self.load(self.path / "summary.json", Summary)
+        summary = self.load(self.path / "summary.json", Summary)
+        if summary is None and self.single and (result := self.load_result(0, 0)) is not None:
+            return single_summary(self.path.name, result)
+        return summary
 
     @staticmethod
     def load(path: Path, model: type[BaseModel]):
@@ -231,3 +320,15 @@ class RunDir:
             return [model.model_validate(item) for item in json.loads(path.read_text())]
         except (ValidationError, ValueError, TypeError):
             return None
+
+
+def single_summary(task_name: str, result: CandidateResult) -> Summary:
+    """The summary of a run of one candidate (what ``rewardsmith train`` leaves)."""
+    best = None
+    if result.status == "ok" and result.fitness is not None:
+        best = BestCandidate(iteration=result.iteration, index=result.index, fitness=result.fitness,
+                             success=result.success, reward_file=result.reward_file)
+    line = CandidateLine(iteration=result.iteration, index=result.index, status=result.status, fitness=result.fitness,
+                         reason=result.reason, success=result.success)
+    return Summary(task=task_name, status="done", best=best, candidates=[line], wall_s=round(result.wall_s, 3),
+                   iterations_done=1, sandbox=result.sandbox, designer="")

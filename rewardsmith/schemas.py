@@ -7,11 +7,15 @@ process that never loads reward code, decides which candidate is best.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["ok", "rejected", "failed", "skipped"]
+RunsAs = Literal["python", "torchscript"]
+RUNS_AS_HELP = "how the sandbox ran the reward code: as TorchScript (it asked for @torch.jit.script and both " \
+               "the code and the env's tensors allowed it) or as plain Python"
+TORCHSCRIPT_ERROR_HELP = "why code written for TorchScript ran as plain Python"
 
 
 class Record(BaseModel):
@@ -132,6 +136,8 @@ class WorkerOutcome(Record):
     status: Literal["ok", "rejected", "failed"]
     reason: str | None = None
     log: TrainLog | None = None
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class EvalSummary(Record):
@@ -179,6 +185,8 @@ class CandidateResult(Record):
     analysis: Analysis | None = None
     wall_s: float = 0.0
     sandbox: str = ""
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, description=TORCHSCRIPT_ERROR_HELP)
     init_from: str | None = Field(None, description="warm start: the candidate folder whose policy it started from")
 
     @property
@@ -209,25 +217,34 @@ class RolloutTrace(Record):
     episode_return: float
 
 
+Judge = Literal["person", "vlm"]
+
+
 class Ranking(Record):
-    """A person's judgement of one iteration's candidates (``rewardsmith rank``)."""
+    """A judgement of one iteration's candidates: a person's (``rewardsmith rank``) or a
+    vision-language model's (``--feedback vlm``). Lines written before ``judge`` existed are a
+    person's."""
 
     iteration: int
     best: int
     worst: int | None = None
     order: list[int] = Field(default_factory=list, description="a full ranking, best first (optional)")
     time: str = Field(description="when it was given, ISO 8601")
+    judge: Judge = "person"
+    model: str | None = Field(None, description="the vision-language model that ranked, for judge 'vlm'")
+    reasons: dict[int, str] = Field(default_factory=dict, description="why, in the judge's words, per candidate")
 
 
 class Feedback(Record):
     """The judgement on one iteration that the designer reads next."""
 
     iteration: int
-    kind: Literal["metric", "human", "synthetic"]
+    kind: Literal["metric", "human", "synthetic", "vlm"]
     best: int | None
     worst: int | None = None
     order: list[int] = Field(default_factory=list, description="candidate indices, best first")
     note: str = ""
+    reasons: dict[int, str] = Field(default_factory=dict, description="the judge's words per candidate, if any")
 
 
 class IterationRecord(Record):
@@ -343,6 +360,8 @@ class CheckReport(Record):
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
     returns: list[float] = Field(default_factory=list, description="discounted return of each stored episode the "
                                                                    "job was given (for screening)")
+    runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
+    torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
 
 
 class ScoreReport(Record):
@@ -381,9 +400,55 @@ class PolicyEvaluation(Record):
     wall_s: float
 
 
+class TextPart(Record):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(Record):
+    """An image in a message. Its bytes are not part of the record as it is dumped (the cache key
+    and the logs in ``RUN/llm/``): the hash stands for them, and ``file`` says where it is kept."""
+
+    type: Literal["image"] = "image"
+    media_type: Literal["image/png", "image/jpeg"]
+    sha256: str
+    width: int
+    height: int
+    file: str = Field("", description="where the image is kept, relative to the run directory")
+    data: bytes = Field(b"", exclude=True, repr=False)
+
+    @classmethod
+    def of(cls, data: bytes, media_type: Literal["image/png", "image/jpeg"], width: int, height: int,
+           file: str = "") -> ImagePart:
+        import hashlib
+
+        return cls(media_type=media_type, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
+                   file=file, data=data)
+
+    def data_url(self) -> str:
+        import base64
+
+        assert self.data, "an image record without its bytes (read back from a log?) cannot be sent"
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class LLMMessage(Record):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str | tuple[ContentPart, ...] = Field(description="text, or text and images in order")
+
+    @property
+    def text(self) -> str:
+        """The message's text (its text parts, joined)."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> list[ImagePart]:
+        return [] if isinstance(self.content, str) else [p for p in self.content if isinstance(p, ImagePart)]
 
 
 class LLMRequest(Record):
@@ -395,8 +460,9 @@ class LLMRequest(Record):
     max_tokens: int | None = None
 
     @classmethod
-    def chat(cls, *pairs: tuple[str, str], **options) -> LLMRequest:
-        """``LLMRequest.chat(("system", "..."), ("user", "..."))``."""
+    def chat(cls, *pairs: tuple[str, str | tuple[TextPart | ImagePart, ...]], **options) -> LLMRequest:
+        """``LLMRequest.chat(("system", "..."), ("user", "..."))``; a content may be a tuple of
+        :class:`TextPart` and :class:`ImagePart`."""
         return cls(messages=tuple(LLMMessage(role=r, content=c) for r, c in pairs), **options)
 
 

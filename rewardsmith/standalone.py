@@ -5,13 +5,17 @@ the meaning of every argument, and for gymnasium envs ``SOURCES`` (where each ar
 an observation or ``info``) with ``reward_from_step(obs, info, action)``, so any training
 script can compute the reward from a plain gymnasium step. It needs only torch (and numpy
 for ``reward_from_step``).
+
+``--format eureka`` writes the reward in Eureka's form instead (:mod:`rewardsmith.eureka_export`).
 """
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import Path
 
+from .contract import with_prelude_imports
 from .envs.description import EnvDescription
 from .errors import RewardsmithError
 from .runs import RunDir
@@ -40,7 +44,8 @@ def reward_from_step(obs, info, action):
             values[name] = flat[:, where]
     act = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1, -1)
     values["action"] = act.reshape(1) if ACTION_IS_DISCRETE else act
-    wanted = inspect.signature(compute_reward).parameters
+    schema = getattr(compute_reward, "schema", None)  # a TorchScript function has no Python signature
+    wanted = [a.name for a in schema.arguments] if schema is not None else inspect.signature(compute_reward).parameters
     total, components = compute_reward(**{name: values[name] for name in wanted})
     return float(total[0]), {k: float(v[0]) for k, v in components.items()}
 '''
@@ -72,17 +77,24 @@ def export_module(code: str, task: TaskSpec, description: EnvDescription, origin
     lines += ["", "It returns (total reward of shape (n,), {component name: tensor of shape (n,)}).",
               "It needs only torch (and numpy for reward_from_step), not rewardsmith."]
     doc = '"""' + "\n".join(lines).replace('"""', "'''") + '\n"""\n'
-    body = code.strip() + "\n"
-    needs_torch = "import torch" not in body
-    out = doc + ("\nimport torch\n" if needs_torch else "") + "\n" + body
+    futures, body = _split_future(with_prelude_imports(code.strip() + "\n"))
+    out = doc + futures + "\n" + body
     if layout is not None:
         sources = {v.name: ("info", v.info) if v.info is not None else ("obs", v.obs) for v in layout.description.variables}
         out += "\n\n# Where each argument sits in a gymnasium step of " + description.id.split(":", 1)[-1] + "\n"
         out += "SOURCES = " + _pretty(sources) + "\n"
         out += f"ACTION_IS_DISCRETE = {description.action.kind == 'discrete'}\n"
         out += _STEP_HELPER
-    ast.parse(out)
+    compile(out, "reward.py", "exec", dont_inherit=True)  # parses, with __future__ imports in place
     return out
+
+
+def _split_future(code: str) -> tuple[str, str]:
+    """``from __future__`` lines (which must come first in the module), and the rest."""
+    lines = code.splitlines(keepends=True)
+    future = {i for node in ast.parse(code).body if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+              for i in range(node.lineno - 1, node.end_lineno or node.lineno)}
+    return "".join(lines[i] for i in sorted(future)), "".join(line for i, line in enumerate(lines) if i not in future)
 
 
 def _pretty(sources: dict) -> str:
@@ -90,19 +102,34 @@ def _pretty(sources: dict) -> str:
     return "{\n" + "\n".join(items) + "\n}"
 
 
-def export_run(run_path: Path) -> str:
-    """The best reward of a run as a standalone module."""
+@dataclass(frozen=True)
+class BestReward:
+    """A run's best reward and what an export says about it."""
+
+    task: TaskSpec
+    description: EnvDescription
+    code: str
+    origin: str  # the run's folder name and the reward's file in it
+    fitness: float | None
+
+
+def best_reward(run_path: Path) -> BestReward:
     run, task, _ = RunDir.open(run_path)
     summary = run.load_summary()
     if summary is None or summary.best is None:
         raise RewardsmithError(f"{run_path} has no best reward yet (no candidate finished training)")
     best = summary.best
     code = (run.path / best.reward_file).read_text()
-    description = task.env.describe()
+    return BestReward(task, task.env.describe(), code, f"{run.path.name}/{best.reward_file}", best.fitness)
+
+
+def export_run(run_path: Path) -> str:
+    """The best reward of a run as a standalone module."""
+    best = best_reward(run_path)
+    task = best.task
     layout = None
     if task.env.backend == "gymnasium":
         from .envs.gymnasium.layout import layout as gym_layout
 
         layout = gym_layout(task.env.id, task.env.variables, task.env.kwargs)
-    origin = f"{run.path.name}/{best.reward_file}"
-    return export_module(code, task, description, origin, best.fitness, layout)
+    return export_module(best.code, task, best.description, best.origin, best.fitness, layout)

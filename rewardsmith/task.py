@@ -6,6 +6,7 @@ message names the file and the field (``cartpole.yaml: env.num_envs: ...``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +14,24 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .envs.description import StateVar
-from .errors import ExpressionError, RewardsmithError, TaskFileError
+from .errors import EnvOptionError, ExpressionError, RewardsmithError, TaskFileError, UnknownEnvError
+from .problems import did_you_mean, one_line
 from .train.config import PPOConfig
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, except that ``1e5`` is a number (as in YAML 1.2 and JSON),
+    not the text "1e5"; integer fields take it when it has no fraction."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text (task files and ``--set`` values alike)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class _Strict(BaseModel):
@@ -127,11 +144,11 @@ class SandboxSpec(_Strict):
 class TaskSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name, used in run folder names")
     description: str = Field(min_length=1, description="the goal in plain language")
-    env: EnvSpec
-    fitness: FitnessSpec
-    search: SearchSpec = SearchSpec()
-    train: PPOConfig = PPOConfig()
-    sandbox: SandboxSpec = SandboxSpec()
+    env: EnvSpec = Field(description="the environment: backend, id, how many copies, its settings")
+    fitness: FitnessSpec = Field(description="the ground-truth score that picks the best candidate")
+    search: SearchSpec = Field(SearchSpec(), description="how many rounds and candidates the search runs")
+    train: PPOConfig = Field(PPOConfig(), description="how each candidate is trained (PPO settings)")
+    sandbox: SandboxSpec = Field(SandboxSpec(), description="limits of each sandboxed job")
 
     def with_overrides(self, **sections: dict[str, Any]) -> TaskSpec:
         """A copy with some fields of some sections replaced (CLI flags), validated again."""
@@ -151,7 +168,9 @@ class TaskSpec(_Strict):
             node = data
             for i, part in enumerate(parents):
                 if not isinstance(node, dict) or not isinstance(node.get(part), dict):
-                    raise TaskFileError(f"{source}: {key}: {'.'.join(parents[:i + 1])} is not a section of the task")
+                    sections = [k for k, v in node.items() if isinstance(v, dict)] if isinstance(node, dict) else []
+                    raise TaskFileError(f"{source}: {key}: {'.'.join(parents[:i + 1])} is not a section of the "
+                                        f"task{did_you_mean(part, sections)}")
                 node = node[part]
             node[last] = value
         try:
@@ -169,25 +188,14 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise TaskFileError(f"--set {item!r}: write it as KEY=VALUE, e.g. --set train.learning_rate=3e-4")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
+            out[key] = read_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
             raise TaskFileError(f"--set {key}: {raw!r} is not a value (write numbers, true/false, or text)") from None
     return out
 
 
-def _field_path(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def _format_error(source: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    path = _field_path(err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"{source}: {path}: unknown field (check the spelling)"
-    if err["type"] == "missing":
-        return f"{source}: {path}: field required"
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-    return f"{source}: {path}: {err['msg']}{more}"
+    return one_line(source, exc, TaskSpec)
 
 
 def parse_task(data: Any, source: str = "task", check_env: bool = True) -> TaskSpec:
@@ -210,10 +218,16 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
 
     try:
         description = task.env.describe()
-    except RewardsmithError as exc:
+    except EnvOptionError as exc:  # names its field: env.kwargs, env.variables
+        raise TaskFileError(f"{source}: {exc}") from None
+    except UnknownEnvError as exc:
         raise TaskFileError(f"{source}: env.id: {exc}") from None
+    except RewardsmithError as exc:
+        raise TaskFileError(f"{source}: env: {exc}") from None
     try:
-        FitnessProgram(task.fitness.expression, set(description.variable_names))
+        shapes = {v.name: v.shape for v in description.variables}
+        shapes["action"] = () if description.action.kind == "discrete" else description.action.shape
+        FitnessProgram(task.fitness.expression, set(description.variable_names), shapes=shapes)
     except ExpressionError as exc:
         raise TaskFileError(f"{source}: {exc}") from None
 
@@ -240,9 +254,22 @@ def load_task(path: str | Path) -> TaskSpec:
         else:
             raise TaskFileError(f"{path}: no such task file (shipped tasks, usable by name: {', '.join(shipped)})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise TaskFileError(f"{path}: not valid YAML{where}") from None
+        raise TaskFileError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskFileError(f"{path}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
     return parse_task(data, str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` at line 4, column 8: expected ',' or '}', but got ':' (in a flow mapping from line 3)``."""
+    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    mark = mark or context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or ""
+    context = getattr(exc, "context", None)
+    if context:
+        started = f" from line {context_mark.line + 1}" if context_mark is not None else ""
+        what += f" ({context.removeprefix('while parsing ').removeprefix('while scanning ')}{started})"
+    return f"{where}: {what}" if what else where

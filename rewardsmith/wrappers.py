@@ -60,7 +60,7 @@ class _Reward:
             self.fn, self.parameters = reward, bind_arguments(reward, allowed)
         else:
             loaded = RewardFunction(reward_code(reward), allowed)
-            self.fn, self.parameters = loaded.fn, loaded.parameters
+            self.fn, self.parameters = loaded.invoke, loaded.parameters
         self.discrete = layout.description.action.kind == "discrete"
 
     def flat_obs(self, obs: Any, n: int) -> np.ndarray:
@@ -94,11 +94,20 @@ def _missing_info(key: str) -> RewardsmithError:
     return RewardsmithError(f"the env's info has no {key!r} this step; the reward needs it")
 
 
-class RewardWrapper(gymnasium.Wrapper):
+def _recorded(reward: RewardSource | Callable, variables: Any) -> dict[str, Any]:
+    """The constructor arguments as ``env.spec`` keeps them: the reward as code (a function as
+    itself) and the variables as plain dicts, so that ``env.spec.make()`` rebuilds the wrapper and
+    a spec of code can be written as JSON."""
+    code = reward if callable(reward) and not hasattr(reward, "best_code") else reward_code(reward)
+    return {"reward": code, "variables": [v.model_dump() if hasattr(v, "model_dump") else v for v in variables or ()]}
+
+
+class RewardWrapper(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     """A single gymnasium env whose reward is ``compute_reward`` over its named state."""
 
     def __init__(self, env: gymnasium.Env, reward: RewardSource | Callable, variables: Any = ()):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, **_recorded(reward, variables))
+        gymnasium.Wrapper.__init__(self, env)
         self.layout = describe_live(env, variables)
         self.description = self.layout.description
         self._reward = _Reward(self.layout, reward, env.observation_space)
@@ -116,7 +125,7 @@ class RewardWrapper(gymnasium.Wrapper):
         return obs, float(total[0]), terminated, truncated, info
 
 
-class VectorRewardWrapper(VectorWrapper):
+class VectorRewardWrapper(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
     """A gymnasium vector env whose rewards are ``compute_reward`` over each copy's named state.
 
     It follows the env's autoreset mode: with ``NEXT_STEP`` (gymnasium's default) the step that
@@ -125,7 +134,8 @@ class VectorRewardWrapper(VectorWrapper):
     """
 
     def __init__(self, env: VectorEnv, reward: RewardSource | Callable, variables: Any = ()):
-        super().__init__(env)
+        gymnasium.utils.RecordConstructorArgs.__init__(self, **_recorded(reward, variables))
+        VectorWrapper.__init__(self, env)
         self.layout = describe_live(env, variables)
         self.description = self.layout.description
         self._reward = _Reward(self.layout, reward, env.single_observation_space)

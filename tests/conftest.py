@@ -9,7 +9,9 @@ TASKS = ROOT / "tasks"
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # Hostile reward files run only inside sandboxes. Never import them here (--doctest-modules
 # would): some patch torch at import (torch.save writing symlinks, for one).
-collect_ignore_glob = ["hostile/*"]
+# The reward corpus (tests/rewards_corpus/) is data for tests/test_reward_forms.py, broken on purpose
+# in places: never imported either.
+collect_ignore_glob = ["hostile/*", "rewards_corpus/*"]
 
 # A skip is not a pass: in CI a test whose part is missing (a sandbox, Docker, Chromium, tmux,
 # OSMesa, Ray) fails instead of skipping. Only tests that need CUDA (marked gpu) may skip.

@@ -2,15 +2,21 @@
 
 It speaks the two wire formats litellm uses for ``openai/...`` (``POST /v1/chat/completions``)
 and ``anthropic/...`` (``POST /v1/messages``), plain and streamed (server-sent events), with
-``n`` > 1 for the OpenAI format. Answers come from a ``responder(request) -> str | int`` function
-(called once per choice; an int is answered as that HTTP error); errors queued in ``errors``
-are served first, one per request. Every request is recorded (path, selected headers, JSON
-body) for the test to inspect.
+``n`` > 1 for the OpenAI format. Answers come from a ``responder(request)`` function (called once
+per choice) that returns the text, or an HTTP error to answer with: an int (the status), or a
+tuple of the status and a message (str) and/or headers (dict), e.g. ``(429, {"retry-after":
+"2"})`` or ``(400, "image input is not supported")``; errors queued in ``errors`` (the same
+forms) are served first, one per request. Every request is recorded (path, selected headers, JSON
+body) for the test to inspect, with the images it carries decoded (``Received.images``: OpenAI
+``image_url`` data URLs and Anthropic base64 ``image`` blocks alike); each image counts 85 prompt
+tokens, as a low-detail image does at OpenAI.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -19,11 +25,52 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+@dataclass(frozen=True)
+class Image:
+    """An image a request carried, in the wire format it came in."""
+
+    format: str        # "image_url" (OpenAI) or "image" (Anthropic)
+    media_type: str    # as declared: "image/png", "image/jpeg"
+    data: bytes        # decoded from base64
+
+    @property
+    def kind(self) -> str | None:
+        """What the bytes are, by their signature: "png", "jpeg" or None."""
+        if self.data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return "png"
+        if self.data.startswith(b"\xff\xd8\xff"):
+            return "jpeg"
+        return None
+
+
+def _image(part: dict) -> Image | None:
+    if part.get("type") == "image_url":
+        url = part.get("image_url", {})
+        url = url.get("url", "") if isinstance(url, dict) else str(url)
+        match = re.match(r"^data:([\w/+.-]+);base64,(.*)$", url, re.S)
+        return Image("image_url", match.group(1), base64.b64decode(match.group(2))) if match else \
+            Image("image_url", "url", url.encode())
+    if part.get("type") == "image":
+        source = part.get("source", {})
+        return Image("image", source.get("media_type", ""), base64.b64decode(source.get("data", "")))
+    return None
+
+
 @dataclass
 class Received:
     path: str
     headers: dict[str, str]
     body: dict
+
+    @property
+    def images(self) -> list[Image]:
+        """Every image in the request's messages, in order."""
+        out = []
+        for m in self.body.get("messages", []):
+            content = m.get("content")
+            if isinstance(content, list):
+                out += [image for part in content if isinstance(part, dict) and (image := _image(part))]
+        return out
 
     @property
     def messages(self) -> list[dict]:
@@ -59,7 +106,7 @@ def _tokens(text: str) -> int:
 
 @dataclass
 class FakeLLMServer:
-    responder: Callable[[Received], str | int]
+    responder: Callable[[Received], str | int | tuple[int, str]]
     errors: deque = field(default_factory=deque)  # status codes served before real answers
     received: list[Received] = field(default_factory=list)
     port: int = 0  # 0: any free port
@@ -98,10 +145,10 @@ class FakeLLMServer:
                 texts = []
                 for _ in range(n):
                     answer = server.responder(request)
-                    if isinstance(answer, int):  # the script asks for an HTTP error
+                    if isinstance(answer, (int, tuple)):  # the script asks for an HTTP error
                         return self._error(answer, anthropic)
                     texts.append(answer)
-                prompt_tokens = _tokens(request.text)
+                prompt_tokens = _tokens(request.text) + 85 * len(request.images)
                 if anthropic:
                     return self._anthropic(body, texts[0], prompt_tokens)
                 return self._openai(body, texts, prompt_tokens)
@@ -156,22 +203,27 @@ class FakeLLMServer:
                            ("message_stop", {"type": "message_stop"})]
                 self._sse(events)
 
-            def _error(self, status, anthropic):
-                kind = {429: "rate_limit_error", 401: "authentication_error", 404: "not_found_error",
-                        529: "overloaded_error"}.get(status, "api_error")
-                message = f"scripted error {status}"
+            def _error(self, error, anthropic):
+                """``error``: a status, or (status, message and/or headers)."""
+                status, *extra = error if isinstance(error, tuple) else (error,)
+                message = next((x for x in extra if isinstance(x, str)), None) or f"scripted error {status}"
+                headers = next((x for x in extra if isinstance(x, dict)), None)
+                kind = {400: "invalid_request_error", 429: "rate_limit_error", 401: "authentication_error",
+                        404: "not_found_error", 529: "overloaded_error"}.get(status, "api_error")
                 if anthropic:
-                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}})
-                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}})
+                    return self._json(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+                return self._json(status, {"error": {"message": message, "type": kind, "code": str(status)}}, headers)
 
             # -- transport
-            def _json(self, status, payload):
+            def _json(self, status, payload, headers=None):
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
-                if status == 429:
-                    self.send_header("retry-after", "0")
+                if headers is None and status == 429:
+                    headers = {"retry-after": "0"}
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

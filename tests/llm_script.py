@@ -1,4 +1,4 @@
-"""Scripted answers for the fake LLM server, by role (designer, critic, analyzer, preflight).
+"""Scripted answers for the fake LLM server, by role (designer, critic, analyzer, vlm, preflight).
 
 Each role has a queue of answers (text, an HTTP status to fail with, or a function of the
 request); when a queue runs dry the role's default answers. The role is read from the system
@@ -7,6 +7,8 @@ prompt, which rewardsmith's templates start with a fixed sentence.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections import deque
 
@@ -21,6 +23,8 @@ def role_of(request: Received) -> str:
         return "critic"
     if system.startswith("You are a trajectory analyzer"):
         return "analyzer"
+    if system.startswith("You are a judge of what trained policies do"):
+        return "vlm_fix" if sum(m["role"] == "assistant" for m in request.messages) else "vlm"
     if "Reply with the single word OK" in request.last_user:
         return "preflight"
     return "unknown"
@@ -78,6 +82,24 @@ def compute_reward(pole_angle: torch.Tensor):
     tilt = pole_angle.abs()  # WRONG SIGN
     return tilt, {"tilt": tilt}
 '''
+def shown_candidates(request: Received) -> list[int]:
+    """The candidates a VLM request shows, as its text names them ("Candidate 3:" before each image)."""
+    return [int(n) for n in re.findall(r"Candidate (\d+):", request.text)]
+
+
+def vlm_ranking(order: list[int], note: str = "VLM-REASON") -> str:
+    """A VLM's answer ranking ``order`` (best first), with a reason per candidate that names it."""
+    reasons = {str(i): f"{note} {i}: the pole {'stays upright' if k == 0 else 'tilts'} (place {k + 1})."
+               for k, i in enumerate(order)}
+    body = json.dumps({"best": order[0], "worst": order[-1], "order": order, "reasons": reasons})
+    return f"Having watched the episodes:\n```json\n{body}\n```"
+
+
+def vlm_default(request: Received) -> str:
+    """The scripted VLM: it prefers the highest-numbered candidate (not the fitness's choice)."""
+    return vlm_ranking(sorted(shown_candidates(request), reverse=True))
+
+
 NO_CODE = "I would reward the agent for keeping the pole upright and the cart near the centre."
 
 ACCEPT = '{"verdict": "accept", "reasons": []}'
@@ -103,6 +125,8 @@ class Script:
             return fenced(fix_for(request.last_user))
         if role == "designer":
             return fenced(PRODUCT)
+        if role in ("vlm", "vlm_fix"):
+            return vlm_default(request)
         return "OK"
 
     def __call__(self, request: Received) -> str | int:

@@ -80,6 +80,7 @@ def test_train_rejects_broken_reward_without_training(tmp_path, cartpole_yaml):
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["status"] == "rejected" and "unknown argument 'pole_angel'" in line["reason"]
     assert line["env_steps"] == 0
+    assert proc.returncode == 1 and "rejected: critic: unknown argument 'pole_angel'" in proc.stderr
 
 
 def test_train_missing_reward_file_is_a_user_error(tmp_path, cartpole_yaml):

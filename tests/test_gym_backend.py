@@ -165,7 +165,7 @@ def test_bad_gym_task_is_a_one_line_error(tmp_path, env_section, words):
 def test_unknown_id_and_bad_kwargs_are_user_errors():
     with pytest.raises(UnknownEnvError, match="gymnasium:Pendulum-v9"):
         envs.describe("gymnasium:Pendulum-v9")
-    with pytest.raises(RewardsmithError, match="bad env kwargs"):
+    with pytest.raises(RewardsmithError, match=r"env.kwargs: gymnasium:Pendulum-v1 does not take \{'no_such_kwarg'"):
         envs.describe("gymnasium:Pendulum-v1", no_such_kwarg=1)
 
 

@@ -2,49 +2,15 @@
 terminal (tmux, 160x48), and `solve --resume` continues with it. Also the synthetic person."""
 
 import json
-import os
 import shlex
 import shutil
-import subprocess
 import sys
-import time
 
 import pytest
 from conftest import ROOT, run_cli
+from terminals import Tmux
 
 FAST = ["--samples", "3", "--total-timesteps", "4096", "--sandbox", "process"]
-
-
-class Tmux:
-    """A tmux server of our own (its own socket), with one window of the given size."""
-
-    def __init__(self, command: str, width: int = 160, height: int = 48):
-        self.socket = f"rewardsmith-test-{os.getpid()}"
-        self._tmux("new-session", "-d", "-s", "rank", "-x", str(width), "-y", str(height), command)
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True,
-                              text=True, timeout=30).stdout
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "rank")
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self._tmux("send-keys", "-t", "rank", key)
-
-    def wait_for(self, *texts: str, timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if all(t in screen for t in texts):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"never saw {texts} on the screen:\n{screen}")
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (scripts/system-deps.sh installs it)")

@@ -102,6 +102,49 @@ def test_preflight_reports_a_rejected_key_in_one_line(tmp_path, monkeypatch):
     assert "sk-wrong-key-123456789" not in message
 
 
+def test_preflight_waits_out_a_rate_limit_and_a_server_error_as_the_server_asks(tmp_path, monkeypatch):
+    import email.utils
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789")
+    srv = FakeLLMServer(lambda request: "OK")
+    # Retry-After as an HTTP date (about 2 s ahead, whole seconds), then in seconds
+    srv.errors.extend([(429, {"retry-after": email.utils.formatdate(time.time() + 2.5, usegmt=True)}),
+                       (503, {"retry-after": "1"})])
+    with srv:
+        client = make_llm("openai/gpt-4o-mini", api_base=srv.url + "/v1", cache_dir="")
+        client.attach(tmp_path / "llm")
+        start = time.monotonic()
+        client.preflight()
+        waited = time.monotonic() - start
+    assert len(srv.received) == 3 and client.usage.retries == 2 and client.usage.requests == 1
+    assert waited >= 2.0  # at least the date's whole seconds plus the 1 s asked for; no blind fast retries
+    log = json.loads((tmp_path / "llm" / "000-response.json").read_text())
+    assert log["attempts"] == 3 and "429" in log["errors"][0] and "503" in log["errors"][1]
+
+
+def test_preflight_fails_fast_only_when_the_server_cannot_be_reached():
+    refused = ScriptedBackend([TransientLLMError("cannot reach http://127.0.0.1:9: refused", connection=True)])
+    with pytest.raises(LLMError, match="not usable: cannot reach"):
+        LLMClient(refused, backoff_s=0.001).preflight()
+    assert len(refused.requests) == 1  # not retried
+    busy = ScriptedBackend([TransientLLMError("answered 429"), TransientLLMError("answered 500"), "OK"])
+    client = LLMClient(busy, backoff_s=0.001)
+    client.preflight()
+    assert len(busy.requests) == 3 and client.usage.retries == 2
+
+
+def test_retry_after_forms():
+    from rewardsmith.llm.litellm_backend import retry_after_seconds
+
+    assert retry_after_seconds(None, "3") == 3.0 and retry_after_seconds("250", None) == 0.25
+    assert retry_after_seconds(None, "Wed, 21 Oct 2015 07:28:30 GMT", now=1445412505.0) == 5.0
+    assert retry_after_seconds(None, "Wed, 21 Oct 2015 07:28:30 GMT", now=1445412600.0) == 0.0  # in the past
+    assert retry_after_seconds(None, "later") is None and retry_after_seconds(None, None) is None
+    client = LLMClient(ScriptedBackend(), backoff_max_s=30.0)
+    assert client._delay(1, 90.0) == 90.0 and client._delay(1, 1e6) == client.retry_after_max_s
+
+
 def test_scripted_fan_out_when_the_provider_has_no_n(tmp_path):
     backend = ScriptedBackend(["a", "b", "c"], supports_n=False)
     client = LLMClient(backend, cache_dir=tmp_path)
@@ -163,3 +206,37 @@ def test_the_host_imports_litellm_only_when_a_model_is_used():
             "rewardsmith.critic.llm_review, rewardsmith.analyzer.llm\n"
             "assert 'litellm' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_sibling_client_shares_the_tally_the_spending_limit_and_the_log(tmp_path):
+    designer = LLMClient(ScriptedBackend(["x" * 40] * 3, model="designer", cost_per_token=0.001), cache_dir=None,
+                         max_cost=0.03)
+    judge = designer.sibling(ScriptedBackend(["y" * 40] * 3, model="judge", cost_per_token=0.001))
+    designer.ask(ASK, purpose="before the run directory exists")
+    designer.attach(tmp_path / "llm")
+    judge.ask(ASK, purpose="judge")
+    assert judge.usage == designer.usage and designer.usage.requests == 2
+    assert designer.usage.cost_usd == pytest.approx(2 * (len("You answer briefly.Name a colour.") // 4 + 10) * 0.001)
+    logs = [json.loads(p.read_text()) for p in sorted((tmp_path / "llm").glob("*-request.json"))]
+    assert [(r["model"], r["purpose"]) for r in logs] == [("designer", "before the run directory exists"),
+                                                          ("judge", "judge")]
+    with pytest.raises(BudgetExceeded):  # the judge's spending counts against the designer's limit too
+        designer.ask(ASK.model_copy(update={"temperature": 0.5}))
+
+
+def test_images_reach_the_wire_as_data_urls_and_the_cache_key_is_their_hash(server, tmp_path):
+    from rewardsmith.schemas import ImagePart, TextPart
+
+    def ask(data: bytes):
+        image = ImagePart.of(data, "image/png", 1, 1, file="a.png")
+        return LLMRequest.chat(("user", (TextPart(text="What is this?"), image)))
+
+    client = LLMClient(LiteLLMBackend("openai/gpt-4o-mini", api_base=server.url + "/v1"), cache_dir=tmp_path / "c")
+    first = b"\x89PNG\r\n\x1a\n-first"
+    client.ask(ask(first))
+    client.ask(ask(first))  # the same image: answered from the cache
+    client.ask(ask(b"\x89PNG\r\n\x1a\n-other"))
+    assert [r.images[0].data for r in server.received] == [first, b"\x89PNG\r\n\x1a\n-other"]
+    assert server.received[0].body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert (client.usage.requests, client.usage.cached) == (2, 1)
+    assert "-first" not in json.dumps(ask(first).model_dump(mode="json"))  # keyed and logged by hash, not bytes

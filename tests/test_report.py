@@ -63,6 +63,29 @@ def test_report_is_self_contained_with_plots_code_and_failures(run_dir):
     assert "http" not in page.split("<body>")[1]  # nothing fetched from elsewhere
 
 
+def test_report_checks_the_vlm_judge_against_the_fitness(tmp_path):
+    from rewardsmith.report import judge_checks
+    from rewardsmith.schemas import Ranking
+
+    run = RunDir.create(tmp_path / "run", load_task(TASKS / "cartpole.yaml"), {"feedback": "vlm"})
+    fitness = {0: [0.2, 0.9, 0.5], 1: [0.6, 0.3, 0.8], 2: [0.7, 0.1, None]}
+    results = [_result(i, k, f) if f is not None else _result(i, k, None, "failed", "crashed")
+               for i, scores in fitness.items() for k, f in enumerate(scores)]
+    for r in results:
+        run.save_result(r)
+    vlm = {"judge": "vlm", "model": "openai/gpt-4o-mini", "time": "t"}
+    run.save_ranking(Ranking(iteration=0, best=0, worst=1, order=[0, 2, 1], reasons={0: "REASON-0 <b>", 1: "x"}, **vlm))
+    run.save_ranking(Ranking(iteration=0, best=1, worst=0, order=[1, 2, 0], reasons={1: "LATER", 0: "x"}, **vlm))
+    run.save_ranking(Ranking(iteration=1, best=0, worst=1, order=[0, 2, 1], reasons={0: "y", 1: "z"}, **vlm))
+    run.save_ranking(Ranking(iteration=2, best=0, worst=1, time="t"))  # a person's: not the VLM's check
+    checks = judge_checks(run.load_rankings(), results)
+    assert [(c.iteration, c.best, c.fitness_best, c.agrees) for c in checks] == [(0, 1, 1, True), (1, 0, 2, False)]
+    assert checks[0].pairs_agreeing == 1.0 and checks[1].pairs_agreeing == pytest.approx(2 / 3)
+    page = write_report(run.path).read_text()
+    assert "chose the fittest candidate in <b>1 of 2</b> iterations" in page and "openai/gpt-4o-mini" in page
+    assert "LATER" in page and "REASON-0" not in page  # the latest ranking of an iteration counts
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/system-deps.sh)")
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     from matplotlib.image import imread

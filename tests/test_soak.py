@@ -49,7 +49,8 @@ def _memory_kb(pid: int) -> int | None:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    # a process that has just exited (a zombie) has no VmRSS line
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
 
 
 def _open_files(pid: int) -> int | None:

@@ -2,13 +2,16 @@
 
 import asyncio
 import json
+import os
+import shlex
 import shutil
+import sys
 
 import pytest
 from fake_run import make_run
 
 from rewardsmith.runs import RunDir
-from rewardsmith.schemas import Candidate
+from rewardsmith.schemas import Candidate, Ranking
 from rewardsmith.tui.model import Marks, load_iteration
 from rewardsmith.tui.player import RolloutPlayer
 from rewardsmith.tui.rank import RankApp
@@ -142,3 +145,80 @@ def test_load_iteration_picks_the_latest_with_results(run):
     view = load_iteration(run.path)
     assert view.iteration == 0 and [c.status for c in view.candidates] == ["ok", "ok", "failed", "ok"]
     assert [c.index for c in view.candidates if c.rankable] == [0, 1, 3]
+
+
+def _vlm_ranked(run):
+    run.save_ranking(Ranking(iteration=0, best=3, worst=1, order=[3, 0, 1], time="t", judge="vlm",
+                             model="openai/gpt-4o-mini",
+                             reasons={3: "VLM-SAYS-3 the pole stays up", 0: "VLM-SAYS-0 drifts", 1: "VLM-SAYS-1 falls"}))
+
+
+def test_a_vlms_ranking_and_reasons_are_shown_beside_the_candidates(run):
+    _vlm_ranked(run)
+
+    async def scenario():
+        app = RankApp(load_iteration(run.path))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await _settle(pilot)
+            table = app.query_one("DataTable")
+            column = [str(table.get_row(str(i))[4]) for i in (0, 1, 2, 3)]  # mark, cand, status, fitness, VLM
+            assert column == ["#2", "✗ worst", "", "★ best"]
+            said = str(app.query_one("#vlm").content)
+            assert "openai/gpt-4o-mini: 3 > 0 > 1" in said and "VLM-SAYS-0" in said
+            assert "overrules it" in str(app.query_one("#marks").content)
+            await pilot.press("down")
+            await _settle(pilot)
+            assert "VLM-SAYS-1" in str(app.query_one("#vlm").content)
+
+    asyncio.run(scenario())
+
+
+def test_a_person_overrules_the_vlm_or_takes_its_ranking_as_theirs(run):
+    _vlm_ranked(run)
+
+    async def rank_once(keys):
+        app = RankApp(load_iteration(run.path))
+        async with app.run_test() as pilot:
+            await pilot.press(*keys)
+        return app.return_value
+
+    taken = asyncio.run(rank_once(["a", "s"]))
+    assert (taken.best, taken.worst, taken.order, taken.judge) == (3, 1, [3, 0, 1], "person")
+    overruled = asyncio.run(rank_once(["down", "b", "down", "down", "w", "s"]))
+    assert (overruled.best, overruled.worst, overruled.judge) == (1, 3, "person")
+    assert run.latest_ranking(0, judge="person") == overruled and run.latest_ranking(0).judge == "person"
+    view = load_iteration(run.path)
+    assert view.previous == overruled and view.vlm is not None and view.vlm.judge == "vlm"
+
+
+# ---- real terminals that make the image library stumble ---------------------------------------------
+NEEDS_TMUX = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                reason="needs tmux (scripts/system-deps.sh installs it)")
+
+
+@NEEDS_TMUX
+def test_rank_on_a_pty_that_reports_zero_columns(run):
+    from conftest import ROOT
+    from terminals import Tmux
+
+    command = (f"stty cols 0 rows 0; cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m rewardsmith "
+               f"rank {shlex.quote(str(run.path))}; echo RANK-EXIT=$?; sleep 60")
+    tmux = Tmux(command)
+    try:
+        tmux.wait_for("status", "fitness", "iteration 1")
+        tmux.keys("q")
+        screen = tmux.wait_for("RANK-EXIT=")
+    finally:
+        tmux.close()
+    assert "RANK-EXIT=0" in screen and "quit without saving" in screen
+    assert "Traceback" not in screen and "ZeroDivisionError" not in screen
+
+
+def test_rank_on_a_terminal_that_answers_no_graphics_query(run):
+    from conftest import ROOT
+    from terminals import run_in_silent_pty
+
+    code, printed = run_in_silent_pty([sys.executable, "-m", "rewardsmith", "rank", str(run.path)],
+                                      ready=b"fitness", keys=b"q", cwd=ROOT)
+    assert code == 0 and "quit without saving" in printed
+    assert "Traceback" not in printed and "TimeoutError" not in printed

@@ -108,3 +108,74 @@ def test_describe_objects_and_names():
     assert rs.describe(gym.make("Pendulum-v1")).variable_names == ["cos_theta", "sin_theta", "theta_dot"]
     assert rs.describe("torch:CartPole").variable_names[0] == "cart_pos"
     assert "x_velocity" in rs.describe(gym.make_vec("Hopper-v5", num_envs=2)).variable_names
+
+
+# ---- the checkers gymnasium and Stable-Baselines3 users run -------------------------------------
+CHECKED = {
+    "Pendulum-v1": PENDULUM_REWARD,  # continuous actions
+    "CartPole-v1": "import torch\ndef compute_reward(pole_angle, action):\n"
+                   "    up = torch.exp(-pole_angle.abs())\n    return up, {'up': up}\n",  # discrete actions
+    "HalfCheetah-v5": "import torch\ndef compute_reward(x_velocity):\n"
+                      "    return -x_velocity, {'back': -x_velocity}\n",  # a variable read from info
+}
+
+
+@pytest.mark.parametrize("env_id", list(CHECKED))
+def test_single_env_passes_gymnasium_and_sb3_env_checkers(env_id):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = rs.wrap(gym.make(env_id), CHECKED[env_id])
+    check_env(env, skip_render_check=True)  # includes env.spec.make(): the wrapper is rebuilt from its spec
+    sb3_check_env(env, warn=False)
+    rebuilt = env.spec.make()
+    assert isinstance(rebuilt, type(env)) and rebuilt.description == env.description
+    assert gym.envs.registration.EnvSpec.from_json(env.spec.to_json()).additional_wrappers[-1].kwargs["reward"] \
+        == CHECKED[env_id]  # the reward is kept as code, so the spec survives JSON
+
+
+def _rollout(vec, seed: int, steps: int = 8):
+    out = [vec.reset(seed=seed)]
+    vec.action_space.seed(seed)
+    for _ in range(steps):
+        out.append(vec.step(vec.action_space.sample()))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_env_behaves_as_gymnasium_vector_envs_must(mode):
+    from gymnasium.utils.env_checker import data_equivalence
+
+    code = CHECKED["Pendulum-v1"]
+    make = lambda: rs.wrap(gym.make_vec("Pendulum-v1", num_envs=3, vectorization_mode=mode), code)  # noqa: E731
+    first, second = make(), make()
+    try:
+        assert data_equivalence(_rollout(first, 5), _rollout(second, 5))  # seeded: the same steps, rewards, infos
+        for obs, reward, terminated, truncated, info in _rollout(first, 6)[1:]:
+            assert first.observation_space.contains(obs)
+            assert reward.shape == (3,) and reward.dtype == np.float64 and np.isfinite(reward).all()
+            assert terminated.dtype == truncated.dtype == np.bool_
+            assert {k: v.shape for k, v in info["reward_components"].items()} == \
+                {"upright": (3,), "still": (3,), "effort": (3,)}
+        assert isinstance(first, gym.utils.RecordConstructorArgs) and first._saved_kwargs["reward"] == code
+    finally:
+        first.close()
+        second.close()
+
+
+def test_wrapped_envs_in_gymnasium_and_sb3_vector_envs():
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecCheckNan
+
+    code = CHECKED["Pendulum-v1"]
+    inner = gym.make_vec("Pendulum-v1", num_envs=2, wrappers=[lambda e: rs.wrap(e, code)])  # wrapper per copy
+    inner.reset(seed=0)
+    _, reward, _, _, info = inner.step(inner.action_space.sample())
+    c = info["reward_components"]  # gymnasium batches each copy's components
+    assert reward.shape == (2,) and np.allclose(reward, c["upright"] * c["still"] - 0.01 * c["effort"], atol=1e-6)
+    inner.close()
+    sb3 = VecCheckNan(make_vec_env(lambda: rs.wrap(gym.make("Pendulum-v1"), code), n_envs=2), raise_exception=True)
+    sb3.reset()
+    for _ in range(210):  # past a time limit: SB3's own autoreset
+        _, rewards, _, infos = sb3.step(np.stack([sb3.action_space.sample() for _ in range(2)]))
+    assert rewards.shape == (2,) and set(infos[0]["reward_components"]) == {"upright", "still", "effort"}

@@ -28,4 +28,5 @@ def result_of(outcome: JobOutcome, success_threshold: float, *, iteration: int, 
         code=code, origin=origin or {}, critic=critic, sandbox=outcome.sandbox, train=outcome.train,
         eval=outcome.eval, fitness=outcome.eval.fitness if outcome.eval else None,
         success=bool(outcome.eval and outcome.eval.success), wall_s=outcome.wall_s,
+        runs_as=outcome.runs_as, torchscript_error=outcome.torchscript_error,
         analysis=analyze(outcome.train, outcome.eval, success_threshold, outcome.status, outcome.reason))

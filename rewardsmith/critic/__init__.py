@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..envs.description import EnvDescription
-from ..runners.jobs import check_reward
+from ..errors import EnvUnavailable
+from ..runners.jobs import PROBE_REWARD, check_reward
 from ..runners.sandboxes.base import Limits, Sandbox
 from ..schemas import CheckReport, CriticVerdict
 from ..task import TaskSpec
@@ -34,8 +35,7 @@ __all__ = ["Critic", "Reviewer", "static_check"]
 
 RECENT_CHECKS = 64  # verdicts remembered; older code is checked again should it come back
 PARALLEL_CHECKS = 4
-
-
+# the reward of the env probe: it reads nothing and returns zeros, so only the env can make it fail
 class Reviewer(Protocol):
     """A semantic review of code that passed the dry run (the LLM critic)."""
 
@@ -53,6 +53,9 @@ class Critic:
         self._verdicts: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._trained: dict[Hashable, np.ndarray] = {}  # signatures of rewards that went to training
+        self._probe_lock = threading.Lock()
+        self._env_problem: str | None = None
+        self._env_probed = False
 
     def check(self, code: str) -> CriticVerdict:
         """The critic's verdict on ``code``; designers get this to ask for fixes before handing over."""
@@ -68,6 +71,7 @@ class Critic:
         if verdict.ok:
             report = self._dry_run(code, key)
             if not report.ok:
+                self.check_env()  # when the env itself fails there, no reward is to blame
                 verdict = CriticVerdict(ok=False, stage="dry_run", reason=report.reason, warnings=verdict.warnings)
             elif self.reviewer is not None:
                 review = self.reviewer.review(code, self.task, self.env, report)
@@ -79,6 +83,25 @@ class Critic:
             while len(self._verdicts) > RECENT_CHECKS:
                 self._verdicts.popitem(last=False)
         return verdict, report
+
+    def env_problem(self) -> str | None:
+        """Why the task's env does not build and step in the sandbox with a reward that does
+        nothing (``None`` when it does). Asked once, when a dry run first fails."""
+        with self._probe_lock:
+            if not self._env_probed:
+                report = self._dry_run(PROBE_REWARD, "env-probe")
+                # the reason ends with the exception's last line, which says enough
+                self._env_problem = None if report.ok else \
+                    (report.reason or "").removeprefix("the dry run failed: ").rsplit(" | ", 1)[-1]
+                self._env_probed = True
+            return self._env_problem
+
+    def check_env(self) -> None:
+        """Raise :class:`EnvUnavailable` when the env does not work in the sandbox."""
+        problem = self.env_problem()
+        if problem is not None:
+            raise EnvUnavailable(f"{self.task.env.name} does not build and step in the {self.sandbox.name} sandbox "
+                                 f"(with a reward that does nothing, within the task's limits): {problem}")
 
     def review_all(self, codes: list[str]) -> list[tuple[CriticVerdict, CheckReport | None]]:
         with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:

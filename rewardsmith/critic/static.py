@@ -1,9 +1,18 @@
 """Static checks of reward code, on the host, without running it.
 
-The code is parsed with :mod:`ast` and checked against the reward contract: it parses, defines
-exactly one ``compute_reward`` whose arguments are all known names, returns a pair, and imports
-only ``torch`` and ``math``. Obvious escapes (``open``, ``exec``, ``__import__``, dunder
-attributes) are refused too, but safety comes from the sandbox, not from this list.
+The code is parsed with :mod:`ast` (and compiled to bytecode, which runs nothing, so every
+syntax error the loader would meet is found here) and checked against the reward contract
+(:mod:`rewardsmith.contract`): it defines exactly one ``compute_reward`` whose arguments are all
+known names, returns a pair, imports only ``torch``, ``math`` and ``typing``, and reads no name
+that nothing defines. The forms the field writes pass: helpers and constants at module level,
+annotations, ``from __future__ import annotations``, and Eureka's ``@torch.jit.script``
+functions with ``Tuple``/``Dict``/``Tensor`` used without an import. Obvious escapes (``open``,
+``exec``, ``__import__``, dunder attributes) are refused too, but safety comes from the sandbox,
+not from this list.
+
+The loader (:mod:`rewardsmith.reward`) agrees with these rules: code that passes them loads and
+binds its arguments in the sandbox; what is left for the dry run is what only running it can
+show (torch's own names, shapes, values, exceptions).
 
 >>> static_check("def compute_reward(pole_angel):\\n    return pole_angel, {}", ["pole_angle"]).reason
 "unknown argument 'pole_angel' (known: pole_angle)"
@@ -14,20 +23,33 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
-from ..contract import ALLOWED_MODULES, ENTRY_POINT, bind_arguments
+from ..contract import (
+    ALLOWED_MODULES,
+    ALLOWED_TEXT,
+    ENTRY_POINT,
+    FORBIDDEN_NAMES,
+    SCRIPT,
+    Form,
+    bind_arguments,
+    dotted,
+    module_aliases,
+    read_form,
+)
 from ..errors import RewardCodeError
 from ..schemas import CriticVerdict
-
-FORBIDDEN_NAMES = {"__import__", "exec", "eval", "compile", "open", "input", "breakpoint",
-                   "globals", "locals", "vars", "getattr", "setattr", "delattr", "memoryview"}
+from .names import first_problem
 
 
 def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     """Check ``code`` against the reward contract; ``allowed_args`` are the env's names."""
     try:
-        tree = ast.parse(code)
+        compile(code, "reward.py", "exec", dont_inherit=True)  # bytecode only: nothing runs
+        form = read_form(code)
     except SyntaxError as exc:
-        return _reject(f"does not parse: line {exc.lineno}: {exc.msg}")
+        return _reject(f"does not parse: {f'line {exc.lineno}: ' if exc.lineno else ''}{exc.msg}")
+    except (ValueError, RecursionError, MemoryError) as exc:  # ValueError: null bytes, on some Pythons
+        return _reject(f"does not parse: {exc}")
+    tree = form.tree
     warnings: list[str] = []
 
     for node in ast.walk(tree):
@@ -35,7 +57,7 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or "."]
             for module in modules:
                 if module.split(".")[0] not in ALLOWED_MODULES:
-                    return _reject(f"imports {module!r}; only torch and math may be imported")
+                    return _reject(f"imports {module!r}; {ALLOWED_TEXT}")
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return _reject(f"uses {node.id}(), which a reward function must not use")
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
@@ -51,6 +73,14 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
     if isinstance(fn, ast.AsyncFunctionDef):
         return _reject(f"{ENTRY_POINT} must be a plain function, not async")
 
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and not _scripts_entry_point(node, form):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(n, ast.Name) and n.id == ENTRY_POINT for t in targets for n in ast.walk(t)):
+                return _reject(f"line {node.lineno}: assigns to {ENTRY_POINT}; define it once, with def")
+    if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(fn)):
+        return _reject(f"{ENTRY_POINT} yields, which makes it a generator; it must return (total, components)")
+
     args = fn.args
     if args.vararg or args.kwarg:
         return _reject(f"{ENTRY_POINT} must name its arguments (no *args or **kwargs)")
@@ -61,6 +91,10 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
         bind_arguments(names, allowed_args)
     except RewardCodeError as exc:
         return _reject(str(exc))
+
+    problem = first_problem(form)
+    if problem:
+        return _reject(problem)
 
     returns = [n for n in _own_nodes(fn) if isinstance(n, ast.Return)]
     if not returns:
@@ -83,8 +117,19 @@ def static_check(code: str, allowed_args: Sequence[str]) -> CriticVerdict:
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # docstring
+        if isinstance(node, ast.Raise):
+            return _reject(f"line {node.lineno}: raises an exception as the module loads")
         warnings.append(f"line {node.lineno}: top-level statement runs on import")
     return CriticVerdict(ok=True, stage="static", warnings=tuple(warnings))
+
+
+def _scripts_entry_point(node: ast.stmt, form: Form) -> bool:
+    """``compute_reward = torch.jit.script(compute_reward)``."""
+    if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and len(node.value.args) == 1):
+        return False
+    arg = node.value.args[0]
+    return (dotted(node.value.func, module_aliases(form.tree)) == SCRIPT and isinstance(arg, ast.Name)
+            and arg.id == ENTRY_POINT)
 
 
 def _own_nodes(fn: ast.FunctionDef):

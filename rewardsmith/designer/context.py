@@ -5,9 +5,10 @@
   candidate's outcome, and the best rewards of the last few iterations with their
   per-component statistics over training, task fitness, episode lengths, the analyzer's
   findings and the trajectory analyzer's account of the policy's behaviour.
-- Later iterations under human or synthetic feedback (``preference``, ICPL): the preferred and
-  least preferred rewards with their component traces, the chosen rewards of earlier iterations
-  as a chain of diffs; no task fitness anywhere, since the person judged without it.
+- Later iterations under human, vlm or synthetic feedback (``preference``, ICPL): the preferred
+  and least preferred rewards with their component traces, the judge's words on each policy (a
+  VLM's reasons), the chosen rewards of earlier iterations as a chain of diffs; no task fitness
+  anywhere, since the judge judged without it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import difflib
 from ..analyzer import describe
 from ..envs.description import EnvDescription
 from ..prompting import render
-from ..schemas import CandidateResult, IterationRecord
+from ..schemas import CandidateResult, Feedback, IterationRecord
 from . import DesignRequest
 
 HISTORY_DEPTH = 3      # iterations whose best reward stays in the prompt
@@ -29,8 +30,12 @@ def _fmt(x: float | None) -> str:
 
 
 def example_code(env: EnvDescription) -> str:
-    """A reward in the contract's form over this env's own names (shapes handled correctly)."""
-    lines = ["import torch", "", ""]
+    """A reward in the contract's form over this env's own names (shapes handled correctly): plain
+    Python that TorchScript compiles too, with a helper whose number parameter is annotated."""
+    lines = ["import torch", "", "",
+             "def closeness(distance: torch.Tensor, scale: float) -> torch.Tensor:",
+             '    """1 at distance 0, falling towards 0 as the distance grows past scale."""',
+             "    return torch.exp(-distance / scale)", "", ""]
     chosen = list(env.variables[:2])
     args = ", ".join(f"{v.name}: torch.Tensor" for v in chosen)
     lines.append(f"def compute_reward({args}, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:")
@@ -38,7 +43,7 @@ def example_code(env: EnvDescription) -> str:
     for v in chosen:
         size = f"torch.linalg.vector_norm({v.name}, dim=-1)" if v.shape else f"{v.name}.abs()"
         term = f"{v.name}_term"
-        lines.append(f"    {term} = torch.exp(-{size} / 0.5)")
+        lines.append(f"    {term} = closeness({size}, 0.5)")
         names.append(term)
     lines.append("    effort = torch.square(action).reshape(action.shape[0], -1).sum(dim=-1)")
     lines.append(f"    total = {' + '.join(names)} - 0.01 * effort")
@@ -118,7 +123,27 @@ def preference_prompt(request: DesignRequest, common: dict) -> str:
     return render("preference", **common, iteration=last.iteration + 1, best_index=best.index,
                   best_code=best.code.strip(), best_traces=reflection(best, threshold, show_fitness=False),
                   worst_section=worst_section, history_section=_preference_chain(request.history),
-                  problems=_problems(last, show_fitness=False))
+                  problems=_problems(last, show_fitness=False), judge=_judge(last.feedback),
+                  judge_section=_judge_words(last.feedback))
+
+
+def _judge(feedback: Feedback) -> str:
+    if feedback.kind == "vlm":
+        return "A vision-language model"
+    return "A person"
+
+
+def _judge_words(feedback: Feedback) -> str:
+    """What the judge said about each candidate, best first (a VLM's reasons, or a person's words)."""
+    if not feedback.reasons:
+        return ""
+    order = [i for i in feedback.order if i in feedback.reasons]
+    order += [i for i in sorted(feedback.reasons) if i not in order]
+    lines = ["\n## What the judge said about each policy, best first"]
+    for index in order:
+        tag = " (preferred)" if index == feedback.best else " (least preferred)" if index == feedback.worst else ""
+        lines.append(f"- candidate {index}{tag}: {feedback.reasons[index]}")
+    return "\n".join(lines) + "\n"
 
 
 def _preference_chain(history: list[IterationRecord], minimum: int = 2) -> str:

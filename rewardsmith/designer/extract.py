@@ -12,12 +12,13 @@ from __future__ import annotations
 import ast
 import re
 
-from ..contract import ENTRY_POINT
+from ..contract import ENTRY_POINT, with_prelude_imports
 
 FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 THINKING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
 DEFINITION = re.compile(rf"^[ \t]*def\s+{ENTRY_POINT}\s*\(", re.M)
 IMPORT = re.compile(r"^[ \t]*(import|from)\s+\w")
+DECORATOR = re.compile(r"^[ \t]*@[\w.]+")  # @torch.jit.script above the definition
 
 
 def extract_code(answer: str) -> str | None:
@@ -25,8 +26,9 @@ def extract_code(answer: str) -> str | None:
 
     Fenced blocks come first (the last one that defines the function: models revise as they
     go); an unterminated fence runs to the end; without fences, the longest stretch of lines
-    around the definition that parses. ``import torch``/``import math`` are added when the
-    code uses them without importing them.
+    around the definition that parses. Imports are added for the names the contract's prelude
+    gives (``torch``, ``math``, ``Tensor``, ``Tuple``, ``Dict``...) that the code uses without
+    importing them, so that the stored ``reward.py`` runs outside rewardsmith too.
     """
     text = THINKING.sub("", answer or "")
     blocks = [m.group(3) for m in FENCE.finditer(text)]
@@ -35,7 +37,7 @@ def extract_code(answer: str) -> str | None:
     if code is None:
         return None
     code = _dedent(code).strip("\n") + "\n"
-    return _add_imports(code)
+    return with_prelude_imports(code)
 
 
 def _unfenced(text: str) -> str | None:
@@ -46,7 +48,7 @@ def _unfenced(text: str) -> str | None:
     lines = text.splitlines()
     def_line = text[:match.start()].count("\n")
     start = def_line
-    while start > 0 and (not lines[start - 1].strip() or IMPORT.match(lines[start - 1])):
+    while start > 0 and (not lines[start - 1].strip() or IMPORT.match(lines[start - 1]) or DECORATOR.match(lines[start - 1])):
         start -= 1
     for end in range(len(lines), def_line, -1):  # the longest piece that parses
         piece = "\n".join(lines[start:end])
@@ -62,17 +64,3 @@ def _dedent(code: str) -> str:
     import textwrap
 
     return textwrap.dedent(code)
-
-
-def _add_imports(code: str) -> str:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return code  # the critic reports the syntax error to the model
-    imported = {alias.asname or alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    used = {node.value.id for node in ast.walk(tree) if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)}
-    missing = [m for m in ("math", "torch") if m in used and m not in imported]
-    return "".join(f"import {m}\n" for m in missing) + code

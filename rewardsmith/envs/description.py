@@ -20,12 +20,12 @@ class StateVar(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
-    description: str = ""
-    unit: str = "-"
+    name: str = Field(description="the name a reward argument and the fitness use (a Python identifier)")
+    description: str = Field("", description="what it means, in words (the designer reads it)")
+    unit: str = Field("-", description="its unit, e.g. m, rad, m/s")
     shape: tuple[int, ...] = Field(default=(), description="per-env shape; () is a scalar per env")
     low: float | None = Field(default=None, description="lowest value it takes (bound or typical)")
-    high: float | None = None
+    high: float | None = Field(default=None, description="highest value it takes (bound or typical)")
     obs: int | tuple[int, int] | None = Field(
         None, description="index, or [start, stop) slice, of the flattened observation it is read from")
     info: str | None = Field(None, description="key of the step's info dict it is read from")

@@ -3,12 +3,13 @@
 - ``metric`` (:mod:`.metric`): by the task's fitness (ground truth).
 - ``synthetic`` (:mod:`.synthetic`): by fitness plus Gaussian noise, a stand-in for a person.
 - ``human`` (:mod:`.human`): a person ranks the candidates in the terminal UI (``rewardsmith rank``).
+- ``vlm`` (:mod:`.vlm`): a vision-language model ranks them from frames of their recorded episodes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import RewardsmithError
 from ..schemas import Feedback, IterationRecord
@@ -21,6 +22,9 @@ from .synthetic import SyntheticFeedback
 __all__ = ["FEEDBACKS", "FeedbackSource", "HumanFeedback", "MetricFeedback", "SyntheticFeedback", "make_feedback",
            "ranking_feedback"]
 
+if TYPE_CHECKING:
+    from ..llm.client import LLMClient
+
 
 class FeedbackSource(Protocol):
     kind: str
@@ -28,14 +32,15 @@ class FeedbackSource(Protocol):
     def judge(self, record: IterationRecord, task: TaskSpec) -> Feedback: ...
 
 
-FEEDBACKS = ("metric", "human", "synthetic")
+FEEDBACKS = ("metric", "human", "synthetic", "vlm")
 
 
 def make_feedback(kind: str, run_path: Path | None = None, noise: float | None = None, seed: int = 0,
-                  interactive: bool | None = None) -> FeedbackSource:
+                  interactive: bool | None = None, vlm: LLMClient | None = None) -> FeedbackSource:
     """``metric``; ``synthetic`` (``noise``: std as a fraction of the success threshold, default
     0.1; ``seed`` for its draws); ``human`` (needs the run directory, where rankings are kept;
-    ``interactive`` overrides the terminal check)."""
+    ``interactive`` overrides the terminal check); ``vlm`` (the run directory and the model's
+    client, checked with :func:`.vlm.check_vision`)."""
     if kind == "metric":
         return MetricFeedback()
     if kind == "synthetic":
@@ -46,4 +51,10 @@ def make_feedback(kind: str, run_path: Path | None = None, noise: float | None =
         if run_path is None:
             raise ValueError("human feedback needs the run directory")
         return HumanFeedback(run_path, interactive=interactive)
+    if kind == "vlm":
+        if run_path is None or vlm is None:
+            raise ValueError("vlm feedback needs the run directory and the model's client")
+        from .vlm import VLMFeedback
+
+        return VLMFeedback(vlm, run_path)
     raise RewardsmithError(f"unknown feedback {kind!r} (known: {', '.join(FEEDBACKS)})")

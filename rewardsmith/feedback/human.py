@@ -33,7 +33,7 @@ class HumanFeedback:
             order = ranked(record, lambda c: -c.index)
             return feedback_from_order(record, self.kind, order, "fewer than two trained candidates; nobody was asked")
         run = RunDir(self.run_path)
-        ranking = run.latest_ranking(record.iteration)
+        ranking = run.latest_ranking(record.iteration, judge="person")
         if ranking is None and self._can_ask():
             from ..tui.rank import rank_iteration
 

@@ -47,6 +47,10 @@ class Backend(Protocol):
         """Environment variables the provider needs that are not set."""
         ...
 
+    def supports_images(self) -> bool | None:
+        """Whether the model takes images in messages (``None``: not known; ask it)."""
+        ...
+
 
 def make_backend(model: str, api_base: str | None = None, **options) -> Backend:
     if model == "scripted":
@@ -60,7 +64,8 @@ def make_backend(model: str, api_base: str | None = None, **options) -> Backend:
 
 def make_llm(model: str, api_base: str | None = None, *, max_cost: float | None = None,
              cache_dir: str | None = None, **options):
-    """An :class:`LLMClient` for a litellm model name (or ``scripted`` for tests)."""
+    """An :class:`LLMClient` for a litellm model name (or ``scripted`` for tests); messages may
+    carry images (:class:`~rewardsmith.schemas.ImagePart`) for a vision model."""
     from .client import LLMClient, default_cache_dir
 
     backend = make_backend(model, api_base, **options)

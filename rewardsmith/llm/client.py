@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import BudgetExceeded, LLMError
 from ..runs import atomic_write_json
-from ..schemas import LLMReply, LLMRequest, LLMUsage
+from ..schemas import ImagePart, LLMReply, LLMRequest, LLMUsage, TextPart
 from . import Backend, TransientLLMError
 
 CACHE_VERSION = 1
@@ -56,59 +56,90 @@ class Answer:
     log: str | None
 
 
+class _Ledger:
+    """What clients of one run share: the tally, the spending limit and the numbered log."""
+
+    def __init__(self, max_cost: float | None):
+        self.lock = threading.Lock()
+        self.max_cost = max_cost
+        self.usage = LLMUsage()
+        self.log_dir: Path | None = None
+        self.pending_logs: list[tuple[dict, dict]] = []
+        self.next_log = 0
+
+
 class LLMClient:
-    """Thread-safe wrapper of one backend; shared by the designer, the critic and the analyzer."""
+    """Thread-safe wrapper of one backend; shared by the designer, the critic and the analyzer.
+    Another model of the same run (the VLM judge) is a :meth:`sibling`: same tally, limit and log."""
 
     def __init__(self, backend: Backend, cache_dir: str | Path | None = None, max_cost: float | None = None,
                  max_attempts: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
-                 max_parallel: int = 4):
+                 max_parallel: int = 4, retry_after_max_s: float = 120.0, _ledger: _Ledger | None = None):
         self.backend = backend
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.max_cost = max_cost
         self.max_attempts, self.backoff_s, self.backoff_max_s = max_attempts, backoff_s, backoff_max_s
+        self.retry_after_max_s = retry_after_max_s  # a server's own Retry-After is honoured up to this
         self.max_parallel = max_parallel
-        self.lock = threading.Lock()
-        self._usage = LLMUsage()
-        self.log_dir: Path | None = None
-        self._pending_logs: list[tuple[dict, dict]] = []
-        self._next_log = 0
+        self._ledger = _ledger or _Ledger(max_cost)
+        self.lock = self._ledger.lock
+
+    def sibling(self, backend: Backend) -> LLMClient:
+        """A client of another backend that counts, limits and logs together with this one."""
+        return LLMClient(backend, self.cache_dir, max_attempts=self.max_attempts, backoff_s=self.backoff_s,
+                         backoff_max_s=self.backoff_max_s, max_parallel=self.max_parallel,
+                         retry_after_max_s=self.retry_after_max_s, _ledger=self._ledger)
 
     @property
     def model(self) -> str:
         return self.backend.model
 
     @property
+    def max_cost(self) -> float | None:
+        return self._ledger.max_cost
+
+    @property
     def usage(self) -> LLMUsage:
-        return self._usage
+        """What this client and its siblings spent."""
+        return self._ledger.usage
+
+    def _count(self, usage: LLMUsage) -> None:
+        with self.lock:
+            self._ledger.usage = self._ledger.usage + usage
 
     def add_previous_usage(self, usage: LLMUsage) -> None:
         """Count what earlier sessions of a resumed run spent (for the tally and --max-cost)."""
-        with self.lock:
-            self._usage = self._usage + usage
+        self._count(usage)
 
     # -- logs ------------------------------------------------------------------------------------
+    @property
+    def log_dir(self) -> Path | None:
+        return self._ledger.log_dir
+
     def attach(self, log_dir: Path) -> None:
-        """Log every exchange under ``log_dir`` from now on (and the ones made before)."""
+        """Log every exchange (of this client and its siblings) under ``log_dir`` from now on, and
+        the ones made before."""
         log_dir.mkdir(parents=True, exist_ok=True)
         numbers = [int(p.name[:3]) for p in log_dir.glob("[0-9][0-9][0-9]*-request.json")]
+        ledger = self._ledger
         with self.lock:
-            self.log_dir = log_dir
-            self._next_log = max(numbers, default=-1) + 1
-            pending, self._pending_logs = self._pending_logs, []
+            ledger.log_dir = log_dir
+            ledger.next_log = max(numbers, default=-1) + 1
+            pending, ledger.pending_logs = ledger.pending_logs, []
         for request, response in pending:
             self._write_log(request, response)
 
     def _write_log(self, request: dict, response: dict) -> str | None:
+        ledger = self._ledger
         with self.lock:
-            if self.log_dir is None:
-                self._pending_logs.append((request, response))
+            if ledger.log_dir is None:
+                ledger.pending_logs.append((request, response))
                 return None
-            number = self._next_log
-            self._next_log += 1
+            log_dir, number = ledger.log_dir, ledger.next_log
+            ledger.next_log += 1
         stem = f"{number:03d}"
-        atomic_write_json(self.log_dir / f"{stem}-request.json", request)
-        atomic_write_json(self.log_dir / f"{stem}-response.json", response)
-        return f"{self.log_dir.name}/{stem}"
+        atomic_write_json(log_dir / f"{stem}-request.json", request)
+        atomic_write_json(log_dir / f"{stem}-response.json", response)
+        return f"{log_dir.name}/{stem}"
 
     # -- cache -----------------------------------------------------------------------------------
     def _key(self, request: LLMRequest, sample: int) -> str:
@@ -140,16 +171,18 @@ class LLMClient:
         return [Answer(text, log) for reply, log in results for text in reply.texts]
 
     def ask(self, request: LLMRequest, purpose: str = "", sample: int = 0, use_cache: bool = True,
-            attempts: int | None = None) -> tuple[LLMReply, str | None]:
-        """One request through the cache, the budget and the retry loop; the reply and its log."""
+            attempts: int | None = None, retry_unreachable: bool = True) -> tuple[LLMReply, str | None]:
+        """One request through the cache, the budget and the retry loop; the reply and its log.
+
+        Transient answers (429, 5xx, timeouts, dropped connections) are retried; with
+        ``retry_unreachable`` false, a server that cannot be reached at all is not."""
         key = self._key(request, sample)
         record = {"purpose": purpose, "model": self.backend.model, "api_base": self.backend.api_base,
                   "sample": sample, "cache_key": key, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                   **request.model_dump(mode="json")}
         cached = self._cached(key) if use_cache else None
         if cached is not None:
-            with self.lock:
-                self._usage = self._usage + LLMUsage(cached=1)
+            self._count(LLMUsage(cached=1))
             return cached, self._write_log(record, {"cached": True, **cached.model_dump(mode="json")})
 
         self._check_budget()
@@ -162,19 +195,20 @@ class LLMClient:
                 break
             except TransientLLMError as exc:
                 errors.append(scrub(str(exc)))
+                if exc.connection and not retry_unreachable:
+                    self._write_log(record, {"error": errors[-1], "errors": errors})
+                    raise LLMError(errors[-1]) from None
                 if attempt == attempts:
                     self._write_log(record, {"error": errors[-1], "errors": errors})
                     raise LLMError(f"{self.backend.model}: {errors[-1]} (gave up after {attempt} attempts)") from None
-                with self.lock:
-                    self._usage = self._usage + LLMUsage(retries=1)
+                self._count(LLMUsage(retries=1))
                 time.sleep(self._delay(attempt, exc.retry_after))
             except LLMError as exc:
                 errors.append(scrub(str(exc)))
                 self._write_log(record, {"error": errors[-1], "errors": errors})
                 raise LLMError(errors[-1]) from None
-        with self.lock:
-            self._usage = self._usage + LLMUsage(requests=1, prompt_tokens=reply.prompt_tokens,
-                                                 completion_tokens=reply.completion_tokens, cost_usd=reply.cost_usd)
+        self._count(LLMUsage(requests=1, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                             cost_usd=reply.cost_usd))
         path = self._cache_path(key)
         if path is not None and use_cache:
             atomic_write_json(path, reply)
@@ -185,25 +219,43 @@ class LLMClient:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_max_s)
+            return min(max(retry_after, 0.0), self.retry_after_max_s)
         return min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
     def _check_budget(self) -> None:
-        if self.max_cost is not None and self._usage.cost_usd >= self.max_cost:
-            raise BudgetExceeded(f"LLM spending reached ${self._usage.cost_usd:.6g}, the limit set by "
+        if self.max_cost is not None and self.usage.cost_usd >= self.max_cost:
+            raise BudgetExceeded(f"LLM spending reached ${self.usage.cost_usd:.6g}, the limit set by "
                                  f"--max-cost ${self.max_cost:g}")
 
     # -- preflight -------------------------------------------------------------------------------
-    def preflight(self) -> None:
-        """Fail early, with one line, on a missing key, an unreachable server or an unknown model."""
+    def preflight(self, image: ImagePart | None = None, who: str = "LLM", flag: str = "--api-base") -> None:
+        """Fail early, with one line, on a missing key, an unreachable server or an unknown model;
+        with ``image``, also on a model that cannot take images (litellm's model list, else the
+        request carrying it).
+
+        A rate limit or a server error at start-up is no reason to give up: those answers are
+        retried as every request's are (with the server's ``Retry-After``); only a server that
+        cannot be reached, a rejected key or an unknown model end the run here."""
         missing = self.backend.missing_keys()
+        model = self.backend.model
         if missing and not self.backend.api_base:
-            raise LLMError(f"model {self.backend.model} needs {' and '.join(missing)} in the environment "
-                           "(or --api-base URL for a server that needs no key)")
-        ping = LLMRequest.chat(("user", "Reply with the single word OK."), max_tokens=16)
+            raise LLMError(f"model {model} needs {' and '.join(missing)} in the environment "
+                           f"(or {flag} URL for a server that needs no key)")
+        content: str | tuple[TextPart | ImagePart, ...] = PING
+        if image is not None:
+            if self.backend.supports_images() is False:
+                raise LLMError(f"model {model} cannot take images (litellm's model list says so); the {who} "
+                               "needs a vision model such as openai/gpt-4o-mini or anthropic/claude-sonnet-4-5")
+            content = (TextPart(text=PING), image)
+        ping = LLMRequest.chat(("user", content), max_tokens=16)
         try:
-            self.ask(ping, purpose="preflight", use_cache=False, attempts=2)
+            self.ask(ping, purpose=f"preflight {who}" if image is not None else "preflight", use_cache=False,
+                     retry_unreachable=False)
         except BudgetExceeded:
             raise
         except LLMError as exc:
-            raise LLMError(f"the LLM is not usable: {exc}") from None
+            with_image = " (a request with a 16x16 image)" if image is not None else ""
+            raise LLMError(f"the {who} is not usable{with_image}: {exc}") from None
+
+
+PING = "Reply with the single word OK."

@@ -11,7 +11,7 @@ import os
 import re
 
 from ..errors import LLMError
-from ..schemas import LLMReply, LLMRequest
+from ..schemas import LLMMessage, LLMReply, LLMRequest, TextPart
 from . import TransientLLMError
 from .client import scrub
 
@@ -54,9 +54,17 @@ class LiteLLMBackend:
         # a base URL variable (OLLAMA_API_BASE, ...) has a working default; only keys are required
         return [name for name in missing if not re.search(r"(BASE|URL|HOST)", name)]
 
+    def supports_images(self) -> bool | None:
+        try:
+            info = import_litellm().get_model_info(self.model)
+        except Exception:
+            return None  # a model litellm does not list (a local server): only a request can tell
+        known = info.get("supports_vision")
+        return None if known is None else bool(known)
+
     def complete(self, request: LLMRequest) -> LLMReply:
         litellm = import_litellm()
-        kwargs: dict = {"model": self.model, "messages": [m.model_dump() for m in request.messages],
+        kwargs: dict = {"model": self.model, "messages": [_wire(m) for m in request.messages],
                         "timeout": self.timeout_s, "max_retries": 0, "num_retries": 0}
         if self.api_base:
             kwargs["api_base"] = self.api_base
@@ -96,9 +104,10 @@ class LiteLLMBackend:
         where = self.api_base or self.provider
         status = getattr(exc, "status_code", None)
         text = _short(exc)
-        if _in_chain(exc, ("ConnectError", "ConnectionError", "ConnectionRefusedError", "APIConnectionError",
-                           "RemoteProtocolError")):
+        if _in_chain(exc, ("ConnectError", "ConnectionRefusedError", "gaierror")):  # refused, no such host
             return TransientLLMError(f"cannot reach {where}: {_root_message(exc)}", connection=True)
+        if _in_chain(exc, ("ConnectionError", "APIConnectionError", "RemoteProtocolError", "ReadError")):
+            return TransientLLMError(f"the connection to {where} broke: {_root_message(exc)}")
         if isinstance(exc, litellm.Timeout) or _in_chain(exc, ("TimeoutException", "ReadTimeout", "TimeoutError")):
             return TransientLLMError(f"{where} did not answer within {self.timeout_s:g} s")
         if isinstance(status, int) and (status in (408, 409, 429) or status >= 500):
@@ -109,6 +118,16 @@ class LiteLLMBackend:
         if isinstance(exc, litellm.NotFoundError) or status == 404:
             return LLMError(f"model {self.model} was not found at {where}: {text}")
         return LLMError(f"{self.model}: {text}")
+
+
+def _wire(message: LLMMessage) -> dict:
+    """A message in OpenAI's form, which litellm translates for each provider (Anthropic's base64
+    ``image`` blocks, Gemini's inline data, ...): images as ``image_url`` data URLs."""
+    if isinstance(message.content, str):
+        return {"role": message.role, "content": message.content}
+    parts = [{"type": "text", "text": part.text} if isinstance(part, TextPart)
+             else {"type": "image_url", "image_url": {"url": part.data_url()}} for part in message.content]
+    return {"role": message.role, "content": parts}
 
 
 def _collect(response) -> tuple[list[str], tuple[int, int] | None]:
@@ -162,10 +181,41 @@ def _retry_after(exc: BaseException) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     try:
-        value = headers.get("retry-after")
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+        return retry_after_seconds(headers.get("retry-after-ms"), headers.get("retry-after"))
+    except AttributeError:
         return None
+
+
+def retry_after_seconds(milliseconds: str | None, value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait as a server asks: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in
+    seconds or as an HTTP date (RFC 9110).
+
+    >>> retry_after_seconds(None, "7"), retry_after_seconds("1500", "7")
+    (7.0, 1.5)
+    >>> retry_after_seconds(None, "Wed, 21 Oct 2015 07:28:30 GMT", now=1445412500.0)
+    10.0
+    >>> retry_after_seconds(None, "soon") is None
+    True
+    """
+    import email.utils
+    import time
+
+    for text, scale in ((milliseconds, 1e-3), (value, 1.0)):
+        if text is None:
+            continue
+        try:
+            return max(0.0, float(text) * scale)
+        except (TypeError, ValueError):
+            pass
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _key_names(model: str) -> list[str]:

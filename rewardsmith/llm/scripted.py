@@ -25,12 +25,13 @@ class ScriptedBackend:
     api_base: str | None = None
 
     def __init__(self, replies: list[Reply] | tuple[Reply, ...] = (), supports_n: bool = True,
-                 model: str = "scripted", cost_per_token: float = 0.0):
+                 model: str = "scripted", cost_per_token: float = 0.0, images: bool | None = True):
         self.queue: deque[Reply] = deque(replies)
         self.requests: list[LLMRequest] = []
         self.supports_n = supports_n
         self.model = model
         self.cost_per_token = cost_per_token
+        self.images = images
         self.lock = threading.Lock()
 
     def enqueue(self, *replies: Reply) -> None:
@@ -40,6 +41,9 @@ class ScriptedBackend:
 
     def missing_keys(self) -> list[str]:
         return []
+
+    def supports_images(self) -> bool | None:
+        return self.images
 
     def complete(self, request: LLMRequest) -> LLMReply:
         with self.lock:
@@ -52,7 +56,7 @@ class ScriptedBackend:
                 if isinstance(item, Exception):
                     raise item
                 texts.append(item(request) if callable(item) else item)
-        prompt = sum(len(m.content) for m in request.messages) // 4
+        prompt = sum(len(m.text) + 340 * len(m.images) for m in request.messages) // 4
         completion = sum(len(t) for t in texts) // 4
         return LLMReply(texts=texts, prompt_tokens=prompt, completion_tokens=completion,
                         cost_usd=(prompt + completion) * self.cost_per_token, model=self.model)

@@ -81,12 +81,17 @@ def _setup(job_dir: Path, kind: str) -> Setup:
     return setup
 
 
+def announce_reward() -> None:
+    """Say that the reward's code runs from now on: the host trusts nothing printed after this."""
+    sys.stdout.write(REWARD_LOADING + "\n")
+    sys.stdout.flush()
+
+
 def load_reward(setup: Setup, job_dir: Path):
     """The candidate's reward, loaded (its module runs): from here on its code may print anything."""
     from ..reward import RewardFunction
 
-    sys.stdout.write(REWARD_LOADING + "\n")
-    sys.stdout.flush()
+    announce_reward()
     return RewardFunction.from_file(job_dir / setup.job.reward_file, setup.description.reward_arguments)
 
 
@@ -117,20 +122,34 @@ def dry_run(env, reward, device: str) -> tuple[list[str], list[float]]:
     return list(components), torch.cat(totals).cpu().tolist()
 
 
-def run_check(job_dir: Path, setup: Setup) -> int:
+def check(task, path: Path, device: str, env=None):
+    """Load the reward in ``path`` and dry-run it on ``task`` (on ``env``, else a fresh dry-run env):
+    the check job's :class:`CheckReport`."""
     from ..errors import RewardCodeError
+    from ..reward import RewardFunction
     from ..schemas import CheckReport
 
+    env = env if env is not None else task.env.make(DRY_RUN_ENVS, device, seed=12345)
     try:
-        reward = load_reward(setup, job_dir)
-        names, signature = dry_run(setup.envs["dry_run"], reward, setup.device)
-        report = CheckReport(ok=True, components=names, signature=signature)
+        announce_reward()
+        reward = RewardFunction.from_file(path, task.env.describe().reward_arguments)
+        names, signature = dry_run(env, reward, device)
+        return CheckReport(ok=True, components=names, signature=signature, **_form(reward))
     except RewardCodeError as exc:
-        report = CheckReport(ok=False, reason=str(exc))
+        return CheckReport(ok=False, reason=str(exc))
     except Exception as exc:  # the reward raised: report it like a user error
-        report = CheckReport(ok=False, reason=_exception_reason(exc))
+        return CheckReport(ok=False, reason=_exception_reason(exc))
+
+
+def run_check(job_dir: Path, setup: Setup) -> int:
+    report = check(setup.task, job_dir / setup.job.reward_file, setup.device, setup.envs["dry_run"])
     emit(RESULT, report.model_dump())
     return 0
+
+
+def _form(reward) -> dict:
+    """How the reward ran, for the job's record."""
+    return {"runs_as": reward.runs_as, "torchscript_error": reward.torchscript_error}
 
 
 def _exception_reason(exc: BaseException) -> str:
@@ -164,6 +183,7 @@ def run_train(job_dir: Path, setup: Setup) -> int:
         return finish(WorkerOutcome(status="rejected", reason=str(exc)))
     except Exception as exc:
         return finish(WorkerOutcome(status="rejected", reason=_exception_reason(exc)))
+    form = lambda: _form(reward)  # noqa: E731 - read at the end: TorchScript may give way to Python mid-training
 
     env, eval_env = setup.envs["train"], setup.envs["eval"]
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
@@ -178,16 +198,16 @@ def run_train(job_dir: Path, setup: Setup) -> int:
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
                     success_threshold=threshold, on_checkpoint=progress)
     except RewardCodeError as exc:
-        return finish(WorkerOutcome(status="failed", reason=str(exc)))
+        return finish(WorkerOutcome(status="failed", reason=str(exc), **form()))
     except Exception as exc:
-        return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc)))
+        return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc), **form()))
     save_policy(out.policy, job_dir / job.policy_file)
     emit(POLICY_SAVED, {})
     try:
         write_rollout(out.policy, task, lambda v, a: reward.checked_call(v, a, len(a)), device, job_dir)
     except Exception as exc:  # a video is a nicety: the candidate stands without one
         print(f"rollout not recorded: {_exception_reason(exc)}", flush=True)
-    return finish(WorkerOutcome(status="ok", log=out.log))
+    return finish(WorkerOutcome(status="ok", log=out.log, **form()))
 
 
 def _wait_for_go(job_dir: Path) -> bool:
@@ -203,7 +223,7 @@ def _wait_for_go(job_dir: Path) -> bool:
 
 def run_evaluate(job_dir: Path, setup: Setup) -> int:
     from ..expressions import FitnessProgram
-    from ..train.evaluate import evaluate_policy
+    from ..train.evaluate import FitnessNotFinite, evaluate_policy
     from ..train.policy import load_policy
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
@@ -217,7 +237,11 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
         emit(RESULT, {"error": f"could not load the policy checkpoint: {type(exc).__name__}: {exc}"})
         return 0
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
-    summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+    try:
+        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+    except FitnessNotFinite as exc:
+        emit(RESULT, {"error": str(exc)})
+        return 0
     emit(RESULT, summary.model_dump())
     return 0
 

@@ -29,9 +29,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import DiskFull, SandboxLacks, is_disk_full
 from ..runs import atomic_write_text
-from ..schemas import CheckReport, EvalSummary, RolloutTrace, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..schemas import CheckReport, EvalSummary, RolloutTrace, RunsAs, Status, TrainLog, WorkerJob, WorkerOutcome
 from ..task import TaskSpec
-from ..video import encode_videos, load_frames
+from ..video import GIF, MP4, encode_videos, load_frames
 from .protocol import (
     FRAMES_FILE,
     GO_FILE,
@@ -55,6 +55,11 @@ MAX_SIGNATURE = 4096
 ENOSPC_MESSAGE = "No space left on device"
 NEARLY_FULL_BYTES = 16 * 1024 * 1024
 SCRATCH = ("work", "eval")  # a candidate's sandbox folders, removed once it is done
+# What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
+# is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
+# executor that runs candidates on another machine brings these back, read with read_untrusted.
+CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
+                   TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES}
 
 ProgressFn = Callable[[dict], None]
 R = TypeVar("R", bound=BaseModel)
@@ -89,6 +94,8 @@ class JobOutcome:
     eval: EvalSummary | None
     wall_s: float
     sandbox: str
+    runs_as: RunsAs = "python"            # as the training job reported it
+    torchscript_error: str | None = None
 
 
 # ------------------------------------------------------------------------- reading what a job wrote
@@ -345,9 +352,11 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     start = time.perf_counter()
     limits = replace(job.limits, threads=threads)
 
+    form: dict[str, Any] = {}  # how the reward ran, once the training job has said
+
     def done(status: Status, reason: str | None, train: TrainLog | None = None,
              ev: EvalSummary | None = None) -> JobOutcome:
-        return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name)
+        return JobOutcome(status, reason, train, ev, time.perf_counter() - start, sandbox.name, **form)
 
     work = job.folder / "work"
     if work.exists():
@@ -391,6 +400,7 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
             outcome = WorkerOutcome.model_validate_json(raw)
         except ValidationError:
             return done("failed", f"the training job wrote a malformed {OUTCOME_FILE}")
+        form.update(runs_as=outcome.runs_as, torchscript_error=outcome.torchscript_error)
         if outcome.status != "ok":
             return done(outcome.status, explain_blocked(outcome.reason), outcome.log)
         policy = evaluation.start(work)  # unless it started already

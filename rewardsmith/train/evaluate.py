@@ -12,6 +12,11 @@ from ..schemas import EvalSummary, Stats
 from .policy import ActorCritic
 
 
+class FitnessNotFinite(ValueError):
+    """The task's fitness expression gave inf or NaN for an episode (a division by zero, say):
+    the evaluation failed; it never counts as a success."""
+
+
 def _stats(values: torch.Tensor) -> Stats:
     values = values.double()
     return Stats(mean=float(values.mean()), std=float(values.std(unbiased=False)),
@@ -56,6 +61,12 @@ def evaluate_policy(policy: ActorCritic, env, program: FitnessProgram, success_t
         if t % 32 == 31 and not bool(active.any()):
             break
     per_episode = tracker.first_fitness
+    finite = torch.isfinite(per_episode)
+    if not bool(finite.all()):
+        bad = per_episode[~finite]
+        raise FitnessNotFinite(f"the task's fitness is {float(bad[0])} in {bad.numel()} of {per_episode.numel()} "
+                               "evaluation episodes (a division by zero in fitness.expression?); it must be a finite "
+                               "number")
     fitness = float(per_episode.double().mean())
     per_variable: dict[str, Stats] = {}
     if scalar_vars and float(steps) > 0:

@@ -86,11 +86,23 @@ class IterationView:
     task: TaskSpec
     iteration: int
     candidates: list[CandidateView]
-    previous: Ranking | None = None  # a ranking already given for this iteration
+    previous: Ranking | None = None  # a person's ranking already given for this iteration
+    vlm: Ranking | None = None       # the vision-language model's ranking of it, if one ranked it
 
     @cached_property
     def has_fitness(self) -> bool:
         return any(c.fitness is not None for c in self.candidates)
+
+    def vlm_label(self, index: int) -> str:
+        """Where the VLM put candidate ``index``: ``★ best``, ``✗ worst``, ``#2``, or nothing."""
+        v = self.vlm
+        if v is None:
+            return ""
+        if index == v.best:
+            return "★ best"
+        if index == v.worst:
+            return "✗ worst"
+        return f"#{v.order.index(index) + 1}" if index in v.order else ""
 
 
 def latest_iteration(run: RunDir) -> int | None:
@@ -116,7 +128,8 @@ def load_iteration(run_path: Path, iteration: int | None = None) -> IterationVie
         raise RunDirError(f"{run_path}: there is no iteration {iteration + 1}")
     candidates = [CandidateView(c.index, run.candidate_dir(iteration, c.index), run.load_result(iteration, c.index))
                   for c in proposals]
-    return IterationView(run.path, task, iteration, candidates, run.latest_ranking(iteration))
+    return IterationView(run.path, task, iteration, candidates, run.latest_ranking(iteration, judge="person"),
+                         run.latest_ranking(iteration, judge="vlm"))
 
 
 @dataclass
@@ -156,6 +169,18 @@ class Marks:
             self.best = None
         if self.worst == index:
             self.worst = None
+
+    def adopt(self, ranking: Ranking) -> None:
+        """Start from someone else's ranking (a VLM's): its best, worst and order become the marks."""
+        self.best = self.worst = None
+        self.ranks = {}
+        for place, index in enumerate(ranking.order, start=1):
+            if index in self.rankable:
+                self.ranks[index] = place
+        if ranking.best in self.rankable:
+            self.mark_best(ranking.best)
+        if ranking.worst is not None and ranking.worst in self.rankable:
+            self.mark_worst(ranking.worst)
 
     def label(self, index: int) -> str:
         parts = []

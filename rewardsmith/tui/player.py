@@ -15,12 +15,13 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import Static
 
-# textual-image asks the terminal what it supports when imported: this must happen before a
-# Textual app owns the terminal, or the answer arrives as key presses.
-from textual_image.widget import Image
-
 from ..schemas import RolloutTrace
 from .model import CandidateView
+
+# textual-image asks the terminal what it supports when imported: this must happen before a
+# Textual app owns the terminal, or the answer arrives as key presses (.terminal makes the
+# question safe on terminals that report 0 columns or do not answer)
+from .terminal import Image
 
 MAX_TERMINAL_FPS = 12.5
 

@@ -5,6 +5,11 @@ for the candidate under the cursor the right side plays its recorded episode and
 reward code, and the plot shows its components over training. ``b``/``w`` mark the best and
 the worst, ``1``-``9`` give an optional full order, ``s`` saves the ranking into the run
 directory and quits, ``q`` quits without saving. The app returns the saved :class:`Ranking`.
+
+When a vision-language model ranked the iteration (``--feedback vlm``), its places are a column
+of the list and its reason for the candidate under the cursor is shown beside it; ``a`` takes its
+ranking as the start of the person's own. What the person submits is their ranking: it wins over
+the model's.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class RankApp(App[Ranking | None]):
     #goal { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     #candidates { height: auto; max-height: 16; }
     #marks { height: auto; padding: 0 1; color: $accent; }
+    #vlm { height: auto; max-height: 6; padding: 0 1; color: $text-muted; }
     #curves { height: 1fr; min-height: 8; }
     #right { width: 1fr; padding: 0 1; }
     #code { height: 1fr; border: round $primary; }
@@ -44,6 +50,7 @@ class RankApp(App[Ranking | None]):
         Binding("1", "place(1)", "Order", key_display="1-9"),
         *(Binding(str(n), f"place({n})", show=False) for n in range(2, 10)),
         Binding("x", "clear", "Clear marks"),
+        Binding("a", "adopt", "Take the VLM's ranking"),
         Binding("space", "play", "Play/pause"),
         Binding("v", "video", "Open video"),
         Binding("s", "submit", "Submit"),
@@ -66,6 +73,7 @@ class RankApp(App[Ranking | None]):
                 yield Static(f"Goal: {self.view.task.description}", id="goal")
                 yield DataTable(id="candidates", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="marks")
+                yield Static("", id="vlm")
                 yield PlotextPlot(id="curves")
             with Vertical(id="right"):
                 yield RolloutPlayer(id="rollout")
@@ -82,11 +90,15 @@ class RankApp(App[Ranking | None]):
         table.add_column("status", key="status")
         if v.has_fitness:
             table.add_column("fitness", key="fitness")
+        if v.vlm is not None:
+            table.add_column("VLM", key="vlm", width=8)
         table.add_column("components (mean, end of training)", key="components")
         for c in v.candidates:
             row = [self.marks.label(c.index), str(c.index), c.status]
             if v.has_fitness:
                 row.append(_num(c.fitness))
+            if v.vlm is not None:
+                row.append(v.vlm_label(c.index))
             row.append("  ".join(f"{k} {m:.3g}" for k, m in c.component_means().items()) or (
                 (c.result.reason or "")[:40] if c.result else ""))
             table.add_row(*row, key=str(c.index))
@@ -116,6 +128,16 @@ class RankApp(App[Ranking | None]):
         self.query_one("#code-text", Static).update(
             Syntax(code, "python", theme="ansi_dark", line_numbers=True, background_color="default"))
         self._plot(candidate)
+        self._show_vlm(candidate)
+
+    def _show_vlm(self, candidate: CandidateView) -> None:
+        vlm = self.view.vlm
+        if vlm is None:
+            return
+        order = " > ".join(map(str, vlm.order or [vlm.best, *([vlm.worst] if vlm.worst is not None else [])]))
+        reason = vlm.reasons.get(candidate.index, "(no reason given)")
+        self.query_one("#vlm", Static).update(
+            f"VLM {vlm.model or ''}: {order} (a: take it as yours)\ncandidate {candidate.index}: {reason}")
 
     def _plot(self, candidate: CandidateView) -> None:
         from textual_plotext import PlotextPlot
@@ -155,6 +177,8 @@ class RankApp(App[Ranking | None]):
         if self.view.previous is not None:
             p = self.view.previous
             text += f"\n(already ranked at {p.time}: best {p.best}, worst {_opt(p.worst)}; submitting adds a new ranking)"
+        elif self.view.vlm is not None:
+            text += "\n(ranked by the VLM; the ranking you submit overrules it)"
         self.query_one("#marks", Static).update(text)
 
     def action_best(self) -> None:
@@ -168,6 +192,13 @@ class RankApp(App[Ranking | None]):
 
     def action_clear(self) -> None:
         self._mark(self.marks.clear)
+
+    def action_adopt(self) -> None:
+        vlm = self.view.vlm
+        if vlm is None:
+            self.notify("no VLM ranked this iteration", severity="warning")
+            return
+        self._mark(lambda _: self.marks.adopt(vlm))
 
     # -- other keys ----------------------------------------------------------------------------
     def action_play(self) -> None:

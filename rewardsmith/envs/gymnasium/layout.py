@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ...errors import RewardsmithError
+from ...errors import EnvOptionError, RewardsmithError
 from ..description import ActionSpec, EnvDescription, StateVar
 from .make import make_single
 from .naming import fallback_variables, from_sources, registered_naming
@@ -48,6 +48,12 @@ def _layout(env_id: str, key: str) -> GymLayout:
     env = make_single(env_id, kwargs)
     try:
         return _describe_instance(env_id, env, sources, kwargs)
+    except RewardsmithError:
+        raise
+    except Exception as exc:  # the env itself failed on its first reset or step
+        what = f"gymnasium:{env_id} failed on its first reset and step ({type(exc).__name__}: {exc})"
+        raise (EnvOptionError("env.kwargs", f"{what}; with kwargs {kwargs}") if kwargs
+               else RewardsmithError(what)) from None
     finally:
         env.close()
 
@@ -138,12 +144,12 @@ def build_layout(env_id: str, observation_space, action_space, sources: tuple[St
     for v in variables:
         problem = _source_problem(v, obs_dim, info_keys)
         if problem and where:
-            raise RewardsmithError(f"{where}: {v.name}: {problem}")
+            raise EnvOptionError(where, f"{v.name}: {problem}")
         if not problem:  # registry entries that kwargs removed (e.g. no contact forces) drop out
             kept.append(v)
     names = [v.name for v in kept]
     if len(set(names)) != len(names):
-        raise RewardsmithError(f"env.variables: duplicate names in {names}")
+        raise EnvOptionError("env.variables", f"duplicate names in {names}")
     if not kept:
         raise RewardsmithError(f"gymnasium:{env_id}: no state variables could be named; list them in env.variables")
     summary = naming.summary if naming else _summary(env_id, unwrapped)

@@ -215,8 +215,8 @@ REGISTRY: dict[str, Naming] = {
 
 
 def family(env_id: str) -> str:
-    """``"HalfCheetah-v5"`` -> ``"HalfCheetah"``; ``"ns/Name-v1"`` -> ``"Name"``."""
-    return re.sub(r"-v\d+$", "", env_id.rsplit("/", 1)[-1])
+    """``"HalfCheetah-v5"`` -> ``"HalfCheetah"``; ``"ns/Name-v1"`` and ``"module:Name-v1"`` -> ``"Name"``."""
+    return re.sub(r"-v\d+$", "", env_id.rpartition(":")[2].rsplit("/", 1)[-1])
 
 
 def registered_naming(env_id: str, kwargs: dict[str, Any]) -> Naming | None:

@@ -9,7 +9,7 @@ given.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from ...errors import RewardsmithError
@@ -37,8 +37,10 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(name: str, sandbox: Sandbox, parallel: int | None = None, address: str | None = None) -> Executor:
-    """``local`` or ``ray`` (``address``: the cluster to join; default: start a local one)."""
+def make_executor(name: str, sandbox: Sandbox, parallel: int | None = None, address: str | None = None,
+                  notify: Callable[[str], None] | None = None) -> Executor:
+    """``local`` or ``ray`` (``address``: the cluster to join, ``auto`` or ``HOST:PORT``; default:
+    start a local one). ``notify`` hears what the executor found (the Ray cluster's nodes)."""
     if name == "local":
         from .local import LocalExecutor
 
@@ -46,5 +48,5 @@ def make_executor(name: str, sandbox: Sandbox, parallel: int | None = None, addr
     if name == "ray":
         from .ray import RayExecutor
 
-        return RayExecutor(sandbox, parallel, address=address)
+        return RayExecutor(sandbox, parallel, address=address, notify=notify)
     raise RewardsmithError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")
