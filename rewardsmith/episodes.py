@@ -120,7 +120,8 @@ class EpisodeBatch:
         arrays["lengths"] = self.lengths
         arrays["meta"] = np.array(json.dumps([m.model_dump(mode="json") for m in self.meta]))
         buffer = io.BytesIO()
-        (np.savez_compressed if compress else np.savez)(buffer, **arrays)
+        save = np.savez_compressed if compress else np.savez
+        save(buffer, **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @classmethod

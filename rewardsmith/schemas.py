@@ -324,9 +324,7 @@ class RecordSpec(Record):
     """What an evaluation job records besides its fitness (episodes for the store, the video)."""
 
     episodes: int = Field(0, ge=0, description="evaluation episodes to record (states and actions)")
-    snapshots: list[str] = Field(default_factory=list, description="policies saved during training, each played "
-                                                                   "with sampled actions")
-    snapshot_episodes: int = Field(2, ge=1)
+    sampled: int = Field(0, ge=0, description="more episodes of the policy with sampled actions, as in training")
     video: bool = Field(False, description="play one more episode in an env that draws itself, for the video")
     random_holds: list[int] = Field(default_factory=list, description="no policy: random actions, each held this "
                                                                       "many steps (one batch of episodes per entry)")

@@ -5,19 +5,23 @@ nothing else of each other; it imports nothing.
 A job folder (``/job`` inside the sandbox)::
 
     job.json        the WorkerJob (written by the host)
-    reward.py       the candidate's code (check and train jobs only)
+    reward.py       the candidate's code (check, train and score jobs only)
     policy.pt       the trained policy (written by a train job; copied in for an evaluate job)
     outcome.json    a train job's WorkerOutcome (untrusted: it ran the reward)
-    rollout.json    one recorded episode of the trained policy (RolloutTrace, untrusted)
-    frames.npy      that episode's raw pixels; the host encodes the videos
-    go              written by the host: an evaluate job started ahead may load its policy
+    episodes.npz    evaluate: the episodes it recorded (states, actions, fitness); check and
+                    score: the stored episodes to score the reward on (written by the host)
+    video.npz       evaluate: the video's episode (states and actions)
+    video.json      its timing (frame steps, fps); frames.npy: its raw pixels
+    scores.npz      score: the reward and its components at every step (untrusted)
+    go              written by the host: a job started ahead may go on (its policy or episodes
+                    are in place)
     tmp/            the job's temporary files
 """
 
 from __future__ import annotations
 
 GUEST_MODULE = "rewardsmith.runners.guest"
-KINDS = ("check", "train", "evaluate")
+KINDS = ("check", "train", "evaluate", "score")
 
 JOB_FILE = "job.json"
 REWARD_FILE = "reward.py"
@@ -25,6 +29,10 @@ POLICY_FILE = "policy.pt"
 OUTCOME_FILE = "outcome.json"
 TRACE_FILE = "rollout.json"
 FRAMES_FILE = "frames.npy"
+EPISODES_FILE = "episodes.npz"
+VIDEO_FILE = "video.npz"
+VIDEO_INFO_FILE = "video.json"
+SCORES_FILE = "scores.npz"
 GO_FILE = "go"
 TMP_DIR = "tmp"
 
