@@ -62,7 +62,6 @@ from .schemas import (
 from .task import TaskSpec
 from .tensorboard_log import log_candidate
 
-
 SAMPLED_EPISODES = 4  # a trained policy's episodes with sampled actions, stored beside its evaluation's
 RANDOM_HOLDS = (1, 4, 16, 64)  # the first iteration's random policies hold each action this many steps
 

@@ -4,7 +4,8 @@ Stages, in order: static checks on the host (:mod:`.static`, the code is parsed,
 dry run in the sandbox on real states (:func:`~rewardsmith.runners.jobs.check_reward`), which
 also scores the run's stored episodes for trajectory screening (:mod:`.screening`), an optional
 LLM review (:mod:`.llm_review`). Verdicts are memoised by code (and by the stored episodes they
-were screened on), so the designer's fix loop and the solve loop never check the same code twice. Separately, :meth:`Critic.duplicate_of`
+were screened on), so the designer's fix loop and the solve loop never check the same code
+twice. Separately, :meth:`Critic.duplicate_of`
 spots a reward that equals one already trained up to scale and offset (:mod:`.duplicates`).
 """
 
