@@ -1,12 +1,13 @@
 """Run every benchmark in turn (``make bench``). Each prints its table and writes JSON to
-benchmarks/results/. Expect about 15-30 minutes on a 2-core machine."""
+benchmarks/results/. Expect about an hour on a 2-core machine (reward_quality.py alone takes
+30-40 minutes)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py"]
+BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py"]
 
 if __name__ == "__main__":
     failed = []

@@ -285,7 +285,8 @@ def validate(
 
     found = run_validate(task, reward, sandbox=sandbox or "auto", device=device or "auto", seed=seed,
                          total_timesteps=total_timesteps, timeout=timeout, memory=memory,
-                         settings=parse_settings(set_ or []), notify=lambda line: err_console.print(line, soft_wrap=True, markup=False, highlight=False))
+                         settings=parse_settings(set_ or []),
+                         notify=lambda line: err_console.print(line, soft_wrap=True, markup=False, highlight=False))
     verdict = found.verdict
     description = found.task.env.describe()
     if as_json:
@@ -340,13 +341,19 @@ def list_tasks() -> None:
 
 @app.command()
 def describe(
-    env: Annotated[str, typer.Argument(help="Environment as BACKEND:ID, e.g. torch:CartPole.")],
+    env: Annotated[str, typer.Argument(help="Environment as BACKEND:ID, e.g. torch:CartPole, or a task file "
+                                            "(its env with the task's kwargs and variables).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the description as JSON.")] = False,
 ) -> None:
     """Show the named state variables of an environment (what a reward may use)."""
     from . import envs
 
-    description = envs.describe(env)
+    if env.endswith((".yaml", ".yml")):
+        from .task import load_task
+
+        description = load_task(Path(env)).env.describe()
+    else:
+        description = envs.describe(env)
     print(description.model_dump_json(indent=2) if as_json else description.to_text())
 
 

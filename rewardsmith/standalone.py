@@ -34,18 +34,20 @@ def reward_from_step(obs, info, action):
     import numpy as np
 
     flat = torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(1, -1))
+    schema = getattr(compute_reward, "schema", None)  # a TorchScript function has no Python signature
+    wanted = [a.name for a in schema.arguments] if schema is not None else inspect.signature(compute_reward).parameters
     values = {}
     for name, (kind, where) in SOURCES.items():
-        if kind == "info":
-            values[name] = torch.tensor([float(info[where])])
+        if name not in wanted:
+            continue
+        if kind == "info":  # a number, or a vector (a model quantity such as a body position)
+            values[name] = torch.as_tensor(np.asarray(info[where], dtype=np.float32)).reshape(1, *np.shape(info[where]))
         elif isinstance(where, tuple):
             values[name] = flat[:, where[0]:where[1]]
         else:
             values[name] = flat[:, where]
     act = torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1, -1)
     values["action"] = act.reshape(1) if ACTION_IS_DISCRETE else act
-    schema = getattr(compute_reward, "schema", None)  # a TorchScript function has no Python signature
-    wanted = [a.name for a in schema.arguments] if schema is not None else inspect.signature(compute_reward).parameters
     total, components = compute_reward(**{name: values[name] for name in wanted})
     return float(total[0]), {k: float(v[0]) for k, v in components.items()}
 '''

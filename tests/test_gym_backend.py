@@ -183,7 +183,11 @@ def test_cli_describe_prints_named_variables_without_importing_torch():
 
 
 def test_every_gym_task_names_real_variables():
+    import importlib.util
+
     for path in sorted(TASKS.glob("*.yaml")):
+        if "Meta-World/" in path.read_text() and importlib.util.find_spec("metaworld") is None:
+            continue  # tests/test_task.py reports these as skipped
         task = load_task(path)
         if task.env.backend == "gymnasium":
             assert task.env.describe().id == f"gymnasium:{task.env.id}"

@@ -3,10 +3,17 @@
 It needs no model and knows nothing about particular tasks. From the fitness it takes each
 aggregated condition and turns it into a smooth score over the same variables:
 
-- ``abs(x) < c`` (any non-negative left side) becomes ``exp(-abs(x) / (t*c))``;
-- ``x > c`` becomes a ramp from the variable's lowest value up to ``c`` (``x < c``: from its
-  highest value), raised to the power ``1/t``, or ``exp(-relu(c - x) / (t*s))`` when the variable
-  has no known range;
+- ``abs(x) < c`` (any non-negative left side: a distance, a norm) becomes ``exp(-abs(x) / (t*c))``;
+  when ``c`` is small next to the quantity's scale ``s`` (half its declared range; else, until
+  a trained candidate shows the distances it starts from, ten times ``c``), a fine term alone
+  would be flat where the policy starts, so the score is the sum of a coarse term
+  ``1 / (1 + x / (t*s))``, which keeps a slope far from the goal, and the fine one;
+- ``x > c`` for a rate (a velocity: its unit is per second or per step) becomes a ramp from rest
+  (0) to twice ``c``, so standing still earns nothing and the policy aims well past the
+  threshold rather than at it (a speed that varies over a stride or a turn then stays above it);
+  other quantities: a ramp from the variable's lowest value up to
+  ``c`` (``x < c``: from its highest value), raised to the power ``1/t``, or
+  ``exp(-relu(c - x) / (t*s))`` when the variable has no known range;
 - ``a == b`` becomes ``exp(-|a - b| / (t*s))``; a plain number (``mean(x_velocity)``) is used as is;
 - ``and`` becomes a weighted product (or a weighted mean), ``or`` a maximum, ``not`` ``1 - x``.
 
@@ -34,6 +41,8 @@ from . import DesignRequest
 _TORCH_FN = {"abs": "torch.abs", "sqrt": "torch.sqrt", "exp": "torch.exp", "log": "torch.log",
              "cos": "torch.cos", "sin": "torch.sin", "tanh": "torch.tanh", "sign": "torch.sign",
              "minimum": "torch.minimum", "maximum": "torch.maximum"}
+COARSE_FACTOR = 10.0   # without a declared range, a distance's coarse scale starts at this many radii
+RATE_MARGIN = 1.0      # a speed ramp saturates this far (relative) past its threshold: at twice it
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
 
@@ -102,6 +111,15 @@ class _Coder:
         var = self.env.variable(name) if name else None
         return (var.low, var.high) if var else (None, None)
 
+    def has_range(self, node: ast.expr) -> bool:
+        return any((v := self.env.variable(n)) is not None and v.low is not None and v.high is not None
+                   and v.high > v.low for n in names_in(node))
+
+    def is_rate(self, node: ast.expr) -> bool:
+        """Whether ``node`` is built only from rates (velocities: per second or per step)."""
+        found = [self.env.variable(n) for n in names_in(node) if n != "action"]
+        return bool(found) and all(v is not None and ("/s" in v.unit or "/step" in v.unit) for v in found)
+
     def scale(self, node: ast.expr, threshold: float | None = None) -> float:
         """A natural unit for the quantity in ``node``: its declared range, else the threshold."""
         lows, highs = [], []
@@ -127,13 +145,21 @@ class Leaf:
     name: str
     source: str          # the condition as the fitness writes it
     template: str        # torch code with {t} for the temperature-dependent number
-    kind: str            # decay, ramp, soft, near, value, indicator
+    kind: str            # decay, distance, ramp, soft, near, value, indicator
     unit: float = 1.0    # the number that {t} multiplies (or divides, for ramps)
+    coarse: float = 0.0  # distance leaves: the coarse scale that {tc} multiplies
+    start: float | None = None      # ramps over a declared range: where the ramp starts ({start})
+    threshold: float | None = None  # ... and the threshold where it reaches 1 ({span} = the distance between)
 
-    def code(self, temperature: float) -> str:
+    def code(self, temperature: float, coarse_temperature: float = 1.0, start: float | None = None) -> str:
         if self.kind == "ramp":  # a ramp's temperature is the inverse of its power
-            return self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
-        return self.template.replace("{t}", _n(self.unit * temperature))
+            code = self.template.replace("{t}", _n(round(1.0 / temperature, 3)))
+            if self.start is not None and self.threshold is not None:
+                begin = self.start if start is None else start
+                code = code.replace("{start}", _n(begin)).replace("{span}", _n(abs(self.threshold - begin)))
+            return code
+        code = self.template.replace("{t}", _n(self.unit * temperature))
+        return code.replace("{tc}", _n(self.coarse * coarse_temperature * temperature))
 
 
 @dataclass
@@ -151,19 +177,26 @@ class Params:
 
     weights: dict[str, float] = field(default_factory=dict)
     temperatures: dict[str, float] = field(default_factory=dict)
+    coarse: dict[str, float] = field(default_factory=dict)  # distance leaves: factor on the coarse scale
+    starts: dict[str, float] = field(default_factory=dict)  # ramps: where they start, moved from the range's end
     combine: str = "product"          # how leaves of one group combine: product or sum
     action_weight: float = 0.0        # penalty on squared actions (continuous actions)
     motion_weight: float = 0.0        # bonus for moving (added when training made no progress)
 
     def to_dict(self) -> dict:
-        return {"weights": self.weights, "temperatures": self.temperatures, "combine": self.combine,
-                "action_weight": self.action_weight, "motion_weight": self.motion_weight}
+        out = {"weights": self.weights, "temperatures": self.temperatures, "combine": self.combine,
+               "action_weight": self.action_weight, "motion_weight": self.motion_weight}
+        if self.coarse:
+            out["coarse"] = self.coarse
+        if self.starts:
+            out["starts"] = self.starts
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Params:
         return cls(dict(data.get("weights", {})), dict(data.get("temperatures", {})),
-                   data.get("combine", "product"), float(data.get("action_weight", 0.0)),
-                   float(data.get("motion_weight", 0.0)))
+                   dict(data.get("coarse", {})), dict(data.get("starts", {})), data.get("combine", "product"),
+                   float(data.get("action_weight", 0.0)), float(data.get("motion_weight", 0.0)))
 
 
 class RewardPlan:
@@ -215,7 +248,7 @@ class RewardPlan:
         source = ast.unparse(node)
         c = self.coder
         if isinstance(node, ast.Compare):
-            op, left, right = type(node.ops[0]), node.left, node.comparators[0]
+            op, left, right = type(node.ops[0]), _literal(node.left), _literal(node.comparators[0])
             if isinstance(left, ast.Constant) and not isinstance(right, ast.Constant):
                 left, right, op = right, left, _FLIP.get(op, op)  # put the constant on the right
             if op in (ast.Eq, ast.NotEq):
@@ -227,20 +260,28 @@ class RewardPlan:
             if isinstance(right, ast.Constant):
                 threshold = float(right.value)
                 if below and c.is_nonnegative(left) and threshold > 0:
-                    # a width no narrower than a quarter of the quantity's range, so the term
-                    # still has a slope far from the goal
-                    width = max(threshold, 0.25 * c.scale(left, threshold))
-                    tmpl = f"torch.exp(-{c.code(left)} / {{t}})"
-                    return Leaf(self._unique(self._subject(left) + "_small"), source, tmpl, "decay", width)
+                    name = self._unique(self._subject(left) + "_small")
+                    coarse = c.scale(left, None) if c.has_range(left) else COARSE_FACTOR * threshold
+                    if coarse <= 2 * threshold:  # a wide radius: one term has a slope everywhere
+                        return Leaf(name, source, f"torch.exp(-{c.code(left)} / {{t}})", "decay", max(threshold, coarse / 2))
+                    # a small radius: a coarse term (slope far from the goal) plus a fine one (precision)
+                    tmpl = f"(0.5 / (1.0 + {c.code(left)} / {{tc}}) + 0.5 * torch.exp(-{c.code(left)} / {{t}}))"
+                    return Leaf(name, source, tmpl, "distance", threshold, coarse)
+                if c.is_rate(left) and (threshold > 0 if not below else threshold < 0):
+                    # a speed to exceed in one direction: from rest (0) to well past the threshold
+                    target = threshold * (1.0 + RATE_MARGIN)
+                    tmpl = f"torch.clamp({c.code(left)} / {_n(target)}, 0.0, 1.0) ** {{t}}"
+                    return Leaf(self._unique(self._subject(left) + ("_low" if below else "_high")), source, tmpl,
+                                "ramp")
                 low, high = c.bounds(left)
                 if not below and low is not None and threshold > low:
-                    tmpl = (f"torch.clamp(({c.code(left)} - {_n(low)}) / {_n(threshold - low)}, 0.0, 1.0)"
-                            " ** {t}")
-                    return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp")
+                    tmpl = f"torch.clamp(({c.code(left)} - {{start}}) / {{span}}, 0.0, 1.0) ** {{t}}"
+                    return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp", start=low,
+                                threshold=threshold)
                 if below and high is not None and threshold < high:
-                    tmpl = (f"torch.clamp(({_n(high)} - {c.code(left)}) / {_n(high - threshold)}, 0.0, 1.0)"
-                            " ** {t}")
-                    return Leaf(self._unique(self._subject(left) + "_low"), source, tmpl, "ramp")
+                    tmpl = f"torch.clamp(({{start}} - {c.code(left)}) / {{span}}, 0.0, 1.0) ** {{t}}"
+                    return Leaf(self._unique(self._subject(left) + "_low"), source, tmpl, "ramp", start=high,
+                                threshold=threshold)
             s = c.scale(left, float(right.value) if isinstance(right, ast.Constant) else None)
             gap = (f"torch.relu({c.code(left)} - {c.code(right)})" if below
                    else f"torch.relu({c.code(right)} - {c.code(left)})")
@@ -269,8 +310,8 @@ class RewardPlan:
         leaf = self._leaf(node)
         self.names.discard(leaf.name)
         if leaf.kind == "ramp":
-            return leaf.template.replace("{t}", "1.0")
-        return leaf.template.replace("{t}", f"({_n(leaf.unit)} * {{t}})")
+            return leaf.code(1.0)
+        return leaf.template.replace("{t}", f"({_n(leaf.unit)} * {{t}})").replace("{tc}", _n(leaf.coarse))
 
     @property
     def leaves(self) -> list[Leaf]:
@@ -278,8 +319,9 @@ class RewardPlan:
 
     # -- params -> code
     def default_params(self) -> Params:
-        return Params({leaf.name: 1.0 for leaf in self.leaves}, {leaf.name: 1.0 for leaf in self.leaves},
-                      "product", 0.01 if self.continuous else 0.0)
+        return Params(weights={leaf.name: 1.0 for leaf in self.leaves},
+                      temperatures={leaf.name: 1.0 for leaf in self.leaves},
+                      combine="product", action_weight=0.01 if self.continuous else 0.0)
 
     @property
     def velocities(self) -> list:
@@ -315,7 +357,8 @@ class RewardPlan:
             parts = []
             for leaf in group.leaves:
                 t = params.temperatures.get(leaf.name, 1.0)
-                code = leaf.code(t).replace("{any}", anchor)
+                code = leaf.code(t, params.coarse.get(leaf.name, 1.0), params.starts.get(leaf.name)).replace(
+                    "{any}", anchor)
                 lines.append(f"    {leaf.name} = {code}  # {leaf.source}")
                 component_names.append(leaf.name)
                 parts.append(leaf)
@@ -356,6 +399,15 @@ class RewardPlan:
         if coef == 1.0:
             return body if len(terms) == 1 else f"({body})"
         return f"{_n(coef)} * ({body})"
+
+
+def _literal(node: ast.expr) -> ast.expr:
+    """``-2`` (a negated number) as the constant it is; anything else unchanged."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
+            and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
+        value = node.operand.value
+        return ast.Constant(value=-value if isinstance(node.op, ast.USub) else value)
+    return node
 
 
 def _is_condition(node: ast.expr) -> bool:
@@ -459,6 +511,59 @@ def _adjust(params: Params, result: CandidateResult) -> tuple[Params, list[str]]
     return out, notes
 
 
+def _observe_distances(plan: RewardPlan, params: Params, result: CandidateResult) -> list[str]:
+    """Set each distance's coarse scale to the distance the parent's policy started from.
+
+    While the distance ``d`` is well outside the fine radius, the leaf's value is about
+    ``0.5 / (1 + d / s)``, so its mean over the first training checkpoint tells the typical
+    starting distance; a coarse scale equal to it gives the coarse term its steepest slope there.
+    """
+    notes: list[str] = []
+    checkpoints = result.train.checkpoints if result.train else []
+    if not checkpoints:
+        return notes
+    first = checkpoints[0].components
+    for leaf in plan.leaves:
+        if leaf.kind != "distance" or leaf.name not in first:
+            continue
+        value = first[leaf.name].mean
+        t = params.temperatures.get(leaf.name, 1.0)
+        scale = leaf.coarse * params.coarse.get(leaf.name, 1.0) * t
+        if not 1e-6 < value < 0.4:  # near the goal from the start (or nothing to read): keep the scale
+            continue
+        start = scale * (0.5 / value - 1.0)
+        params.coarse[leaf.name] = round(min(100.0, max(0.01, start / (leaf.coarse * t))), 3)
+        notes.append(f"set the coarse scale of {leaf.name} to the observed starting distance ({start:.3g})")
+    return notes
+
+
+def _observe_ramps(plan: RewardPlan, params: Params, result: CandidateResult) -> list[str]:
+    """After training that made no progress, start each range ramp where the policy started.
+
+    A ramp from the end of a variable's range (``torso_z > 1.4`` from the lowest healthy height
+    0.7) pays most of its score for the starting state (standing at 1.25), which can be the
+    optimum PPO settles in. Read back from the ramp's mean over the first checkpoint, the
+    starting value becomes the ramp's start: only going beyond it pays.
+    """
+    notes: list[str] = []
+    if not (result.analysis and any(f.kind == "no_progress" for f in result.analysis.findings)):
+        return notes
+    first = result.train.checkpoints[0].components if result.train and result.train.checkpoints else {}
+    for leaf in plan.leaves:
+        if leaf.kind != "ramp" or leaf.start is None or leaf.threshold is None or leaf.name not in first:
+            continue
+        value = first[leaf.name].mean
+        if not 0.05 < value < 0.95:
+            continue
+        begin = params.starts.get(leaf.name, leaf.start)
+        power = 1.0 / params.temperatures.get(leaf.name, 1.0)
+        at = begin + value ** (1.0 / power) * (leaf.threshold - begin)  # invert clamp(...) ** power
+        params.starts[leaf.name] = round(at, 4)
+        notes.append(f"started {leaf.name} at the observed starting value ({at:.3g}): the start earned it "
+                     f"{value:.2f} and training made no progress")
+    return notes
+
+
 def _parent(history: list[IterationRecord]) -> CandidateResult | None:
     """The best candidate so far: by fitness under metric feedback, else the last one people chose."""
     if not history:
@@ -484,6 +589,7 @@ class BuiltinDesigner:
             base, notes, strength = plan.default_params(), ["defaults derived from the fitness"], 0.7
         else:
             base, notes = _adjust(Params.from_dict(parent.origin["params"]), parent)
+            notes += _observe_distances(plan, base, parent) + _observe_ramps(plan, base, parent)
             notes.insert(0, f"refined from iteration {parent.iteration} candidate {parent.index}")
             strength = 0.4
         # never propose a reward that was already tried: training it again would teach nothing

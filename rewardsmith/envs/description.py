@@ -89,6 +89,7 @@ class EnvDescription(BaseModel):
     max_episode_steps: int
     observation: str = ""
     dt: float | None = Field(default=None, description="seconds of simulated time per step")
+    structure: str = Field(default="", description="a brief outline of the simulated model (its body tree)")
 
     @property
     def variable_names(self) -> list[str]:
@@ -109,6 +110,8 @@ class EnvDescription(BaseModel):
             lines.append(f"Time step: {self.dt} s; episodes last at most {self.max_episode_steps} steps.")
         else:
             lines.append(f"Episodes last at most {self.max_episode_steps} steps.")
+        if self.structure:
+            lines.append(self.structure)
         lines.append("State variables (reward arguments; first dimension is the number of envs):")
         for v in self.variables:
             shape = "(num_envs" + "".join(f", {d}" for d in v.shape) + ")"

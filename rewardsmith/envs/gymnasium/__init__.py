@@ -37,7 +37,8 @@ class GymnasiumBackend:
             return []
         latest: dict[str, str] = {}
         for env_id in sorted(gymnasium.registry, key=_version_key):
-            if "/" not in env_id and family(env_id) in REGISTRY and _installed(env_id):
+            named = family(env_id) in REGISTRY or "envs.mujoco" in str(gymnasium.registry[env_id].entry_point)
+            if "/" not in env_id and named and _installed(env_id):  # named by the registry or from the model
                 latest[family(env_id)] = env_id
         return list(latest.values())
 

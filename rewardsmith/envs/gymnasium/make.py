@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any
@@ -9,8 +10,11 @@ from typing import Any
 from ...errors import EnvOptionError, RewardsmithError, UnknownEnvError
 
 
-def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None = None, flatten: bool = False):
-    """One env of ``env_id``; ``flatten`` turns a structured observation into one flat vector.
+def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | None = None, flatten: bool = False,
+                wrappers: tuple[tuple[str, tuple], ...] = ()):
+    """One env of ``env_id``; ``flatten`` turns a structured observation into one flat vector;
+    ``wrappers`` are (name, args) pairs of :data:`WRAPPERS` a layout asks for (plain data, so an
+    async vector env can send them to its workers).
 
     ``env_id`` may be gymnasium's ``module:EnvId``: the module is imported first (it registers
     the env), as ``gym.make`` does."""
@@ -19,10 +23,14 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
     except ImportError:  # pragma: no cover - a core dependency
         raise RewardsmithError("the gymnasium backend needs gymnasium: pip install gymnasium") from None
     import_env_module(env_id)
+    _register_namespace(env_id)
     if "mujoco" in sys.modules or "mujoco" in str(getattr(gymnasium.registry.get(env_id), "entry_point", "")):
         quiet_mujoco()
     try:
-        env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+        with _construction(env_id):
+            if env_id.startswith("Meta-World/"):  # its resets fall outside its own observation bounds: no warnings
+                kwargs = {"disable_env_checker": True, **kwargs}
+            env = gymnasium.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RewardsmithError(f"gymnasium:{env_id} needs a package that is not installed: {first}") from None
@@ -33,6 +41,8 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
             raise
         why = str(exc).split(" was raised from the environment creator")[0]
         raise EnvOptionError("env.kwargs", f"gymnasium:{env_id} does not take {kwargs}: {why}") from None
+    for name, args in wrappers:
+        env = _wrapper(name)(env, *args)
     if flatten:
         env = gymnasium.wrappers.FlattenObservation(env)
     return env
@@ -64,3 +74,44 @@ def quiet_mujoco() -> None:
         return  # the env itself will say that MuJoCo is missing
     log = logging.getLogger("rewardsmith.mujoco")
     mujoco.set_mju_user_warning(lambda message: log.info("MuJoCo: %s", message))
+
+
+# packages that register a gymnasium namespace when imported, and how to install them
+NAMESPACES = {"Meta-World": ("metaworld", "pip install 'rewardsmith[metaworld]'")}
+
+
+def _construction(env_id: str):
+    """What building ``env_id`` needs around ``gymnasium.make`` (Meta-World: see metaworld.building)."""
+    if env_id.startswith("Meta-World/"):
+        from .metaworld import building
+
+        return building()
+    return contextlib.nullcontext()
+
+
+def _register_namespace(env_id: str) -> None:
+    """Import the package behind an id's namespace (``Meta-World/MT1`` -> metaworld) so its ids exist."""
+    import gymnasium
+
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace not in NAMESPACES or env_id in gymnasium.registry:
+        return
+    module, install = NAMESPACES[namespace]
+    try:
+        __import__(module)
+    except ImportError as exc:
+        raise RewardsmithError(f"gymnasium:{env_id} needs the {module} package ({exc}): {install}") from None
+
+
+def _wrapper(name: str):
+    """The wrapper class a layout names: ``model_state`` (model quantities into info) or
+    ``metaworld_seed`` (Meta-World seeded on reset)."""
+    if name == "model_state":
+        from .mujoco import ModelStateInfo
+
+        return ModelStateInfo
+    if name == "metaworld_seed":
+        from .metaworld import SeedOnReset
+
+        return SeedOnReset
+    raise ValueError(f"unknown env wrapper {name!r}")

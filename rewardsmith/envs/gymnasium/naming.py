@@ -254,8 +254,8 @@ def fallback_variables(obs_parts: list[tuple[str, int, int, float | None, float 
             continue
         size = stop - start
         if not key and size <= FALLBACK_SCALARS:
-            out += [StateVar(name=f"obs_{i}", description=f"observation entry {i} (no documented meaning)", obs=start + i,
-                         low=low, high=high) for i in range(size)]
+            out += [StateVar(name=f"obs_{i}", description=f"observation entry {i} (no documented meaning)", obs=i,
+                             low=low, high=high) for i in range(start, stop)]
         elif size == 1:
             out.append(StateVar(name=base, description=f"observation entry {key!r}", obs=start, low=low, high=high))
         else:

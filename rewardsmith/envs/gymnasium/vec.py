@@ -22,6 +22,7 @@ from ..base import StepResult
 from ..description import ActionSpec, EnvDescription
 from .layout import GymLayout
 from .make import make_single
+from .mujoco import PACKED_INFO_KEY
 
 
 class GymVecEnv:
@@ -38,7 +39,8 @@ class GymVecEnv:
         self.device = torch.device(device)
         self.dtype = torch.float32
         self.max_episode_steps = max_episode_steps or self.description.max_episode_steps
-        factory = partial(make_single, env_id, dict(make_kwargs or {}), self.max_episode_steps, layout.flatten)
+        factory = partial(make_single, env_id, dict(make_kwargs or {}), self.max_episode_steps, layout.flatten,
+                          layout.wrappers)
         vector_cls = AsyncVectorEnv if vectorization == "async" else SyncVectorEnv
         self.venv = vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.obs_dim = layout.obs_dim
@@ -46,7 +48,22 @@ class GymVecEnv:
         self._needs_reset = True  # like the torch envs, stepping before reset() is allowed
         variables = layout.description.variables
         self._obs_vars = [(v.name, v.obs) for v in variables if v.obs is not None]
-        self._info_vars = [(v.name, v.info) for v in variables if v.info is not None]
+        # model quantities arrive as one array (mujoco.ModelStateInfo, packed): key -> its slice of it
+        model = {spec[0]: spec for name, args in layout.wrappers if name == "model_state" for spec in args[0]}
+        offsets, at = {}, 0
+        for key, spec in model.items():
+            size = int(np.prod(spec[3])) if spec[3] else 1
+            offsets[key], at = (at, at + size), at + size
+        self._model_size = at
+        # info variables, each with its place in the packed row: (name, key, shape, start, stop, model slice)
+        self._info_vars = []
+        start = 2 * self.obs_dim
+        for v in variables:
+            if v.info is not None:
+                size = int(np.prod(v.shape)) if v.shape else 1
+                self._info_vars.append((v.name, v.info, tuple(v.shape), start, start + size, offsets.get(v.info)))
+                start += size
+        self._packed_width = start + 2
         spec = self.action_spec
         if spec.kind == "continuous":
             self.action_low = torch.tensor(spec.low, dtype=self.dtype, device=self.device)
@@ -84,13 +101,18 @@ class GymVecEnv:
             finals = info["final_obs"]
             for i in np.flatnonzero(done):
                 final_obs[i] = np.asarray(finals[i]).reshape(-1)
-        packed = np.empty((n, 2 * self.obs_dim + len(self._info_vars) + 2), dtype=np.float32)
+        packed = np.empty((n, self._packed_width), dtype=np.float32)
         packed[:, : self.obs_dim] = obs
         packed[:, self.obs_dim: 2 * self.obs_dim] = final_obs
         base = 2 * self.obs_dim
         final_info = info.get("final_info", {})
-        for j, (_, key) in enumerate(self._info_vars):
-            packed[:, base + j] = _info_column(info, final_info, key, done, n)
+        if self._model_size:
+            model = _info_column(info, final_info, PACKED_INFO_KEY, done, n, self._model_size)
+        for _, key, _shape, start, stop, in_model in self._info_vars:
+            if in_model is not None:
+                packed[:, start:stop] = model[:, in_model[0]:in_model[1]]
+            else:
+                packed[:, start:stop] = _info_column(info, final_info, key, done, n, stop - start)
         packed[:, -2] = terminated
         packed[:, -1] = truncated
         tensor = self._to_device(packed)
@@ -98,8 +120,8 @@ class GymVecEnv:
         variables = {}
         for name, where in self._obs_vars:
             variables[name] = last_obs[:, where[0]:where[1]] if isinstance(where, tuple) else last_obs[:, where]
-        for j, (name, _) in enumerate(self._info_vars):
-            variables[name] = tensor[:, base + j]
+        for name, _, shape, start, stop, _ in self._info_vars:
+            variables[name] = tensor[:, start:stop].reshape(n, *shape) if shape else tensor[:, start]
         term = tensor[:, -2] > 0.5
         trunc = (tensor[:, -1] > 0.5) & ~term
         return StepResult(next_obs, variables, applied, term, trunc, last_obs)
@@ -122,13 +144,14 @@ class GymVecEnv:
                 pass
 
 
-def _info_column(info: dict, final_info: dict, key: str, done: np.ndarray, n: int) -> np.ndarray:
-    """Per env: ``info[key]`` of this step, taken from ``final_info`` for envs that just reset."""
-    column = np.zeros(n, dtype=np.float32)
+def _info_column(info: dict, final_info: dict, key: str, done: np.ndarray, n: int, size: int = 1) -> np.ndarray:
+    """Per env: ``info[key]`` of this step (``size`` numbers each), taken from ``final_info`` for
+    envs that just reset."""
+    column = np.zeros((n, size), dtype=np.float32)
     if key in info:
         mask = info.get(f"_{key}", np.ones(n, dtype=bool))
-        column[mask] = info[key][mask]
+        column[mask] = np.asarray(info[key][mask], dtype=np.float32).reshape(-1, size)
     if done.any() and key in final_info:
         mask = final_info.get(f"_{key}", np.ones(n, dtype=bool)) & done
-        column[mask] = final_info[key][mask]
+        column[mask] = np.asarray(final_info[key][mask], dtype=np.float32).reshape(-1, size)
     return column
