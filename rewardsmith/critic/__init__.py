@@ -55,6 +55,7 @@ class Critic:
         self.device, self.reviewer, self.screening = device, reviewer, screening
         self.env = env or task.env.describe()
         self._verdicts: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
+        self._reviews: OrderedDict[str, CriticVerdict] = OrderedDict()
         self._lock = threading.Lock()
         self._trained: dict[Hashable, np.ndarray] = {}  # signatures of rewards that went to training
         self._probe_lock = threading.Lock()
@@ -84,7 +85,7 @@ class Critic:
                 verdict = CriticVerdict(ok=False, stage="screen", reason=screened.reason, warnings=verdict.warnings,
                                         screening=screened)
             elif self.reviewer is not None:
-                review = self.reviewer.review(code, self.task, self.env, report)
+                review = self._review(key, code, report)
                 verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings,
                                                     "screening": screened})
             else:
@@ -94,6 +95,20 @@ class Critic:
             while len(self._verdicts) > RECENT_CHECKS:
                 self._verdicts.popitem(last=False)
         return verdict, report
+
+    def _review(self, key: str, code: str, report: CheckReport) -> CriticVerdict:
+        """The LLM review of ``code``: asked once per code (it does not depend on the stored
+        episodes, which change the rest of the verdict's memo key)."""
+        with self._lock:
+            if key in self._reviews:
+                return self._reviews[key]
+        assert self.reviewer is not None
+        review = self.reviewer.review(code, self.task, self.env, report)
+        with self._lock:
+            self._reviews[key] = review
+            while len(self._reviews) > RECENT_CHECKS:
+                self._reviews.popitem(last=False)
+        return review
 
     def env_problem(self) -> str | None:
         """Why the task's env does not build and step in the sandbox with a reward that does
