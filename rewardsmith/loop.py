@@ -121,6 +121,7 @@ class Solver:
         self.wall_offset = previous.wall_s if previous else 0.0
         self.start = time.perf_counter()
         self._verdicts: dict[int, CriticVerdict] = {}
+        self._init: Path | None = None  # this iteration's warm start
 
     @property
     def sandbox_name(self) -> str:
@@ -135,18 +136,32 @@ class Solver:
     def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None) -> CandidateJob:
         record = VIDEO_ONLY if task is not None or self.episodes is None else \
             RecordSpec(episodes=self.task.fitness.eval_episodes, sampled=SAMPLED_EPISODES, video=True)
+        init = self._init if task is None else None
         task = task or self.task
         return CandidateJob(
             task, candidate.code, folder or self.run.candidate_dir(candidate.iteration, candidate.index), self.limits,
-            self.device, record=record, key=candidate,
+            self.device, record=record, init_policy=init, key=candidate,
             on_start=lambda: self.reporter.candidate_started(candidate, task.train.total_timesteps),
             on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload))
 
     def _trained(self, job: CandidateJob, outcome) -> CandidateResult:
         candidate: Candidate = job.key
-        return result_of(outcome, job.task.fitness.success_threshold, iteration=candidate.iteration,
-                         index=candidate.index, reward_file=self.run.relative(job.folder / "reward.py"),
-                         code=candidate.code, origin=candidate.origin, critic=self._verdicts.get(candidate.index))
+        result = result_of(outcome, job.task.fitness.success_threshold, iteration=candidate.iteration,
+                           index=candidate.index, reward_file=self.run.relative(job.folder / "reward.py"),
+                           code=candidate.code, origin=candidate.origin, critic=self._verdicts.get(candidate.index))
+        if job.init_policy is not None:
+            result = result.model_copy(update={"init_from": self.run.relative(job.init_policy.parent)})
+        return result
+
+    def _warm_start(self, history: list[IterationRecord]) -> Path | None:
+        """``train.init: best``: the best policy so far, while none has succeeded."""
+        if getattr(self.task.train, "init", "scratch") != "best":
+            return None
+        best = self._best(history)
+        if best is None or best.success:
+            return None
+        policy = self.run.candidate_dir(best.iteration, best.index) / "policy.pt"
+        return policy if policy.is_file() else None
 
     def _result(self, candidate: Candidate, status: str, reason: str | None, critic: CriticVerdict) -> CandidateResult:
         """A candidate that did not train (rejected by the critic, or skipped as a duplicate)."""
@@ -205,6 +220,7 @@ class Solver:
 
         results: dict[int, CandidateResult] = {}
         self._verdicts = {}
+        self._init = self._warm_start(history)
         to_check: list[Candidate] = []
         for candidate in proposals:
             done = self.run.load_result(iteration, candidate.index)

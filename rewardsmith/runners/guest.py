@@ -303,6 +303,15 @@ def run_train(job_dir: Path, setup: Setup) -> int:
 
     env, eval_env = setup.envs["train"], setup.envs["eval"]
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    initial = None
+    if job.init_policy:  # warm start; a checkpoint that does not fit means starting from scratch
+        from ..train.policy import load_policy
+
+        try:
+            initial = load_policy(job_dir / job.init_policy, env.obs_dim, desc.action, task.train, device)
+        except Exception as exc:
+            print(f"warm start skipped: the policy to start from does not load: {type(exc).__name__}: {exc}",
+                  flush=True)
     threshold = task.fitness.success_threshold
 
     def progress(checkpoint, total):
@@ -312,7 +321,7 @@ def run_train(job_dir: Path, setup: Setup) -> int:
     try:
         out = train(env, lambda v, a: reward.checked_call(v, a, env.num_envs), task.train, program,
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
-                    success_threshold=threshold, on_checkpoint=progress)
+                    success_threshold=threshold, on_checkpoint=progress, initial=initial)
     except RewardCodeError as exc:
         return finish(WorkerOutcome(status="failed", reason=str(exc), **form()))
     except Exception as exc:

@@ -50,6 +50,7 @@ from .protocol import (
     EPISODES_FILE,
     FRAMES_FILE,
     GO_FILE,
+    INIT_POLICY_FILE,
     JOB_FILE,
     OUTCOME_FILE,
     POLICY_FILE,
@@ -99,6 +100,7 @@ class CandidateJob:
     limits: Limits
     device: str = "auto"
     record: RecordSpec = VIDEO_ONLY  # what its evaluation records besides the fitness
+    init_policy: Path | None = None   # warm start: the policy (a run's policy.pt) its training starts from
     key: Any = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
     on_progress: ProgressFn | None = field(default=None, compare=False)
@@ -523,7 +525,11 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     work.mkdir(parents=True)
     (work / REWARD_FILE).write_text(job.reward_code)
     task_data = job.task.model_dump(mode="json")
-    train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads)
+    initial = read_untrusted(job.init_policy, MAX_POLICY_BYTES) if job.init_policy is not None else None
+    if initial is not None:
+        (work / INIT_POLICY_FILE).write_bytes(initial)
+    train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads,
+                          init_policy=INIT_POLICY_FILE if initial is not None else None)
     # its time limit covers the wait for the training as well as the evaluation
     evaluation = PendingEvaluation(sandbox, job.folder / "eval",
                                    evaluation_job(job.task, job.device, threads, record=job.record),

@@ -7,6 +7,7 @@ A job folder (``/job`` inside the sandbox)::
     job.json        the WorkerJob (written by the host)
     reward.py       the candidate's code (check, train and score jobs only)
     policy.pt       the trained policy (written by a train job; copied in for an evaluate job)
+    init.pt         train: the policy to start from (a warm start; copied in by the host)
     outcome.json    a train job's WorkerOutcome (untrusted: it ran the reward)
     episodes.npz    evaluate: the episodes it recorded (states, actions, fitness); check and
                     score: the stored episodes to score the reward on (written by the host)
@@ -26,6 +27,7 @@ KINDS = ("check", "train", "evaluate", "score")
 JOB_FILE = "job.json"
 REWARD_FILE = "reward.py"
 POLICY_FILE = "policy.pt"
+INIT_POLICY_FILE = "init.pt"
 OUTCOME_FILE = "outcome.json"
 TRACE_FILE = "rollout.json"
 FRAMES_FILE = "frames.npy"
