@@ -200,7 +200,7 @@ class Solver:
                                       "iteration are not screened")
             else:
                 store.add(batch)
-                info["random_episodes"] = len(batch)
+                info.update(random_episodes=len(batch), random_env_steps=batch.steps)
                 if not informative(batch.fitness):
                     self.reporter.message("screening: random policies' episodes hardly differ in task fitness; the "
                                           "first iteration's candidates are not screened")
@@ -424,6 +424,7 @@ class Solver:
             return None
         seed = self.episodes.seed_info
         return ScreeningCost(random_episodes=int(seed.get("random_episodes", 0)),
+                             random_env_steps=int(seed.get("random_env_steps", 0)),
                              probe_env_steps=int(seed.get("probe_env_steps", 0)),
                              wall_s=float(seed.get("wall_s", 0.0)),
                              screened=sum(c.critic is not None and c.critic.stage == "screen" for c in results),

@@ -298,6 +298,7 @@ class ScreeningCost(Record):
     """What screening took in a run: the first iteration's episodes and the probe."""
 
     random_episodes: int = 0
+    random_env_steps: int = Field(0, description="env steps of the random policies' episodes")
     probe_env_steps: int = 0
     wall_s: float = Field(0.0, description="collecting the random episodes and the probe")
     screened: int = Field(0, description="candidates not trained because of how they ranked the stored episodes")
