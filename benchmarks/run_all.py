@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py"]
+BENCHMARKS = ["time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py", "solve_cost.py",
+              "screening_cost.py"]
 
 if __name__ == "__main__":
     failed = []

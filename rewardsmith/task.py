@@ -106,13 +106,11 @@ class ScreeningSpec(_Strict):
     episodes: int = Field(64, ge=4, description="stored episodes a candidate's reward is scored on (spread over "
                                                 "their fitness)")
     min_correlation: float = Field(0.0, ge=-1, le=1, description="a reward whose returns' rank correlation with the "
-                                                                 "episodes' fitness is below this is not trained")
+                                                                 "episodes' fitness is below this, and that pays the "
+                                                                 "worst quarter of them more than the best, is not "
+                                                                 "trained")
     random_episodes: int = Field(64, ge=0, description="first iteration: episodes of random policies (actions "
                                                        "drawn each step, or held 4, 16 or 64 steps)")
-    probe_steps: int | None = Field(None, ge=0, description="first iteration, when the random episodes hardly "
-                                                            "differ in fitness: env steps of a probe training with "
-                                                            "a reward derived from the fitness (default: 5% of "
-                                                            "train.total_timesteps; 0: none)")
 
     @model_validator(mode="before")
     @classmethod
