@@ -44,9 +44,9 @@ class EpisodeMeta(Record):
     """What is known about one recorded episode besides its states and actions."""
 
     source: Literal["eval", "train", "video", "random", "probe"] = Field(
-        description="eval: the trained policy's clean evaluation; train: a policy saved during training, "
-                    "played with sampled actions; video: the episode of the video; random: a random policy; "
-                    "probe: the first iteration's probe training")
+        description="eval: the trained policy's clean evaluation; train: the trained policy with sampled actions, "
+                    "as in training; video: the episode of the video; random: a random policy; probe: a probe "
+                    "training's policy (not recorded yet)")
     fitness: float = Field(description="the task's fitness of this episode")
     length: int = Field(ge=1)
     ended: str = Field("", description="why it ended: a termination's name, other_termination or time_limit")
@@ -357,7 +357,7 @@ class CheckReport(Record):
     reason: str | None = None
     components: list[str] = Field(default_factory=list)
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
-    returns: list[float] = Field(default_factory=list, description="discounted return of each stored episode the "
+    returns: list[float] = Field(default_factory=list, description="the reward summed over each stored episode the "
                                                                    "job was given (for screening)")
     runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
     torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
