@@ -47,14 +47,34 @@ TASK_FLAGS = {"iterations": "search.iterations", "samples": "search.samples",
 RESUMABLE = ("search.", "train.total_timesteps", "sandbox.", "fitness.eval_episodes")
 
 
-def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, **flags: Any) -> TaskSpec:
+def apply_overrides(task: TaskSpec, settings: dict[str, Any] | None = None, algorithm: str | None = None,
+                    **flags: Any) -> TaskSpec:
     """The task with command-line settings applied (validated again, never mutated); a bad
-    value is reported under the flag that gave it (``--iterations: search.iterations: ...``)."""
+    value is reported under the flag that gave it (``--iterations: search.iterations: ...``).
+    ``algorithm`` (``--algorithm``) comes first: the other algorithm's train section (see
+    :func:`~rewardsmith.train.config.with_algorithm`), which ``settings`` then change."""
+    if algorithm is not None:
+        task = with_algorithm_of(task, algorithm)
     task = task.with_settings(dict(settings or {}))
     for name, value in flags.items():
         if value is not None:
             task = task.with_settings({TASK_FLAGS[name]: value}, source=flag(name))
     return task
+
+
+def with_algorithm_of(task: TaskSpec, algorithm: str) -> TaskSpec:
+    """``task`` trained with ``algorithm`` (ppo or sac); one-line errors for an unknown one or an
+    env the algorithm cannot drive (SAC on discrete actions)."""
+    from .task import check_task
+    from .train.config import ALGORITHMS, with_algorithm
+
+    if algorithm not in ALGORITHMS:
+        raise OptionError(f"--algorithm {algorithm}: choose one of {', '.join(ALGORITHMS)}")
+    if task.train.algorithm == algorithm:
+        return task
+    switched = task.model_copy(update={"train": with_algorithm(task.train, algorithm)})
+    check_task(switched, "--algorithm")
+    return switched
 
 
 def check_device(device: str) -> None:
@@ -73,7 +93,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
           resume: str | Path | None = None, settings: dict[str, Any] | None = None,
           iterations: int | None = None, samples: int | None = None, total_timesteps: int | None = None,
           timeout: float | None = None, memory: int | None = None, seed: int | None = None,
-          reporter=None, **options: Any) -> SolveResult:
+          algorithm: str | None = None, reporter=None, **options: Any) -> SolveResult:
     """Search for a reward that makes a trained policy solve ``task``.
 
     ``options`` are :class:`~rewardsmith.options.SolveOptions` fields (``model``, ``sandbox``,
@@ -103,6 +123,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         if task is not None:
             raise OptionError("give a task file or --resume RUN, not both: a resumed run keeps its own task "
                               "(RUN/task.yaml); change its fields with --set or the flags")
+        if algorithm is not None:
+            raise OptionError("--algorithm cannot change when a run is resumed (it defines what the run searches); "
+                              "start a new run for that")
         run, stored_task, stored = RunDir.open(Path(resume))
         if run.single:
             raise RunDirError(f"{resume} holds one candidate of `rewardsmith train`; it cannot be resumed "
@@ -115,7 +138,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         if task is None:
             raise RewardsmithError("give a task file, or --resume RUN to continue a run")
         opts = SolveOptions.build(**options)
-        task_spec = apply_overrides(as_task(task), settings, **flags)
+        task_spec = apply_overrides(as_task(task), settings, algorithm=algorithm, **flags)
     check_device(opts.device)
     # build everything that can fail on user input before writing anything
     box = choose_sandbox(opts.sandbox, task_spec)
@@ -306,7 +329,7 @@ def _task_yaml(task: TaskSpec) -> str:
 def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: str = "auto",
                  device: str = "auto", out: str | Path | None = None, total_timesteps: int | None = None,
                  timeout: float | None = None, memory: int | None = None, seed: int | None = None,
-                 settings: dict[str, Any] | None = None, threads: int | None = None,
+                 settings: dict[str, Any] | None = None, threads: int | None = None, algorithm: str | None = None,
                  on_progress=None, notify=None) -> tuple[CandidateResult, Path]:
     """Train and evaluate one reward (code or a file path) on ``task``; no designer involved.
     ``notify(line)`` hears which sandbox was chosen and why."""
@@ -315,8 +338,8 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
     from .runners.sandboxes import Limits
 
     opts = SolveOptions.build(sandbox=sandbox, device=device)
-    task_spec = apply_overrides(as_task(task), settings, total_timesteps=total_timesteps, timeout=timeout,
-                                memory=memory, seed=seed)
+    task_spec = apply_overrides(as_task(task), settings, algorithm=algorithm, total_timesteps=total_timesteps,
+                                timeout=timeout, memory=memory, seed=seed)
     code = _read_reward(reward)
     check_device(opts.device)
     box = choose_sandbox(opts.sandbox, task_spec)

@@ -66,6 +66,10 @@ def _count(text: str) -> int:
 StepsOpt = Annotated[Optional[int], typer.Option(
     "--total-timesteps", parser=_count, metavar="N", help="Env steps to train each candidate, e.g. 2e5 "
                                                           "(default: the task's).")]
+AlgorithmOpt = Annotated[Optional[Literal["ppo", "sac"]], typer.Option(
+    help="Train with PPO or SAC (SAC: continuous actions only), in place of the task's train.algorithm; the "
+         "train section then takes the other algorithm's defaults (keeping seed, early_stop, eval_every, "
+         "checkpoints), which --set train.KEY=VALUE changes.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line (for scripts).")]
 
 
@@ -113,6 +117,7 @@ def solve(
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
     parallel: Annotated[Optional[int], typer.Option(help="Candidates trained at once (default: one per core).")] = None,
     total_timesteps: StepsOpt = None,
+    algorithm: AlgorithmOpt = None,
     timeout: TimeoutOpt = None,
     memory: MemoryOpt = None,
     final_seeds: Annotated[Optional[int], typer.Option(
@@ -146,7 +151,7 @@ def solve(
         try:
             result = run_solve(task, out=out, resume=resume, settings=parse_settings(set_ or []),
                                iterations=iterations, samples=samples, total_timesteps=total_timesteps,
-                               timeout=timeout, memory=memory, seed=seed, reporter=reporter,
+                               timeout=timeout, memory=memory, seed=seed, algorithm=algorithm, reporter=reporter,
                                model=model, api_base=api_base, sandbox=sandbox, executor=executor,
                                feedback=feedback, feedback_noise=feedback_noise, vlm_model=vlm_model,
                                vlm_api_base=vlm_api_base, device=device, parallel=parallel,
@@ -217,6 +222,7 @@ def train(
     timeout: TimeoutOpt = None,
     memory: MemoryOpt = None,
     total_timesteps: StepsOpt = None,
+    algorithm: AlgorithmOpt = None,
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Output folder (default: runs/<task>-train-<time>).")] = None,
     seed: SeedOpt = None,
@@ -243,7 +249,8 @@ def train(
 
         result, folder = train_reward(task, reward, sandbox=sandbox or "auto", device=device or "auto", out=out,
                                       total_timesteps=total_timesteps, timeout=timeout, memory=memory, seed=seed,
-                                      settings=parse_settings(set_ or []), on_progress=on_progress,
+                                      settings=parse_settings(set_ or []), algorithm=algorithm,
+                                      on_progress=on_progress,
                                       notify=reporter.message)
     wall = time.perf_counter() - STARTED
     line = {"status": result.status, "fitness": result.fitness, "success": result.success,

@@ -39,11 +39,13 @@ from .errors import (
     RewardsmithError,
     is_disk_full,
 )
+from .experience import ExperienceStore, Transitions
+from .experience import read as read_experience
 from .feedback import FeedbackSource
 from .feedback.ranking import person_overrules
 from .progress import dollars
 from .runners.executors import Executor
-from .runners.jobs import VIDEO_ONLY, CandidateJob, read_episodes, record_random_episodes
+from .runners.jobs import EXPERIENCE, VIDEO_ONLY, CandidateJob, read_episodes, record_random_episodes
 from .runners.sandboxes import Limits, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
@@ -122,6 +124,11 @@ class Solver:
         self.start = time.perf_counter()
         self._verdicts: dict[int, CriticVerdict] = {}
         self._init: Path | None = None  # this iteration's warm start
+        train = self.task.train
+        reuse = train.algorithm == "sac" and getattr(train, "reuse_experience", False)
+        self.store = ExperienceStore(self.run.path / "experience", int(getattr(train, "experience_mb", 64) * 2**20)) \
+            if reuse else None
+        self._shared: Transitions | None = None  # what this iteration's candidates start from
 
     @property
     def sandbox_name(self) -> str:
@@ -133,16 +140,42 @@ class Solver:
                                          self.run.load_check(result.iteration, result.index))
 
     # -- one candidate ---------------------------------------------------------------------------
-    def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None) -> CandidateJob:
+    def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None,
+             reuse: bool = True) -> CandidateJob:
         record = VIDEO_ONLY if task is not None or self.episodes is None else \
             RecordSpec(episodes=self.task.fitness.eval_episodes, sampled=SAMPLED_EPISODES, video=True)
         init = self._init if task is None else None
         task = task or self.task
+        reuse = reuse and self.store is not None
         return CandidateJob(
             task, candidate.code, folder or self.run.candidate_dir(candidate.iteration, candidate.index), self.limits,
             self.device, record=record, init_policy=init, key=candidate,
             on_start=lambda: self.reporter.candidate_started(candidate, task.train.total_timesteps),
-            on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload))
+            on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload),
+            experience=self._shared if reuse else None, keep_experience=reuse)
+
+    def _share_experience(self, iteration: int) -> None:
+        """What this iteration's SAC candidates start from: the transitions the candidates of
+        earlier iterations collected, as the host kept them."""
+        if self.store is None:
+            return
+        self._shared = self.store.gather(self.env, before_iteration=iteration)
+        if self._shared is not None:
+            kept = [e for e in self.store.contributors() if e["iteration"] < iteration]
+            self.reporter.message(f"  reusing {self._shared.rows:,} transitions of {len(kept)} earlier "
+                                  f"candidate{'s' * (len(kept) != 1)} (relabelled by each candidate's reward)")
+
+    def _keep_experience(self, job: CandidateJob) -> None:
+        """Move the transitions a candidate collected (checked when its job ended, and again
+        here: a Ray node brought them back) into the run's store."""
+        if self.store is None:
+            return
+        candidate: Candidate = job.key
+        found = read_experience(job.folder, EXPERIENCE, self.env, self.store.max_bytes)
+        if isinstance(found, Transitions) and found.rows:
+            self.store.add(candidate.iteration, candidate.index, found)
+        for suffix in (".json", ".f32"):
+            (job.folder / (EXPERIENCE + suffix)).unlink(missing_ok=True)
 
     def _trained(self, job: CandidateJob, outcome) -> CandidateResult:
         candidate: Candidate = job.key
@@ -257,11 +290,13 @@ class Solver:
                 to_train.append(candidate)
                 self.critic.remember_trained((iteration, candidate.index), report)
 
+        self._share_experience(iteration)
         for job, outcome in self.executor.run(self._job(c) for c in to_train):
             if self.stopping.is_set():
                 continue  # killed by Ctrl-C: not a real result, redo it on resume
             candidate, result = job.key, self._trained(job, outcome)
             self._store_episodes(job.folder, candidate)
+            self._keep_experience(job)
             self.run.save_result(result)
             log_candidate(self.run.path / "tensorboard", result)
             results[candidate.index] = result
@@ -377,8 +412,9 @@ class Solver:
         todo = [Candidate(iteration=best.iteration, index=i, code=best.code, origin={"final_seed": s})
                 for i, s in enumerate(seeds) if s not in results]
         self._verdicts = {}
-        jobs = [self._job(c, folders[c.origin["final_seed"]], self.task.with_overrides(train={"seed": c.origin["final_seed"]}))
-                for c in todo]
+        # from scratch, as the search's candidates would train without the others' experience
+        jobs = [self._job(c, folders[c.origin["final_seed"]], self.task.with_overrides(train={"seed": c.origin["final_seed"]}),
+                          reuse=False) for c in todo]
         for job, outcome in self.executor.run(jobs):
             if self.stopping.is_set():
                 continue

@@ -21,9 +21,9 @@ string as an integer; search.iteratons: unknown field (did you mean iterations?)
 from __future__ import annotations
 
 import difflib
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 
@@ -34,22 +34,53 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in get_args(annotation) for m in _models(arg)]
 
 
+def tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The members of a tagged union (``Annotated[Model, Tag("name")]``) by their tag."""
+    if get_origin(annotation) is Annotated:
+        model, *metadata = get_args(annotation)
+        tags = [m.tag for m in metadata if isinstance(m, Tag)]
+        if tags and isinstance(model, type) and issubclass(model, BaseModel):
+            return {tags[0]: model}
+    return {tag: m for arg in get_args(annotation) for tag, m in tagged_members(arg).items()}
+
+
 def locate(root: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel] | None, str | None]:
     """Walk ``loc`` through the fields of ``root``: the path of real fields (and list indices), the
     model the next name would be a field of, and the first part that is no field (an unknown key,
-    or pydantic's tag for a member of a union)."""
+    or pydantic's tag for a member of a union that is not tagged). The tag of a tagged union's
+    member (``train.sac.tau``) is no part of the path: the file says ``train.tau``."""
     path: list[str] = []
     owner: type[BaseModel] | None = root
+    members: dict[str, type[BaseModel]] = {}
     for part in loc:
         if isinstance(part, int):
             path.append(str(part))
             continue
+        if part in members:
+            owner, members = members[part], {}
+            continue
         if owner is None or part not in owner.model_fields:
             return path, owner, str(part)
         path.append(part)
-        models = _models(owner.model_fields[part].annotation)
+        annotation = owner.model_fields[part].annotation
+        models, members = _models(annotation), tagged_members(annotation)
         owner = models[0] if models else None
     return path, owner, None
+
+
+def _members_at(root: type[BaseModel], path: list[str]) -> dict[str, type[BaseModel]]:
+    """The tagged members of the field at ``path`` (``{}`` when it is no tagged union)."""
+    owner: type[BaseModel] | None = root
+    annotation: Any = None
+    for part in path:
+        if part.isdigit():
+            continue
+        if owner is None or part not in owner.model_fields:
+            return {}
+        annotation = owner.model_fields[part].annotation
+        models = _models(annotation)
+        owner = models[0] if models else None
+    return tagged_members(annotation) if annotation is not None else {}
 
 
 def did_you_mean(name: str, known: list[str] | Any) -> str:
@@ -63,7 +94,12 @@ def problem(err: ErrorDetails, root: type[BaseModel]) -> str:
     path, owner, stray = locate(root, tuple(err["loc"]))
     if err["type"] == "extra_forbidden" and stray is not None:
         known = list(owner.model_fields) if owner is not None else []
-        return f"{'.'.join([*path, stray])}: unknown field{did_you_mean(stray, known) or ' (check the spelling)'}"
+        where = ".".join([*path, stray])
+        others = [tag for tag, model in _members_at(root, path).items() if model is not owner and stray in model.model_fields]
+        mine = [tag for tag, model in _members_at(root, path).items() if model is owner]
+        if others and mine:
+            return f"{where}: a field for {' and '.join(others)}, not for {mine[0]}"
+        return f"{where}: unknown field{did_you_mean(stray, known) or ' (check the spelling)'}"
     where = ".".join(path) or "(top level)"
     if err["type"] == "missing":
         return f"{where}: field required"

@@ -79,8 +79,10 @@ class RichReporter:
         if result.status == "ok":
             mark = "[green]solved[/]" if result.success else "[yellow]not solved[/]"
             steps = result.train.env_steps if result.train else 0
+            reused = result.train.reused_transitions if result.train else 0
+            reuse = f" · {reused:,} reused ({result.train.reused_share:.0%} of samples)" if result.train and reused else ""
             self.console.print(f"  candidate {result.index}: fitness {_fit(result.fitness)} {mark} · "
-                               f"{steps:,} steps · {result.wall_s:.1f} s{tag}")
+                               f"{steps:,} steps{reuse} · {result.wall_s:.1f} s{tag}")
         else:
             self.console.print(f"  candidate {result.index}: [red]{result.status}[/] - "
                                f"{escape(str(result.reason))}{tag}", highlight=False)

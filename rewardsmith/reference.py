@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -24,10 +24,12 @@ _NAMES = {int: "integer", float: "number", str: "text", bool: "true/false", type
 def type_name(annotation: Any) -> str:
     """``integer``, ``number or null``, ``list of integer``, ``sync or async``, ``mapping``."""
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return type_name(get_args(annotation)[0])
     if origin is Literal:
         return " or ".join(str(a) for a in get_args(annotation))
     if origin in (Union, types.UnionType):
-        return " or ".join(type_name(a) for a in get_args(annotation))
+        return " or ".join(dict.fromkeys(type_name(a) for a in get_args(annotation)))
     if origin in (tuple, list):
         args = [a for a in get_args(annotation) if a is not Ellipsis]
         if len(set(args)) == 1 and (origin is list or Ellipsis in get_args(annotation)):
@@ -77,8 +79,10 @@ def field_table(model: type[BaseModel]) -> str:
 
 
 def sections() -> list[tuple[str, type[BaseModel]]]:
-    """The task file's sections, top level first, each with its model."""
+    """The task file's sections, top level first, each with its model (a section that is one of
+    several models, told apart by a field, once for each: ``train`` for PPO and for SAC)."""
     from .envs.description import StateVar
+    from .problems import tagged_members
     from .task import TaskSpec
 
     out: list[tuple[str, type[BaseModel]]] = [("(top level)", TaskSpec)]
@@ -88,6 +92,8 @@ def sections() -> list[tuple[str, type[BaseModel]]]:
             for sub, inner in field.annotation.model_fields.items():  # e.g. search.screening
                 if isinstance(inner.annotation, type) and issubclass(inner.annotation, BaseModel):
                     out.append((f"{name}.{sub}", inner.annotation))
+        for tag, model in tagged_members(field.annotation).items():
+            out.append((f"{name}` with `algorithm: {tag}", model))
     out.append(("env.variables (each item)", StateVar))
     return out
 

@@ -125,6 +125,19 @@ def _media(path: Path) -> str:
     return ""
 
 
+def training_text(result: CandidateResult) -> str:
+    """``3,000 env steps (ppo)``; for SAC that started from other candidates' transitions, how
+    many and what share of its updates' samples they were."""
+    log = result.train
+    if log is None:
+        return ""
+    text = f"{log.env_steps:,} env steps ({log.algorithm})"
+    if log.reused_transitions:
+        text += (f"; started from {log.reused_transitions:,} reused transitions, "
+                 f"{log.reused_share:.0%} of its updates' samples")
+    return text
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -250,9 +263,10 @@ def build_html(run: RunDir, task: TaskSpec, summary: Summary | None, results: li
         media = _media(run.candidate_dir(r.iteration, r.index)) if r is not best else ""
         rows.append(f"<tr><td>{r.iteration + 1}</td><td>{r.index}</td>"
                     f"<td style='color:{STATUS_COLOURS.get(r.status, '#333')}'>{esc(r.status)}</td>"
-                    f"<td>{_fmt(r.fitness)}</td><td>{esc(r.reason or '')}</td><td>{media}</td></tr>")
+                    f"<td>{_fmt(r.fitness)}</td><td>{esc(training_text(r))}</td><td>{esc(r.reason or '')}</td>"
+                    f"<td>{media}</td></tr>")
     parts.append("<h2>All candidates</h2><table class='cands'><tr><th>iteration</th><th>candidate</th><th>status</th>"
-                 "<th>fitness</th><th>reason</th><th>rollout</th></tr>" + "".join(rows) + "</table>")
+                 "<th>fitness</th><th>training</th><th>reason</th><th>rollout</th></tr>" + "".join(rows) + "</table>")
     style = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
              "h1{margin-bottom:0.2em} .goal{color:#555;font-style:italic} table{border-collapse:collapse;margin:1em 0}"
              "th,td{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"

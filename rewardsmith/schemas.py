@@ -115,7 +115,8 @@ class TrainCheckpoint(Record):
     diagnostics: dict[str, float] = Field(
         default_factory=dict, description="the learner's own health since the previous checkpoint (PPO: "
                                           "approx_kl, clip_fraction, explained_variance, policy_loss, value_loss, "
-                                          "entropy), to tell a bad reward from unstable training")
+                                          "entropy; SAC: q_loss, actor_loss, alpha, q_mean, entropy), to tell a bad "
+                                          "reward from unstable training")
 
 
 class TrainLog(Record):
@@ -127,7 +128,13 @@ class TrainLog(Record):
     nonfinite_rewards: int = 0
     device: str = "cpu"
     rollout_s: float = 0.0  # of wall_s: collecting experience (env, policy, reward)
-    update_s: float = 0.0   # of wall_s: PPO's gradient steps
+    update_s: float = 0.0   # of wall_s: the gradient steps
+    algorithm: Literal["ppo", "sac"] = "ppo"
+    gradient_steps: int = Field(0, ge=0, description="gradient steps taken")
+    reused_transitions: int = Field(0, ge=0, description="SAC: transitions of earlier runs its replay started with, "
+                                                         "relabelled with this run's reward")
+    reused_share: float = Field(0.0, ge=0, le=1, description="SAC: share of the transitions its gradient steps "
+                                                              "sampled that were reused (expected value)")
 
 
 class WorkerOutcome(Record):
@@ -348,6 +355,11 @@ class WorkerJob(Record):
     per_step: bool = Field(False, description="score: write each step's reward and components to scores.npz")
     wait: bool = Field(False, description="score: the job starts ahead and waits for the host's go file")
     init_policy: str | None = Field(None, description="train: a policy to start from (warm start)")
+    experience_in: str | None = Field(None, description="SAC: stem of the files of earlier candidates' transitions "
+                                                        "to start from, relabelled with this reward")
+    experience_out: str | None = Field(None, description="SAC: stem of the files to write the transitions this "
+                                                         "job collected into")
+    experience_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="the most bytes of transitions to write")
 
 
 class CheckReport(Record):

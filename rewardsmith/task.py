@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .envs.description import StateVar
 from .errors import EnvOptionError, ExpressionError, RewardsmithError, TaskFileError, UnknownEnvError
 from .problems import did_you_mean, one_line
-from .train.config import PPOConfig
+from .train.config import PPOConfig, TrainConfig
 
 
 class _Loader(yaml.SafeLoader):
@@ -145,7 +145,8 @@ class TaskSpec(_Strict):
     env: EnvSpec = Field(description="the environment: backend, id, how many copies, its settings")
     fitness: FitnessSpec = Field(description="the ground-truth score that picks the best candidate")
     search: SearchSpec = Field(SearchSpec(), description="how many rounds and candidates the search runs")
-    train: PPOConfig = Field(PPOConfig(), description="how each candidate is trained (PPO settings)")
+    train: TrainConfig = Field(PPOConfig(), description="how each candidate is trained: PPO (the default) or "
+                                                         "SAC settings, picked by train.algorithm")
     sandbox: SandboxSpec = Field(SandboxSpec(), description="limits of each sandboxed job")
 
     def with_overrides(self, **sections: dict[str, Any]) -> TaskSpec:
@@ -211,7 +212,8 @@ def parse_task(data: Any, source: str = "task", check_env: bool = True) -> TaskS
 
 
 def check_task(task: TaskSpec, source: str = "task") -> None:
-    """Cross-field checks that need the env: it exists, and the fitness names its variables."""
+    """Cross-field checks that need the env: it exists, the fitness names its variables, and the
+    trainer can drive its actions."""
     from .expressions import FitnessProgram
 
     try:
@@ -228,6 +230,9 @@ def check_task(task: TaskSpec, source: str = "task") -> None:
         FitnessProgram(task.fitness.expression, set(description.variable_names), shapes=shapes)
     except ExpressionError as exc:
         raise TaskFileError(f"{source}: {exc}") from None
+    if task.train.algorithm == "sac" and description.action.kind != "continuous":
+        raise TaskFileError(f"{source}: train.algorithm: SAC here is for continuous actions, and {task.env.name} "
+                            "has discrete ones: use ppo")
 
 
 def shipped_tasks() -> dict[str, Path]:

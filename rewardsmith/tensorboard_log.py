@@ -54,8 +54,12 @@ def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:
                   if v is not None]
         event = event_pb2.Event(wall_time=start + c.wall_s, step=c.step, summary=summary_pb2.Summary(value=values))
         records.write(event.SerializeToString())
-    if result.fitness is not None:
-        final = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="fitness/final", simple_value=result.fitness)])
+    ends = {"fitness/final": result.fitness}
+    if result.train.reused_transitions:  # SAC that started from other candidates' experience
+        ends.update({"reuse/transitions": result.train.reused_transitions, "reuse/share": result.train.reused_share})
+    if any(v is not None for v in ends.values()):
+        final = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(v))
+                                           for tag, v in ends.items() if v is not None])
         event = event_pb2.Event(wall_time=time.time(), step=result.train.env_steps, summary=final)
         records.write(event.SerializeToString())
     for old in folder.glob("events.out.tfevents.*"):  # a candidate redone after a crash: log it afresh

@@ -280,9 +280,9 @@ def run_train(job_dir: Path, setup: Setup) -> int:
     from ..errors import RewardCodeError
     from ..expressions import FitnessProgram
     from ..schemas import WorkerOutcome
+    from ..train import train
     from ..train.evaluate import evaluate_policy
     from ..train.policy import save_policy
-    from ..train.ppo import train
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
     outcome_path = job_dir / OUTCOME_FILE
@@ -292,6 +292,7 @@ def run_train(job_dir: Path, setup: Setup) -> int:
         emit(RESULT, {"status": outcome.status, "reason": outcome.reason})
         return 0
 
+    experience = _reused_experience(job_dir, setup)  # read before any reward code runs
     try:
         reward = load_reward(setup, job_dir)
         dry_run(setup.envs["dry_run"], reward, device)
@@ -304,7 +305,7 @@ def run_train(job_dir: Path, setup: Setup) -> int:
     env, eval_env = setup.envs["train"], setup.envs["eval"]
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
     initial = None
-    if job.init_policy:  # warm start; a checkpoint that does not fit means starting from scratch
+    if job.init_policy and task.train.algorithm == "ppo":  # warm start; one that does not fit: from scratch
         from ..train.policy import load_policy
 
         try:
@@ -319,16 +320,44 @@ def run_train(job_dir: Path, setup: Setup) -> int:
                         "eval_fitness": checkpoint.eval_fitness})
 
     try:
+        sac = {"experience": experience, "keep_experience": job.experience_out is not None} \
+            if task.train.algorithm == "sac" else {"initial": initial} if initial is not None else {}
         out = train(env, lambda v, a: reward.checked_call(v, a, env.num_envs), task.train, program,
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
-                    success_threshold=threshold, on_checkpoint=progress, initial=initial)
+                    success_threshold=threshold, on_checkpoint=progress, **sac)
     except RewardCodeError as exc:
         return finish(WorkerOutcome(status="failed", reason=str(exc), **form()))
     except Exception as exc:
         return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc), **form()))
     save_policy(out.policy, job_dir / job.policy_file)
     emit(POLICY_SAVED, {})
+    if out.log.reused_transitions:
+        print(f"SAC started from {out.log.reused_transitions} transitions of earlier candidates, relabelled with this "
+              f"reward: {out.log.reused_share:.1%} of the transitions its updates sampled", flush=True)
+    if out.experience is not None and job.experience_out is not None:
+        from ..experience import write
+
+        collected = out.experience.to_transitions(desc)
+        write(job_dir, job.experience_out, collected.newest(job.experience_max_bytes // max(1, 4 * collected.index.width)))
     return finish(WorkerOutcome(status="ok", log=out.log, **form()))
+
+
+def _reused_experience(job_dir: Path, setup: Setup):
+    """The transitions of earlier candidates the host handed in (as a SAC ``Experience``), or
+    ``None``; unusable ones are said and left out (training goes on without them)."""
+    job = setup.job
+    if job.experience_in is None:
+        return None
+    from ..experience import read
+    from ..train.sac import Experience
+
+    found = read(job_dir, job.experience_in, setup.description, job.experience_max_bytes)
+    obs_dim = setup.envs["train"].obs_dim
+    if isinstance(found, str) or found.index.columns[0].shape != (obs_dim,):
+        why = found if isinstance(found, str) else f"observations of {found.index.columns[0].shape}, not ({obs_dim},)"
+        print(f"reused experience left out: {why}", flush=True)
+        return None
+    return Experience.from_transitions(found, setup.description, setup.device)
 
 
 def _wait_for_go(job_dir: Path) -> bool:

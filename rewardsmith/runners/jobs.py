@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..episodes import EpisodeBatch, EpisodeError, variable_shapes
 from ..errors import DiskFull, SandboxLacks, is_disk_full
+from ..experience import Transitions
 from ..runs import atomic_write_bytes, atomic_write_text
 from ..schemas import (
     CheckReport,
@@ -48,6 +49,8 @@ from ..task import TaskSpec
 from ..video import GIF, MP4, encode_videos, load_frames
 from .protocol import (
     EPISODES_FILE,
+    EXPERIENCE_IN,
+    EXPERIENCE_OUT,
     FRAMES_FILE,
     GO_FILE,
     INIT_POLICY_FILE,
@@ -79,9 +82,12 @@ SCRATCH = ("work", "eval", "score")  # a candidate's sandbox folders, removed on
 # What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
 # is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
 # executor that runs candidates on another machine brings these back, read with read_untrusted.
+MAX_EXPERIENCE_BYTES = 256 * 1024 * 1024  # SACConfig.experience_mb's bound
+EXPERIENCE = "experience"  # the stem of the transitions a SAC candidate collected, checked (host-written)
 CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
                    TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES,
-                   EPISODES_FILE: MAX_EPISODES_BYTES}
+                   EPISODES_FILE: MAX_EPISODES_BYTES,
+                   EXPERIENCE + ".json": 64 * 1024, EXPERIENCE + ".f32": MAX_EXPERIENCE_BYTES}
 VIDEO_ONLY = RecordSpec(video=True)
 
 ProgressFn = Callable[[dict], None]
@@ -92,7 +98,11 @@ R = TypeVar("R", bound=BaseModel)
 class CandidateJob:
     """One candidate to train and evaluate: reward code and task (with its seed) in, a
     :class:`JobOutcome` and the artifacts in ``folder`` out. ``key`` is the caller's handle,
-    handed back with the outcome; the callbacks stay on the host."""
+    handed back with the outcome; the callbacks stay on the host.
+
+    SAC only: ``experience`` (transitions of earlier candidates, checked by the host) is handed to
+    the training job to start from; with ``keep_experience`` the transitions the job collected
+    are read back, checked and left in ``folder`` as ``experience.json`` and ``experience.f32``."""
 
     task: TaskSpec
     reward_code: str
@@ -104,6 +114,8 @@ class CandidateJob:
     key: Any = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
     on_progress: ProgressFn | None = field(default=None, compare=False)
+    experience: Transitions | None = field(default=None, compare=False)
+    keep_experience: bool = False
 
     def portable(self, folder: Path) -> CandidateJob:
         """The same job in another folder, without the host's handle and callbacks (for a
@@ -528,8 +540,9 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     initial = read_untrusted(job.init_policy, MAX_POLICY_BYTES) if job.init_policy is not None else None
     if initial is not None:
         (work / INIT_POLICY_FILE).write_bytes(initial)
+    reuse = _experience_settings(job, work)
     train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads,
-                          init_policy=INIT_POLICY_FILE if initial is not None else None)
+                          init_policy=INIT_POLICY_FILE if initial is not None else None, **reuse)
     # its time limit covers the wait for the training as well as the evaluation
     evaluation = PendingEvaluation(sandbox, job.folder / "eval",
                                    evaluation_job(job.task, job.device, threads, record=job.record),
@@ -577,6 +590,8 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
         policy = evaluation.start(work)  # unless it started already
         if policy is None:
             return done("failed", "the training job left no policy checkpoint", outcome.log)
+        if job.keep_experience:
+            _keep_experience(job, work, reuse["experience_max_bytes"])
 
         # ---- evaluation, without the reward code; it records episodes and the video -----------
         (job.folder / POLICY_FILE).write_bytes(policy)
@@ -607,6 +622,36 @@ def _keep_episodes(job: CandidateJob, evaluated: Path) -> None:
             log.write(f"\nno episodes kept: {batch}\n")
         return
     atomic_write_bytes(job.folder / EPISODES_FILE, batch.to_bytes(compress=True))
+
+
+def _experience_settings(job: CandidateJob, work: Path) -> dict[str, Any]:
+    """The training job's experience fields; writes the experience it starts from into ``work``
+    (a copy: whatever the job does to it stays there)."""
+    from ..experience import write
+
+    settings: dict[str, Any] = {}
+    max_mb = getattr(job.task.train, "experience_mb", 64.0)
+    settings["experience_max_bytes"] = min(int(max_mb * 1024 * 1024), MAX_EXPERIENCE_BYTES)
+    if job.experience is not None and job.experience.rows:
+        write(work, EXPERIENCE_IN, job.experience)
+        settings["experience_in"] = EXPERIENCE_IN
+    if job.keep_experience:
+        settings["experience_out"] = EXPERIENCE_OUT
+    return settings
+
+
+def _keep_experience(job: CandidateJob, work: Path, max_bytes: int) -> None:
+    """Read back the transitions the training job collected (untrusted: its reward ran there),
+    check them against the env's description and write the host's copy into the candidate's
+    folder; say in ``train.log`` why none was kept."""
+    from ..experience import read, write
+
+    found = read(work, EXPERIENCE_OUT, job.task.env.describe(), max_bytes)
+    if isinstance(found, str):
+        with open(job.folder / "train.log", "a") as log:
+            log.write(f"\nexperience not kept for reuse: {found}\n")
+        return
+    write(job.folder, EXPERIENCE, found)
 
 
 # ------------------------------------------------------------------------ which sandbox for a task

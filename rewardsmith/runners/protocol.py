@@ -16,6 +16,8 @@ A job folder (``/job`` inside the sandbox)::
     scores.npz      score: the reward and its components at every step (untrusted)
     go              written by the host: a job started ahead may go on (its policy or episodes
                     are in place)
+    experience_in.json, experience_in.f32    SAC: transitions of earlier candidates (written by the host)
+    experience_out.json, experience_out.f32  SAC: the transitions this job collected (untrusted)
     tmp/            the job's temporary files
 """
 
@@ -36,6 +38,8 @@ VIDEO_FILE = "video.npz"
 VIDEO_INFO_FILE = "video.json"
 SCORES_FILE = "scores.npz"
 GO_FILE = "go"
+EXPERIENCE_IN = "experience_in"    # stems: rewardsmith.experience adds .json and .f32
+EXPERIENCE_OUT = "experience_out"
 TMP_DIR = "tmp"
 
 PROGRESS = "@@progress "          # + JSON: training progress

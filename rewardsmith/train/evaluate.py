@@ -10,7 +10,7 @@ import torch
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import EvalSummary, Stats
-from .policy import ActorCritic
+from .policy import Policy
 
 if TYPE_CHECKING:
     from .record import RandomPolicy
@@ -28,7 +28,7 @@ def _stats(values: torch.Tensor) -> Stats:
 
 
 @torch.no_grad()
-def evaluate_policy(policy: ActorCritic | RandomPolicy, env, program: FitnessProgram, success_threshold: float,
+def evaluate_policy(policy: Policy | RandomPolicy, env, program: FitnessProgram, success_threshold: float,
                     deterministic: bool = True, variables: bool = True, on_step=None,
                     fitness_out: list | None = None) -> EvalSummary:
     """Run one episode in each of ``env.num_envs`` envs and score each with the fitness.

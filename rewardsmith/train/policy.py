@@ -1,4 +1,5 @@
-"""Actor-critic networks for discrete and continuous actions, with observation normalisation.
+"""Policies with observation normalisation: PPO's actor-critic (discrete and continuous actions)
+and SAC's tanh-squashed Gaussian actor (continuous), saved, loaded and evaluated the same way.
 
 Built for the rollout hot loop: layers are applied with ``F.linear`` (no per-module call
 overhead) and actions are sampled and scored with closed-form expressions rather than
@@ -65,22 +66,28 @@ class RunningNorm(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear layers with tanh between them, orthogonal initialisation (CleanRL's layout)."""
+    """Linear layers with an activation between them (tanh by default).
 
-    def __init__(self, sizes: list[int], out_gain: float):
+    With ``out_gain``, orthogonal initialisation with that gain on the last layer (CleanRL's PPO
+    layout); without, torch's default initialisation (as SB3 and CleanRL use for SAC).
+    """
+
+    def __init__(self, sizes: list[int], out_gain: float | None, activation=torch.tanh):
         super().__init__()
         linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
         self.layers = nn.ModuleList(linears)
-        for i, layer in enumerate(linears):
-            nn.init.orthogonal_(layer.weight, out_gain if i == len(self.layers) - 1 else math.sqrt(2))
-            nn.init.zeros_(layer.bias)
+        self.activation = activation
+        if out_gain is not None:
+            for i, layer in enumerate(linears):
+                nn.init.orthogonal_(layer.weight, out_gain if i == len(self.layers) - 1 else math.sqrt(2))
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             x = F.linear(x, layer.weight, layer.bias)  # type: ignore[arg-type]  # each layer is an nn.Linear
             if i < last:
-                x = torch.tanh(x)
+                x = self.activation(x)
         return x
 
 
@@ -140,17 +147,81 @@ class ActorCritic(nn.Module):
         return self.sample(obs_n)[0]
 
 
-def build_policy(obs_dim: int, action: ActionSpec, config) -> ActorCritic:
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: a Gaussian whose sample is squashed by tanh into the action box.
+
+    One MLP (ReLU) gives the mean and log std of each action dimension (log std clamped to
+    [-20, 2], as SB3). ``sample`` works in the unit box [-1, 1] where the critics and the replay
+    buffer live; ``act`` returns actions in the env's own bounds.
+    """
+
+    LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+    action_scale: torch.Tensor
+    action_bias: torch.Tensor
+
+    def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...] = (256, 256),
+                 normalize_obs: bool = False):
+        super().__init__()
+        if action.kind != "continuous":
+            raise ValueError("SAC here is for continuous actions; this env's actions are discrete: "
+                             "use train.algorithm: ppo")
+        low, high = torch.tensor(action.low, dtype=torch.float32), torch.tensor(action.high, dtype=torch.float32)
+        if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+            raise ValueError("SAC squashes actions into their bounds, and this env's action bounds are not finite")
+        self.action_size = action.size
+        self.obs_norm = RunningNorm(obs_dim) if normalize_obs else None
+        self.net = MLP([obs_dim, *hidden_sizes, 2 * action.size], None, torch.relu_)  # in place: saves a copy
+        # derived from the action spec, so not saved in the checkpoint
+        self.register_buffer("action_scale", (high - low) / 2, persistent=False)
+        self.register_buffer("action_bias", (high + low) / 2, persistent=False)
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.obs_norm(obs) if self.obs_norm is not None else obs
+
+    def sample(self, obs_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sampled action in [-1, 1] and its log-probability (differentiable: reparameterised)."""
+        mean, log_std = self.net(obs_n).split(self.action_size, -1)
+        log_std = log_std.clamp(self.LOG_STD_MIN, self.LOG_STD_MAX)
+        noise = torch.randn_like(mean)
+        action = torch.tanh(mean + log_std.exp() * noise)
+        # log N(u) minus log |d tanh(u)/du| = log(1 - tanh(u)^2), with SB3's and CleanRL's 1e-6
+        # (which bounds the correction for saturated actions)
+        log_prob = -0.5 * noise.square() - log_std - LOG_SQRT_2PI - torch.log(1.0 - action.square() + 1e-6)
+        return action, log_prob.sum(-1)
+
+    def to_env(self, unit_action: torch.Tensor) -> torch.Tensor:
+        """An action in [-1, 1] scaled to the env's bounds."""
+        return torch.addcmul(self.action_bias, unit_action, self.action_scale)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Action for raw observations (for evaluation and rendering), in the env's bounds."""
+        obs_n = self.normalize(obs)
+        if deterministic:
+            unit = torch.tanh(self.net(obs_n)[..., :self.action_size])
+        else:
+            unit = self.sample(obs_n)[0]
+        return self.to_env(unit)
+
+
+Policy = ActorCritic | SquashedGaussianActor
+"""What a trainer returns and what evaluation, rendering and checkpoints take: ``act(obs)``."""
+
+
+def build_policy(obs_dim: int, action: ActionSpec, config) -> Policy:
+    """The network the training settings describe (``config.algorithm`` picks PPO's or SAC's)."""
+    if getattr(config, "algorithm", "ppo") == "sac":
+        return SquashedGaussianActor(obs_dim, action, tuple(config.hidden_sizes), config.normalize_obs)
     return ActorCritic(obs_dim, action, tuple(config.hidden_sizes), config.init_log_std,
                        config.normalize_obs)
 
 
-def save_policy(policy: ActorCritic, path: str | Path) -> None:
+def save_policy(policy: Policy, path: str | Path) -> None:
     torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, path)
 
 
 def load_policy(path: str | Path, obs_dim: int, action: ActionSpec, config,
-                device: str | torch.device = "cpu") -> ActorCritic:
+                device: str | torch.device = "cpu") -> Policy:
     """Build the network from trusted settings and load weights only (no pickle code)."""
     policy = build_policy(obs_dim, action, config)
     state = torch.load(path, map_location="cpu", weights_only=True)

@@ -10,77 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from ..errors import RewardCodeError
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
-from ..schemas import Stats, TrainCheckpoint, TrainLog
+from ..schemas import TrainCheckpoint, TrainLog
+from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record
 from .config import PPOConfig
 from .optim import Adam
-from .policy import ActorCritic, build_policy
-
-RewardFn = Callable[[dict, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-
-
-@dataclass
-class TrainOutput:
-    policy: ActorCritic
-    log: TrainLog
-
-
-class RewardStats:
-    """Mean/std/min/max of the total reward and each component.
-
-    Each step's values are copied into a rollout buffer of shape ``(num_steps, 1 + C, num_envs)``
-    (one op per step); statistics are folded in once per rollout, on the device.
-    """
-
-    def __init__(self, num_steps: int, num_envs: int, device: torch.device):
-        self.shape, self.device = (num_steps, num_envs), device
-        self.names: list[str] | None = None
-        self.nonfinite = torch.zeros((), dtype=torch.long, device=device)
-
-    def _reset(self) -> None:
-        assert self.names is not None
-        size = 1 + len(self.names)
-        z = lambda fill: torch.full((size,), fill, dtype=torch.float64, device=self.device)  # noqa: E731
-        self.sum, self.sq, self.min, self.max = z(0.0), z(0.0), z(float("inf")), z(float("-inf"))
-        self.count = 0
-
-    def record(self, t: int, total: torch.Tensor, components: dict[str, torch.Tensor]) -> None:
-        if self.names is None:
-            self.names = list(components)
-            self.buffer = torch.zeros((self.shape[0], 1 + len(self.names), self.shape[1]), device=self.device)
-            self._reset()
-        torch.stack([total, *components.values()], out=self.buffer[t])
-
-    def fold(self) -> torch.Tensor:
-        """Add this rollout to the running statistics; return its totals with NaN/inf as 0."""
-        x = self.buffer.double()
-        finite = torch.isfinite(x)
-        self.nonfinite += (~finite[:, 0]).sum()
-        x = torch.where(finite, x, 0.0)
-        self.sum += x.sum((0, 2))
-        self.sq += x.square().sum((0, 2))
-        self.min = torch.minimum(self.min, x.amin((0, 2)))
-        self.max = torch.maximum(self.max, x.amax((0, 2)))
-        self.count += x.shape[0] * x.shape[2]
-        return x[:, 0].to(self.buffer.dtype)
-
-    def pop(self) -> tuple[Stats, dict[str, Stats]]:
-        if self.names is None or self.count == 0:
-            zero = Stats(mean=0.0, std=0.0, min=0.0, max=0.0)
-            return zero, {}
-        mean = self.sum / self.count
-        std = torch.sqrt(torch.clamp(self.sq / self.count - mean.square(), min=0.0))
-        rows = torch.stack([mean, std, self.min, self.max], 1).tolist()
-        self._reset()
-        stats = [Stats(mean=r[0], std=r[1], min=r[2], max=r[3]) for r in rows]
-        return stats[0], dict(zip(self.names, stats[1:]))
-
+from .policy import ActorCritic
 
 VALUE_WARMUP_UPDATES = 1  # a warm start's first updates fit the fresh value function alone
 DIAGNOSTICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
@@ -161,7 +101,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     cheap_sync = device.type == "cpu"
     torch.manual_seed(config.seed)
     spec = env.action_spec
-    policy = build_policy(env.obs_dim, spec, config).to(device)
+    policy = ActorCritic(env.obs_dim, spec, tuple(config.hidden_sizes), config.init_log_std,
+                         config.normalize_obs).to(device)
     if initial is not None:
         warm_start(policy, initial)
     optimizer = Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
@@ -194,6 +135,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     episode_start = torch.ones(n, device=device)
     global_step = 0
     rollout_s = update_s = 0.0  # on a GPU these omit work still queued when they are read
+    gradient_steps = 0
     for update in range(num_updates):
         phase_start = time.perf_counter()
         if config.anneal_lr:
@@ -261,6 +203,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                 loss.backward()
                 optimizer.clip_grad_norm(config.max_grad_norm)
                 optimizer.step()
+                gradient_steps += 1
             if parts is not None:  # the epoch's last minibatch
                 diagnostics.minibatch(parts)
                 if config.target_kl is not None and float(parts[3]) > config.target_kl:
@@ -276,7 +219,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
                 stopped_early = last_eval >= success_threshold and not last_update
         if global_step >= next_checkpoint or last_update or stopped_early:
             next_checkpoint += checkpoint_every
-            checkpoint = _checkpoint(global_step, start, stats, tracker, last_eval, diagnostics)
+            checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval, diagnostics.pop())
             last_eval = None
             checkpoints.append(checkpoint)
             if int(stats.nonfinite):
@@ -290,7 +233,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     wall = time.perf_counter() - start
     log = TrainLog(checkpoints=checkpoints, env_steps=global_step, wall_s=wall,
                    steps_per_s=global_step / max(wall, 1e-9), stopped_early=stopped_early,
-                   device=str(device), rollout_s=rollout_s, update_s=update_s)
+                   device=str(device), rollout_s=rollout_s, update_s=update_s,
+                   algorithm="ppo", gradient_steps=gradient_steps)
     return TrainOutput(policy.eval(), log)
 
 
@@ -332,11 +276,3 @@ def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scala
         parts = torch.stack([pg_loss.detach(), v_loss.detach(), ent, approx_kl, clipped]).double()
     return loss, parts
 
-
-def _checkpoint(step: int, start: float, stats: RewardStats, tracker: FitnessTracker | None,
-                eval_fitness: float | None, diagnostics: Diagnostics) -> TrainCheckpoint:
-    reward, components = stats.pop()
-    episodes = tracker.pop_interval() if tracker is not None else {"episodes": 0}
-    return TrainCheckpoint(step=step, wall_s=time.perf_counter() - start, reward=reward,
-                           components=components, eval_fitness=eval_fitness, diagnostics=diagnostics.pop(),
-                           **episodes)
