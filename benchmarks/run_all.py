@@ -8,7 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["solve_vs_sb3.py", "time_to_solve.py", "throughput.py", "reward_cost.py", "reward_quality.py",
-              "sac_vs_sb3.py"]
+              "sac_vs_sb3.py", "solve_cost.py", "screening_cost.py"]
 
 if __name__ == "__main__":
     failed = []

@@ -195,10 +195,11 @@ def _solve(box, opts: SolveOptions, task_spec: TaskSpec, run_path: Path, resume,
             reviewer = LLMCritic(llm) if critic_on else None
             explainer = TrajectoryAnalyzer(llm)
         limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
-        critic = Critic(task_spec, box, limits, run.path / "checks", opts.device, reviewer)
+        store, screening = _episode_store(task_spec, run.path)
+        critic = Critic(task_spec, box, limits, run.path / "checks", opts.device, reviewer, screening=screening)
         solver = Solver(task_spec, run, designer, critic, pool, judge, reporter, opts.device,
                         final_seeds=opts.final_seeds, explainer=explainer,
-                        usage=(lambda: client.usage) if client is not None else None)
+                        usage=(lambda: client.usage) if client is not None else None, episodes=store)
         try:
             return SolveResult(run.path, solver.solve())
         except KeyboardInterrupt:
@@ -219,6 +220,19 @@ def warm_workers(box, opts: SolveOptions, task: TaskSpec, jobs: int):
 
     limits = Limits(timeout_s=task.sandbox.timeout_s, memory_mb=task.sandbox.memory_mb)
     return WarmSandbox(box, task.env.model_dump(mode="json"), keep=jobs, limits=limits)
+
+
+def _episode_store(task: TaskSpec, run_path: Path):
+    """The run's episode store (``RUN/episodes/``; reopened on resume) and the critic's
+    screening on it, when screening is on."""
+    from .critic.screening import Screening
+    from .episodes import EpisodeStore, variable_shapes
+
+    if not task.search.screening.enabled or task.search.episode_store_mb <= 0:
+        return None, None
+    store = EpisodeStore(run_path / "episodes", int(task.search.episode_store_mb * 1024 * 1024),
+                         variable_shapes(task.env.describe()))
+    return store, Screening(store, task.search.screening)
 
 
 def sandbox_notes(box) -> list[str]:

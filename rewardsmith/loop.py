@@ -1,9 +1,12 @@
 """The solve loop: the one place that calls more than one stage.
 
-For each iteration: the designer proposes candidates from the history (with the critic at hand,
-to ask for fixes); the critic checks each (static on the host, a dry run in a sandbox, optionally
-an LLM review); near-duplicates of rewards already trained are skipped; the executor trains and
-evaluates the rest in sandboxes;
+Before the first iteration, with trajectory screening on, random policies' episodes are recorded
+into the run's episode store. For each iteration: the designer proposes candidates from the
+history (with the critic at hand, to ask for fixes); the critic checks each (static on the host,
+a dry run in a sandbox that also scores the stored episodes: a reward that ranks them against
+their fitness is screened out; optionally an LLM review); near-duplicates of rewards already
+trained are skipped; the executor trains and evaluates the rest in sandboxes, their clean
+evaluations' episodes join the store;
 the analyzer turns each result into findings; the feedback source judges the iteration; the
 LLM trajectory analyzer (if any) explains the candidates the designer will see next; the record
 joins the history. Every step is written to the run directory first, so a resumed run skips
@@ -13,6 +16,7 @@ what is done.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from .analyzer import result_of
 from .critic import Critic
 from .designer import Designer, DesignRequest
 from .envs.description import EnvDescription
+from .episodes import EpisodeStore, informative
 from .errors import (
     BudgetExceeded,
     DiskFull,
@@ -40,7 +45,7 @@ from .feedback import FeedbackSource
 from .feedback.ranking import person_overrules
 from .progress import dollars
 from .runners.executors import Executor
-from .runners.jobs import EXPERIENCE, CandidateJob
+from .runners.jobs import EXPERIENCE, VIDEO_ONLY, CandidateJob, read_episodes, record_random_episodes
 from .runners.sandboxes import Limits, kill_all
 from .runs import RunDir, atomic_write_json
 from .schemas import (
@@ -52,10 +57,15 @@ from .schemas import (
     FinalEvaluation,
     IterationRecord,
     LLMUsage,
+    RecordSpec,
+    ScreeningCost,
     Summary,
 )
 from .task import TaskSpec
 from .tensorboard_log import log_candidate
+
+SAMPLED_EPISODES = 4  # a trained policy's episodes with sampled actions, stored beside its evaluation's
+RANDOM_HOLDS = (1, 4, 16, 64)  # the first iteration's random policies hold each action this many steps
 
 
 class Reporter(Protocol):
@@ -103,6 +113,7 @@ class Solver:
     final_seeds: int = 0  # retrain the best reward with this many other seeds at the end
     explainer: Explainer | None = None
     usage: Callable[[], LLMUsage] | None = None  # what the run's LLMs spent (default: the designer's)
+    episodes: EpisodeStore | None = None  # the run's stored episodes (trajectory screening)
 
     def __post_init__(self):
         self.env = self.critic.env
@@ -112,6 +123,7 @@ class Solver:
         self.wall_offset = previous.wall_s if previous else 0.0
         self.start = time.perf_counter()
         self._verdicts: dict[int, CriticVerdict] = {}
+        self._init: Path | None = None  # this iteration's warm start
         train = self.task.train
         reuse = train.algorithm == "sac" and getattr(train, "reuse_experience", False)
         self.store = ExperienceStore(self.run.path / "experience", int(getattr(train, "experience_mb", 64) * 2**20)) \
@@ -130,11 +142,14 @@ class Solver:
     # -- one candidate ---------------------------------------------------------------------------
     def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None,
              reuse: bool = True) -> CandidateJob:
+        record = VIDEO_ONLY if task is not None or self.episodes is None else \
+            RecordSpec(episodes=self.task.fitness.eval_episodes, sampled=SAMPLED_EPISODES, video=True)
+        init = self._init if task is None else None
         task = task or self.task
         reuse = reuse and self.store is not None
         return CandidateJob(
             task, candidate.code, folder or self.run.candidate_dir(candidate.iteration, candidate.index), self.limits,
-            self.device, key=candidate,
+            self.device, record=record, init_policy=init, key=candidate,
             on_start=lambda: self.reporter.candidate_started(candidate, task.train.total_timesteps),
             on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload),
             experience=self._shared if reuse else None, keep_experience=reuse)
@@ -164,9 +179,22 @@ class Solver:
 
     def _trained(self, job: CandidateJob, outcome) -> CandidateResult:
         candidate: Candidate = job.key
-        return result_of(outcome, job.task.fitness.success_threshold, iteration=candidate.iteration,
-                         index=candidate.index, reward_file=self.run.relative(job.folder / "reward.py"),
-                         code=candidate.code, origin=candidate.origin, critic=self._verdicts.get(candidate.index))
+        result = result_of(outcome, job.task.fitness.success_threshold, iteration=candidate.iteration,
+                           index=candidate.index, reward_file=self.run.relative(job.folder / "reward.py"),
+                           code=candidate.code, origin=candidate.origin, critic=self._verdicts.get(candidate.index))
+        if job.init_policy is not None:
+            result = result.model_copy(update={"init_from": self.run.relative(job.init_policy.parent)})
+        return result
+
+    def _warm_start(self, history: list[IterationRecord]) -> Path | None:
+        """``train.init: best``: the best policy so far, while none has succeeded."""
+        if getattr(self.task.train, "init", "scratch") != "best":
+            return None
+        best = self._best(history)
+        if best is None or best.success:
+            return None
+        policy = self.run.candidate_dir(best.iteration, best.index) / "policy.pt"
+        return policy if policy.is_file() else None
 
     def _result(self, candidate: Candidate, status: str, reason: str | None, critic: CriticVerdict) -> CandidateResult:
         """A candidate that did not train (rejected by the critic, or skipped as a duplicate)."""
@@ -175,6 +203,43 @@ class Solver:
                                reason=reason, reward_file=self.run.relative(folder / "reward.py"),
                                code=candidate.code, origin=candidate.origin, critic=critic,
                                sandbox=self.sandbox_name)
+
+    # -- stored episodes ---------------------------------------------------------------------------
+    def _store_episodes(self, folder: Path, candidate: Candidate) -> None:
+        """The clean evaluation's episodes of a trained candidate join the run's store."""
+        path = folder / "episodes.npz"
+        if self.episodes is None or not path.exists():
+            return
+        batch = read_episodes(path, self.task)
+        if not isinstance(batch, str):
+            self.episodes.add(batch.with_meta(iteration=candidate.iteration, index=candidate.index))
+        path.unlink(missing_ok=True)
+
+    def _seed_episodes(self) -> None:
+        """Before the first iteration: random policies' episodes, so that the first candidates
+        can be screened too. Done once per run (a resumed run keeps them)."""
+        store, spec = self.episodes, self.task.search.screening
+        if store is None or store.seeded or not spec.enabled:
+            return
+        start = time.perf_counter()
+        info: dict = {"random_episodes": 0}
+        if spec.random_episodes:
+            per_hold = max(1, spec.random_episodes // len(RANDOM_HOLDS))
+            batch = record_random_episodes(self.task, self.run.path / "checks" / "random", self.executor.sandbox,
+                                           self.limits, self.device, list(RANDOM_HOLDS), per_hold,
+                                           seed=self.task.train.seed + 31337)
+            if isinstance(batch, str):
+                self.reporter.message(f"screening: no random episodes recorded ({batch}); candidates of the first "
+                                      "iteration are not screened")
+            else:
+                store.add(batch)
+                info.update(random_episodes=len(batch), random_env_steps=batch.steps)
+                if not informative(batch.fitness):
+                    self.reporter.message("screening: random policies' episodes hardly differ in task fitness; the "
+                                          "first iteration's candidates are not screened")
+        shutil.rmtree(self.run.path / "checks" / "random", ignore_errors=True)
+        info["wall_s"] = round(time.perf_counter() - start, 3)
+        store.mark_seeded(info)
 
     # -- one iteration ---------------------------------------------------------------------------
     def _iteration(self, iteration: int, history: list[IterationRecord]) -> IterationRecord:
@@ -188,6 +253,7 @@ class Solver:
 
         results: dict[int, CandidateResult] = {}
         self._verdicts = {}
+        self._init = self._warm_start(history)
         to_check: list[Candidate] = []
         for candidate in proposals:
             done = self.run.load_result(iteration, candidate.index)
@@ -209,7 +275,8 @@ class Solver:
             duplicate = self.critic.duplicate_of(report) if verdict.ok else None
             if not verdict.ok or duplicate:
                 if not verdict.ok:
-                    status, reason = "rejected", f"critic: {verdict.reason}"
+                    status = "rejected"
+                    reason = verdict.reason if verdict.stage == "screen" else f"critic: {verdict.reason}"
                 else:
                     (of_iteration, of_index), rho = duplicate  # type: ignore[misc]  # keys are (iteration, index)
                     status, reason = "skipped", (f"nearly the same reward as iteration {of_iteration + 1} candidate "
@@ -228,6 +295,7 @@ class Solver:
             if self.stopping.is_set():
                 continue  # killed by Ctrl-C: not a real result, redo it on resume
             candidate, result = job.key, self._trained(job, outcome)
+            self._store_episodes(job.folder, candidate)
             self._keep_experience(job)
             self.run.save_result(result)
             log_candidate(self.run.path / "tensorboard", result)
@@ -297,6 +365,8 @@ class Solver:
                 self._remember_trained(result)
         try:
             self._person_ranking_wins(history)
+            if len(history) < self.task.search.iterations:
+                self._seed_episodes()
             for iteration in range(len(history), self.task.search.iterations):
                 history.append(self._iteration(iteration, history))
                 self.run.write_summary(self.summary(history, "running"))
@@ -381,4 +451,17 @@ class Solver:
             wall_s=round(self.wall_offset + time.perf_counter() - self.start, 3),
             iterations_done=len(history),
             llm=self._llm_usage(), designer=self.designer.name, sandbox=self.sandbox_name, final=final,
-            stopped_reason=stopped_reason)
+            stopped_reason=stopped_reason,
+            env_steps=sum(c.train.env_steps for c in results if c.train is not None),
+            screening=self._screening_cost(results))
+
+    def _screening_cost(self, results: list[CandidateResult]) -> ScreeningCost | None:
+        if self.episodes is None:
+            return None
+        seed = self.episodes.seed_info
+        return ScreeningCost(random_episodes=int(seed.get("random_episodes", 0)),
+                             random_env_steps=int(seed.get("random_env_steps", 0)),
+                             probe_env_steps=int(seed.get("probe_env_steps", 0)),
+                             wall_s=float(seed.get("wall_s", 0.0)),
+                             screened=sum(c.critic is not None and c.critic.stage == "screen" for c in results),
+                             stored_episodes=len(self.episodes.entries))

@@ -89,6 +89,9 @@ def sections() -> list[tuple[str, type[BaseModel]]]:
     for name, field in TaskSpec.model_fields.items():
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             out.append((name, field.annotation))
+            for sub, inner in field.annotation.model_fields.items():  # e.g. search.screening
+                if isinstance(inner.annotation, type) and issubclass(inner.annotation, BaseModel):
+                    out.append((f"{name}.{sub}", inner.annotation))
         for tag, model in tagged_members(field.annotation).items():
             out.append((f"{name}` with `algorithm: {tag}", model))
     out.append(("env.variables (each item)", StateVar))

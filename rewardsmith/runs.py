@@ -11,10 +11,15 @@ RUN/
     feedback.json          the judgement on this iteration
     cand_00/
       reward.py  critic.json  result.json  train.log  eval.log  policy.pt
-      rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy
-      check.json           the dry run's report (components, signature for spotting duplicates)
+      rollout.json  rollout.mp4  rollout.gif   one episode of the trained policy (recorded by the
+                           clean evaluation; the reward per step from a score job)
+      check.json           the dry run's report (components, signature for spotting duplicates,
+                           returns on the stored episodes)
       vlm_frames.png       with --feedback vlm: the contact sheet of the episode the VLM was shown
-      work/  eval/         the sandboxes' job folders, while a job runs
+      work/  eval/  score/ the sandboxes' job folders, while a job runs
+  episodes/
+    index.json             the stored episodes (fitness, origin) for trajectory screening
+    batch_00000.npz        their per-step states and actions (see rewardsmith.episodes)
   llm/
     000-request.json       every request to the LLM and its answer (no API keys), in order
     000-response.json

@@ -40,11 +40,64 @@ class Candidate(Record):
     origin: dict = Field(default_factory=dict, description="how the designer made it (params, sample id)")
 
 
+class EpisodeMeta(Record):
+    """What is known about one recorded episode besides its states and actions."""
+
+    source: Literal["eval", "train", "video", "random", "probe"] = Field(
+        description="eval: the trained policy's clean evaluation; train: the trained policy with sampled actions, "
+                    "as in training; video: the episode of the video; random: a random policy; probe: a probe "
+                    "training's policy (not recorded yet)")
+    fitness: float = Field(description="the task's fitness of this episode")
+    length: int = Field(ge=1)
+    ended: str = Field("", description="why it ended: a termination's name, other_termination or time_limit")
+    step: int | None = Field(None, description="train: the training step the policy was saved at")
+    hold: int | None = Field(None, description="random: how many steps each random action was held")
+    iteration: int | None = Field(None, description="the candidate whose policy played it (set by the host)")
+    index: int | None = None
+
+    def label(self) -> str:
+        """Where the episode came from, in words."""
+        who = (f"iteration {self.iteration + 1} candidate {self.index}"
+               if self.iteration is not None and self.index is not None else "a candidate")
+        if self.source == "random":
+            return "a random policy" + (f" (each action held {self.hold} steps)" if self.hold and self.hold > 1 else "")
+        if self.source == "probe":
+            return "the probe training's policy"
+        if self.source == "train":
+            return f"{who}'s policy during training" + (f" (step {self.step:,})" if self.step is not None else "")
+        return f"{who}'s trained policy"
+
+
+class StoredEpisode(Record):
+    """An episode kept in the run's episode store (``RUN/episodes/index.json``)."""
+
+    id: int
+    batch: str = Field(description="the file under RUN/episodes/ that holds it")
+    slot: int = Field(description="its position in that file")
+    bytes: int
+    meta: EpisodeMeta
+
+
+class ScreeningReport(Record):
+    """How a candidate's reward ranks the stored episodes against their task fitness."""
+
+    episodes: int
+    correlation: float | None = Field(None, description="Spearman rank correlation of returns and fitness")
+    pair_accuracy: float | None = Field(None, description="of the pairs whose fitness differs, the fraction whose "
+                                                          "better episode got the higher return")
+    best_mean_return: float | None = Field(None, description="mean return of the best-scoring quarter of episodes")
+    worst_mean_return: float | None = Field(None, description="mean return of the worst-scoring quarter")
+    passed: bool
+    judged: bool = Field(True, description="false: the stored episodes did not differ enough in fitness to judge")
+    reason: str | None = None
+
+
 class CriticVerdict(Record):
     ok: bool
-    stage: Literal["static", "dry_run", "llm", "duplicate"] = "static"
+    stage: Literal["static", "dry_run", "screen", "llm", "duplicate"] = "static"
     reason: str | None = None
     warnings: tuple[str, ...] = ()
+    screening: ScreeningReport | None = None
 
 
 class TrainCheckpoint(Record):
@@ -141,6 +194,7 @@ class CandidateResult(Record):
     sandbox: str = ""
     runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
     torchscript_error: str | None = Field(None, description=TORCHSCRIPT_ERROR_HELP)
+    init_from: str | None = Field(None, description="warm start: the candidate folder whose policy it started from")
 
     @property
     def component_names(self) -> list[str]:
@@ -152,8 +206,10 @@ class CandidateResult(Record):
 class RolloutTrace(Record):
     """One episode of a trained policy (deterministic actions) with the candidate's reward per step.
 
-    Recorded after training in the training job, which runs the reward code, so it is untrusted:
-    shown to people and designers beside the video, never used to score.
+    The states, actions and frames are recorded by the clean evaluation job (no reward code); the
+    reward and its components come from scoring those states with the candidate's reward in a
+    sandboxed ``score`` job, so they are the reward's own numbers: shown to people and designers
+    beside the video, never used to score.
     """
 
     steps: int
@@ -245,6 +301,17 @@ class FinalEvaluation(Record):
     success_rate: float
 
 
+class ScreeningCost(Record):
+    """What screening took in a run: the first iteration's episodes and the probe."""
+
+    random_episodes: int = 0
+    random_env_steps: int = Field(0, description="env steps of the random policies' episodes")
+    probe_env_steps: int = 0
+    wall_s: float = Field(0.0, description="collecting the random episodes and the probe")
+    screened: int = Field(0, description="candidates not trained because of how they ranked the stored episodes")
+    stored_episodes: int = 0
+
+
 class Summary(Record):
     task: str
     status: Literal["running", "done", "stopped"]
@@ -257,18 +324,37 @@ class Summary(Record):
     sandbox: str = ""
     final: FinalEvaluation | None = None
     stopped_reason: str | None = Field(None, description="why the run stopped early (e.g. --max-cost reached)")
+    env_steps: int = Field(0, description="env steps of every training (candidates and the probe)")
+    screening: ScreeningCost | None = None
+
+
+class RecordSpec(Record):
+    """What an evaluation job records besides its fitness (episodes for the store, the video)."""
+
+    episodes: int = Field(0, ge=0, description="evaluation episodes to record (states and actions)")
+    sampled: int = Field(0, ge=0, description="more episodes of the policy with sampled actions, as in training")
+    video: bool = Field(False, description="play one more episode in an env that draws itself, for the video")
+    random_holds: list[int] = Field(default_factory=list, description="no policy: random actions, each held this "
+                                                                      "many steps (one batch of episodes per entry)")
+    random_episodes: int = Field(16, ge=1, description="episodes per entry of random_holds")
 
 
 class WorkerJob(Record):
     """What the host asks a worker to do; written as ``job.json`` into the job folder."""
 
-    kind: Literal["check", "train", "evaluate"]
+    kind: Literal["check", "train", "evaluate", "score"]
     task: dict = Field(description="the resolved task (TaskSpec as a dict)")
     reward_file: str | None = Field(None, description="reward code, relative to the job folder")
     policy_file: str = "policy.pt"
     device: str = "auto"
     threads: int = 1
     eval_seed: int = 1_000_003
+    record: RecordSpec | None = Field(None, description="evaluate: what to record besides the fitness")
+    episodes_file: str | None = Field(None, description="check and score: stored episodes to score the reward on")
+    gamma: float = Field(1.0, description="discount of the returns a score or check job computes")
+    per_step: bool = Field(False, description="score: write each step's reward and components to scores.npz")
+    wait: bool = Field(False, description="score: the job starts ahead and waits for the host's go file")
+    init_policy: str | None = Field(None, description="train: a policy to start from (warm start)")
     experience_in: str | None = Field(None, description="SAC: stem of the files of earlier candidates' transitions "
                                                         "to start from, relabelled with this reward")
     experience_out: str | None = Field(None, description="SAC: stem of the files to write the transitions this "
@@ -283,8 +369,20 @@ class CheckReport(Record):
     reason: str | None = None
     components: list[str] = Field(default_factory=list)
     signature: list[float] = Field(default_factory=list, description="total reward on a fixed batch of states")
+    returns: list[float] = Field(default_factory=list, description="the reward summed over each stored episode the "
+                                                                   "job was given (for screening)")
     runs_as: RunsAs = Field("python", description=RUNS_AS_HELP)
     torchscript_error: str | None = Field(None, max_length=1000, description=TORCHSCRIPT_ERROR_HELP)
+
+
+class ScoreReport(Record):
+    """What a ``score`` job reports: the reward's returns on the episodes it was given (untrusted:
+    the reward ran there)."""
+
+    returns: list[float] = Field(description="discounted return of each episode")
+    totals: list[float] = Field(description="undiscounted sum of the reward over each episode")
+    components: list[str] = Field(default_factory=list)
+    steps: int
 
 
 class SeedEvaluation(Record):

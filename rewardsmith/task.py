@@ -97,6 +97,28 @@ class FitnessSpec(_Strict):
     eval_episodes: int = Field(16, ge=1, description="evaluation episodes of the trained policy")
 
 
+class ScreeningSpec(_Strict):
+    """Trajectory screening: a candidate's reward is scored on stored episodes before it trains;
+    one that ranks them clearly against their task fitness is not trained."""
+
+    enabled: bool = Field(True, description="screen candidates before training (false: train every candidate "
+                                            "the critic passes)")
+    episodes: int = Field(64, ge=4, description="stored episodes a candidate's reward is scored on (spread over "
+                                                "their fitness)")
+    min_correlation: float = Field(0.0, ge=-1, le=1, description="a reward whose returns' rank correlation with the "
+                                                                 "episodes' fitness is below this, and that pays the "
+                                                                 "worst quarter of them more than the best, is not "
+                                                                 "trained")
+    random_episodes: int = Field(64, ge=0, description="first iteration: episodes of random policies (actions "
+                                                       "drawn each step, or held 4, 16 or 64 steps)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch(cls, data: Any) -> Any:
+        """``screening: false`` (or true) is short for ``screening: {enabled: false}``."""
+        return {"enabled": data} if isinstance(data, bool) else data
+
+
 class SearchSpec(_Strict):
     iterations: int = Field(3, ge=1, description="design-train-reflect rounds")
     samples: int = Field(4, ge=1, description="reward candidates per round")
@@ -106,6 +128,10 @@ class SearchSpec(_Strict):
         0.9999, ge=0, le=1, description="skip a candidate whose reward on a shared batch of states matches an "
                                        "already trained one up to scale and offset (rank and linear correlation "
                                        "both at least this); null: never skip")
+    screening: ScreeningSpec = Field(ScreeningSpec(), description="judge candidates on stored episodes before "
+                                                                  "training them")
+    episode_store_mb: float = Field(64.0, ge=0, description="cap on the episodes kept in RUN/episodes/ (states and "
+                                                           "actions of evaluation, training and random episodes)")
 
 
 class SandboxSpec(_Strict):

@@ -82,6 +82,35 @@ def compute_reward(pole_angle: torch.Tensor):
     tilt = pole_angle.abs()  # WRONG SIGN
     return tilt, {"tilt": tilt}
 '''
+# what screening turns away without training (tests/test_screening.py, benchmarks/solve_cost.py):
+# the product above with its sign flipped: it pays for the pole falling (an episode that ends soon
+# costs least)
+PAYS_FOR_FALLING = '''
+import torch
+
+def compute_reward(pole_angle: torch.Tensor, cart_pos: torch.Tensor):
+    upright = torch.exp(-pole_angle.abs() / 0.2)
+    centered = torch.exp(-cart_pos.abs() / 2.4)
+    return -(upright * centered), {"upright": upright, "centered": centered}
+'''
+# the same on every state: nothing to learn from
+CONSTANT = '''
+import torch
+
+def compute_reward(pole_angle: torch.Tensor):
+    zero = torch.zeros_like(pole_angle)
+    return zero, {"nothing": zero}
+'''
+# ignores the pole, the goal: pays for a still cart
+GOAL_IGNORING = '''
+import torch
+
+def compute_reward(cart_vel: torch.Tensor, action: torch.Tensor):
+    still = torch.exp(-cart_vel.abs())
+    return still, {"still": still}
+'''
+
+
 def shown_candidates(request: Received) -> list[int]:
     """The candidates a VLM request shows, as its text names them ("Candidate 3:" before each image)."""
     return [int(n) for n in re.findall(r"Candidate (\d+):", request.text)]

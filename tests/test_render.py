@@ -12,9 +12,10 @@ from rewardsmith.envs.description import ActionSpec, EnvDescription, StateVar
 from rewardsmith.envs.torch.base import TorchVecEnv
 from rewardsmith.envs.torch.cartpole import CartPole
 from rewardsmith.reward import RewardFunction
-from rewardsmith.runners.jobs import collect_rollout
 from rewardsmith.runners.protocol import FRAMES_FILE as FRAMES
 from rewardsmith.runners.protocol import TRACE_FILE as TRACE
+from rewardsmith.runners.protocol import VIDEO_FILE as VIDEO
+from rewardsmith.runners.protocol import VIDEO_INFO_FILE as VIDEO_INFO
 from rewardsmith.schemas import RolloutTrace
 from rewardsmith.train.config import PPOConfig
 from rewardsmith.train.policy import build_policy
@@ -184,22 +185,56 @@ def test_frames_from_a_job_are_checked():
             load_frames(_npy(bad))
 
 
-def test_collect_rollout_writes_videos_only_from_a_valid_episode(tmp_path):
-    work, dest = tmp_path / "work", tmp_path / "cand"
-    work.mkdir()
-    trace = RolloutTrace(steps=2, fps=10, frame_steps=[0, 1, 2], reward=[1, 1], components={"a": [1, 1]},
-                         variables={}, action=[[0], [1]], terminated=False, episode_return=2)
-    (work / TRACE).write_text(trace.model_dump_json())
-    np.save(work / FRAMES, np.zeros((2, 32, 32, 3), np.uint8))
-    assert "2 frames for 3 frame steps" in collect_rollout(work, dest)
-    assert not (dest / MP4).exists() and not (work / FRAMES).exists()
+def _video_episode(folder, steps=3, frames=4):
+    from rewardsmith.episodes import EpisodeBatch
+    from rewardsmith.schemas import EpisodeMeta
 
-    np.save(work / FRAMES, np.zeros((3, 32, 32, 3), np.uint8))
-    assert collect_rollout(work, dest) is None
+    angle = np.linspace(0.0, 0.2, steps).astype(np.float32)
+    variables = {"cart_pos": np.zeros(steps, np.float32), "cart_vel": np.zeros(steps, np.float32),
+                 "pole_angle": angle, "pole_vel": np.zeros(steps, np.float32)}
+    batch = EpisodeBatch(variables, np.ones(steps, np.float32),
+                         [EpisodeMeta(source="video", fitness=1.0, length=steps)])
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / VIDEO).write_bytes(batch.to_bytes())
+    (folder / VIDEO_INFO).write_text(json.dumps({"frame_steps": list(range(frames)), "fps": 10, "dt": 0.02,
+                                                 "terminated": False}))
+    np.save(folder / FRAMES, np.zeros((frames, 32, 32, 3), np.uint8))
+    return angle
+
+
+def test_the_video_comes_from_the_evaluation_and_its_trace_from_a_score_job(tmp_path):
+    """The frames and states are the clean evaluation's; only the reward's numbers beside them
+    come from the reward (a score job in its sandbox)."""
+    from conftest import TASKS
+
+    from rewardsmith.runners.jobs import PendingJob, collect_video, score_job
+    from rewardsmith.runners.protocol import REWARD_FILE
+    from rewardsmith.runners.sandboxes.base import Limits
+    from rewardsmith.runners.sandboxes.process import ProcessSandbox
+    from rewardsmith.task import load_task
+
+    task = load_task(TASKS / "cartpole.yaml")
+    evaluated, dest = tmp_path / "eval", tmp_path / "cand"
+    dest.mkdir()
+    _video_episode(evaluated, steps=3, frames=3)
+    (evaluated / VIDEO_INFO).write_text(json.dumps({"frame_steps": [0, 1, 2, 3], "fps": 10, "terminated": False}))
+    assert "3 frames for 4 frame steps" in collect_video(evaluated, dest, task, None)
+    assert not (dest / MP4).exists() and not (evaluated / FRAMES).exists()
+
+    angle = _video_episode(evaluated, steps=3, frames=4)
+    score = PendingJob(ProcessSandbox(), tmp_path / "score", score_job(task, REWARD, per_step=True, wait=True,
+                                                                       device="cpu"),
+                       Limits(timeout_s=120, memory_mb=4096), files={REWARD_FILE: REWARD})
+    try:
+        assert collect_video(evaluated, dest, task, score) is None
+    finally:
+        score.close()
     assert (dest / MP4).stat().st_size > 0 and (dest / GIF).stat().st_size > 0
-    assert json.loads((dest / TRACE).read_text())["frame_steps"] == [0, 1, 2]
+    trace = RolloutTrace.model_validate_json((dest / TRACE).read_text())
+    assert trace.frame_steps == [0, 1, 2, 3] and trace.steps == 3
+    np.testing.assert_allclose(trace.variables["pole_angle"], angle, rtol=1e-6)
+    np.testing.assert_allclose(trace.components["upright"], np.exp(-angle / 0.2), rtol=1e-5)
+    np.testing.assert_allclose(trace.reward, np.exp(-angle / 0.2), rtol=1e-5)  # cart at 0: centered is 1
 
-    (work / TRACE).write_text('{"steps": 1, "injected": true}')
-    assert "unusable" in collect_rollout(work, tmp_path / "other")
-    (work / TRACE).unlink()
-    assert "recorded no episode" in collect_rollout(work, tmp_path / "other")
+    (evaluated / VIDEO).write_bytes(b"not an episode")
+    assert "recorded no episode" in collect_video(evaluated, tmp_path / "other", task, None)

@@ -1,9 +1,11 @@
 """The critic: everything a candidate passes before it may train, in one ``Critic.check``.
 
 Stages, in order: static checks on the host (:mod:`.static`, the code is parsed, never run), a
-dry run in the sandbox on real states (:func:`~rewardsmith.runners.jobs.check_reward`), an
-optional LLM review (:mod:`.llm_review`). Verdicts are memoised by code, so the designer's fix
-loop and the solve loop never check the same code twice. Separately, :meth:`Critic.duplicate_of`
+dry run in the sandbox on real states (:func:`~rewardsmith.runners.jobs.check_reward`), which
+also scores the run's stored episodes for trajectory screening (:mod:`.screening`), an optional
+LLM review (:mod:`.llm_review`). Verdicts are memoised by code (and by the stored episodes they
+were screened on), so the designer's fix loop and the solve loop never check the same code
+twice. Separately, :meth:`Critic.duplicate_of`
 spots a reward that equals one already trained up to scale and offset (:mod:`.duplicates`).
 """
 
@@ -26,6 +28,7 @@ from ..runners.jobs import PROBE_REWARD, check_reward
 from ..runners.sandboxes.base import Limits, Sandbox
 from ..schemas import CheckReport, CriticVerdict
 from ..task import TaskSpec
+from .screening import Screening, Selection
 from .static import static_check
 
 if TYPE_CHECKING:
@@ -46,11 +49,13 @@ class Critic:
     """Checks reward code for one task; dry runs go to ``sandbox`` in folders under ``scratch``."""
 
     def __init__(self, task: TaskSpec, sandbox: Sandbox, limits: Limits, scratch: Path, device: str = "auto",
-                 reviewer: Reviewer | None = None, env: EnvDescription | None = None):
+                 reviewer: Reviewer | None = None, env: EnvDescription | None = None,
+                 screening: Screening | None = None):
         self.task, self.sandbox, self.limits, self.scratch = task, sandbox, limits, Path(scratch)
-        self.device, self.reviewer = device, reviewer
+        self.device, self.reviewer, self.screening = device, reviewer, screening
         self.env = env or task.env.describe()
         self._verdicts: OrderedDict[str, tuple[CriticVerdict, CheckReport | None]] = OrderedDict()
+        self._reviews: OrderedDict[str, CriticVerdict] = OrderedDict()
         self._lock = threading.Lock()
         self._trained: dict[Hashable, np.ndarray] = {}  # signatures of rewards that went to training
         self._probe_lock = threading.Lock()
@@ -64,25 +69,46 @@ class Critic:
     def review(self, code: str) -> tuple[CriticVerdict, CheckReport | None]:
         """The verdict and, if the code got as far, the dry run's report (memoised)."""
         key = hashlib.sha256(code.encode()).hexdigest()
+        selection = self.screening.selection() if self.screening is not None else None
+        memo = key if selection is None else f"{key}:{selection.version}"
         with self._lock:
-            if key in self._verdicts:
-                return self._verdicts[key]
+            if memo in self._verdicts:
+                return self._verdicts[memo]
         verdict, report = static_check(code, self.env.reward_arguments), None
         if verdict.ok:
-            report = self._dry_run(code, key)
+            report = self._dry_run(code, key, selection)
+            screened = self._screen(report, selection)
             if not report.ok:
                 self.check_env()  # when the env itself fails there, no reward is to blame
                 verdict = CriticVerdict(ok=False, stage="dry_run", reason=report.reason, warnings=verdict.warnings)
+            elif screened is not None and not screened.passed:
+                verdict = CriticVerdict(ok=False, stage="screen", reason=screened.reason, warnings=verdict.warnings,
+                                        screening=screened)
             elif self.reviewer is not None:
-                review = self.reviewer.review(code, self.task, self.env, report)
-                verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings})
+                review = self._review(key, code, report)
+                verdict = review.model_copy(update={"warnings": verdict.warnings + review.warnings,
+                                                    "screening": screened})
             else:
-                verdict = verdict.model_copy(update={"stage": "dry_run"})
+                verdict = verdict.model_copy(update={"stage": "dry_run", "screening": screened})
         with self._lock:
-            self._verdicts[key] = (verdict, report)
+            self._verdicts[memo] = (verdict, report)
             while len(self._verdicts) > RECENT_CHECKS:
                 self._verdicts.popitem(last=False)
         return verdict, report
+
+    def _review(self, key: str, code: str, report: CheckReport) -> CriticVerdict:
+        """The LLM review of ``code``: asked once per code (it does not depend on the stored
+        episodes, which change the rest of the verdict's memo key)."""
+        with self._lock:
+            if key in self._reviews:
+                return self._reviews[key]
+        assert self.reviewer is not None
+        review = self.reviewer.review(code, self.task, self.env, report)
+        with self._lock:
+            self._reviews[key] = review
+            while len(self._reviews) > RECENT_CHECKS:
+                self._reviews.popitem(last=False)
+        return review
 
     def env_problem(self) -> str | None:
         """Why the task's env does not build and step in the sandbox with a reward that does
@@ -107,10 +133,16 @@ class Critic:
         with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
             return list(pool.map(self.review, codes))
 
-    def _dry_run(self, code: str, key: str) -> CheckReport:
+    def _screen(self, report: CheckReport, selection: Selection | None):
+        if not report.ok or selection is None or self.screening is None:
+            return None
+        return self.screening.judge(report.returns, selection)
+
+    def _dry_run(self, code: str, key: str, selection: Selection | None = None) -> CheckReport:
         folder = self.scratch / f"{key[:12]}-{uuid.uuid4().hex[:8]}"  # the same code may run twice at once
         try:
-            return check_reward(self.task, code, folder, self.sandbox, self.limits, self.device)
+            return check_reward(self.task, code, folder, self.sandbox, self.limits, self.device,
+                                episodes=selection.data if selection is not None else None)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             with contextlib.suppress(OSError):

@@ -21,6 +21,9 @@ from ..prompting import render
 from ..schemas import CandidateResult, Feedback, IterationRecord
 from . import DesignRequest
 
+SCREENED_NOTE = ("(Screening: before training, each reward was scored on recorded episodes whose task fitness "
+                 "is known; a reward whose returns rank those episodes the wrong way round, or that pays the "
+                 "same on every state, is not trained. Do not repeat what made those rewards fail.)")
 HISTORY_DEPTH = 3      # iterations whose best reward stays in the prompt
 PREFERENCE_CHAIN = 5   # chosen rewards shown as a chain of diffs
 
@@ -202,6 +205,8 @@ def _problems(record: IterationRecord, show_fitness: bool = True) -> str:
         return ""
     lines = [f"Rewards of iteration {record.iteration + 1} that did not train:"]
     lines += [_candidate_line(c, show_fitness) for c in bad]
+    if any(c.critic is not None and c.critic.stage == "screen" for c in bad):
+        lines.append(SCREENED_NOTE)
     return "\n".join(lines) + "\n"
 
 

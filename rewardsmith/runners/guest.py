@@ -1,10 +1,16 @@
 """The guest: the process that runs inside a sandbox, ``python -I -m rewardsmith.runners.guest KIND JOB_DIR``.
 
 - ``check``: load the reward and call it on a batch of real states (a dry run).
-- ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder, and
-  one recorded episode of the trained policy (``rollout.json``, ``frames.npy``) for videos.
+- ``check``: with ``episodes_file``, also the reward's return on each of those stored episodes
+  (trajectory screening).
+- ``train``: dry run, then PPO; writes ``policy.pt`` and ``outcome.json`` into the job folder.
 - ``evaluate``: load a policy checkpoint and measure the task's fitness. This process never
-  loads reward code, so its result (the last ``@@result`` line on stdout) can be trusted.
+  loads reward code, so its result (the last ``@@result`` line on stdout) can be trusted. With
+  ``record``, it also keeps its episodes' states and actions (``episodes.npz``) and plays one
+  more episode for the video (``video.npz``, ``video.json``, ``frames.npy``); with
+  ``record.random_holds`` and no policy, it plays random policies instead.
+- ``score``: load a reward and score stored episodes (``episodes_file``): each episode's return,
+  and with ``per_step`` every step's reward and components (``scores.npz``).
 
 Progress goes to stdout as ``@@progress {json}`` lines.
 """
@@ -20,10 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .protocol import ENV_ERROR, GO_FILE, JOB_FILE, KINDS, OUTCOME_FILE, POLICY_SAVED, PROGRESS, RESULT, REWARD_LOADING
+from .protocol import (
+    ENV_ERROR,
+    EPISODES_FILE,
+    FRAMES_FILE,
+    GO_FILE,
+    JOB_FILE,
+    KINDS,
+    OUTCOME_FILE,
+    POLICY_SAVED,
+    PROGRESS,
+    RESULT,
+    REWARD_LOADING,
+    SCORES_FILE,
+    VIDEO_FILE,
+    VIDEO_INFO_FILE,
+)
 
 DRY_RUN_ENVS = 16
 DRY_RUN_STEPS = 32
+SCORE_CHUNK = 8192  # steps of stored episodes scored in one call of the reward
 
 
 def emit(prefix: str, payload: dict) -> None:
@@ -77,7 +99,15 @@ def _setup(job_dir: Path, kind: str) -> Setup:
         setup.envs["train"] = task.env.make(task.env.num_envs, device, seed=task.train.seed)
         setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=task.train.seed + 7919)
     if kind == "evaluate":
-        setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+        record = job.record
+        if record is not None and record.random_holds:
+            setup.envs["random"] = task.env.make(record.random_episodes, device, seed=job.eval_seed)
+        else:
+            setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+        if record is not None and record.video:
+            from ..train.rollout import make_render_env
+
+            setup.envs["video"] = make_render_env(task, device)
     return setup
 
 
@@ -122,9 +152,10 @@ def dry_run(env, reward, device: str) -> tuple[list[str], list[float]]:
     return list(components), torch.cat(totals).cpu().tolist()
 
 
-def check(task, path: Path, device: str, env=None):
+def check(task, path: Path, device: str, env=None, episodes=None):
     """Load the reward in ``path`` and dry-run it on ``task`` (on ``env``, else a fresh dry-run env):
-    the check job's :class:`CheckReport`."""
+    the check job's :class:`CheckReport`; with ``episodes`` (an EpisodeBatch), also the reward's
+    return on each of them."""
     from ..errors import RewardCodeError
     from ..reward import RewardFunction
     from ..schemas import CheckReport
@@ -134,7 +165,10 @@ def check(task, path: Path, device: str, env=None):
         announce_reward()
         reward = RewardFunction.from_file(path, task.env.describe().reward_arguments)
         names, signature = dry_run(env, reward, device)
-        return CheckReport(ok=True, components=names, signature=signature, **_form(reward))
+        returns: list[float] = []
+        if episodes is not None:
+            returns = score_episodes(reward, episodes, device)[1].tolist()
+        return CheckReport(ok=True, components=names, signature=signature, returns=returns, **_form(reward))
     except RewardCodeError as exc:
         return CheckReport(ok=False, reason=str(exc))
     except Exception as exc:  # the reward raised: report it like a user error
@@ -142,8 +176,91 @@ def check(task, path: Path, device: str, env=None):
 
 
 def run_check(job_dir: Path, setup: Setup) -> int:
-    report = check(setup.task, job_dir / setup.job.reward_file, setup.device, setup.envs["dry_run"])
+    episodes = _episodes(job_dir, setup) if setup.job.episodes_file else None
+    report = check(setup.task, job_dir / setup.job.reward_file, setup.device, setup.envs["dry_run"], episodes)
     emit(RESULT, report.model_dump())
+    return 0
+
+
+def _episodes(job_dir: Path, setup: Setup):
+    """The stored episodes the host put into the job folder (read before any reward code runs)."""
+    from ..episodes import EpisodeBatch, variable_shapes
+
+    raw = (job_dir / setup.job.episodes_file).read_bytes()
+    return EpisodeBatch.from_bytes(raw, variable_shapes(setup.description))
+
+
+def score_steps(reward, batch, device: str):
+    """The reward at every step of ``batch`` (an EpisodeBatch): total and components as float64
+    arrays of ``batch.steps``. A reward is a function of the state after a step and its action,
+    so the steps are scored in large batches, whatever episode they belong to."""
+    import numpy as np
+    import torch
+
+    from ..reward import check_finite
+
+    totals: list = []
+    parts: dict[str, list] = {}
+    for lo in range(0, batch.steps, SCORE_CHUNK):
+        hi = min(batch.steps, lo + SCORE_CHUNK)
+        variables = {k: torch.as_tensor(v[lo:hi], device=device) for k, v in batch.variables.items()}
+        action = torch.as_tensor(batch.action[lo:hi], device=device)
+        total, components = reward.checked_call(variables, action, hi - lo)
+        check_finite(total, components)
+        totals.append(total.detach().double().cpu().numpy())
+        for name, value in components.items():
+            parts.setdefault(name, []).append(value.detach().double().cpu().numpy())
+    empty = np.zeros(0)
+    return (np.concatenate(totals) if totals else empty,
+            {k: np.concatenate(v) for k, v in parts.items()})
+
+
+def score_episodes(reward, batch, device: str, gamma: float = 1.0):
+    """Each episode's discounted return (``gamma``) and undiscounted sum of the reward, and the
+    per-step arrays they come from."""
+    import numpy as np
+
+    total, parts = score_steps(reward, batch, device)
+    offsets = batch.offsets
+    sums = np.add.reduceat(total, offsets[:-1]) if len(total) else np.zeros(len(batch))
+    if gamma == 1.0:
+        returns = sums
+    else:
+        t = np.arange(batch.steps) - np.repeat(offsets[:-1], batch.lengths)
+        returns = np.add.reduceat(total * gamma ** t, offsets[:-1])
+    return returns, sums, total, parts
+
+
+def run_score(job_dir: Path, setup: Setup) -> int:
+    """Score stored episodes with the candidate's reward (no env steps)."""
+    import numpy as np
+
+    from ..errors import RewardCodeError
+    from ..schemas import ScoreReport
+
+    job = setup.job
+    try:
+        reward = load_reward(setup, job_dir)
+    except Exception as exc:
+        emit(RESULT, {"error": f"the reward does not load: {_exception_reason(exc)}"})
+        return 0
+    if job.wait and not _wait_for_go(job_dir):
+        emit(RESULT, {"error": "cancelled: no episodes to score"})
+        return 0
+    try:
+        batch = _episodes(job_dir, setup)
+        returns, sums, total, parts = score_episodes(reward, batch, setup.device, job.gamma)
+    except RewardCodeError as exc:
+        emit(RESULT, {"error": str(exc)})
+        return 0
+    except Exception as exc:
+        emit(RESULT, {"error": _exception_reason(exc)})
+        return 0
+    if job.per_step:
+        with open(job_dir / SCORES_FILE, "wb") as f:
+            np.savez(f, reward=total, **{f"comp:{k}": v for k, v in parts.items()})
+    emit(RESULT, ScoreReport(returns=returns.tolist(), totals=sums.tolist(), components=list(parts),
+                             steps=batch.steps).model_dump())
     return 0
 
 
@@ -166,7 +283,6 @@ def run_train(job_dir: Path, setup: Setup) -> int:
     from ..train import train
     from ..train.evaluate import evaluate_policy
     from ..train.policy import save_policy
-    from ..train.rollout import write_rollout
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
     outcome_path = job_dir / OUTCOME_FILE
@@ -188,6 +304,15 @@ def run_train(job_dir: Path, setup: Setup) -> int:
 
     env, eval_env = setup.envs["train"], setup.envs["eval"]
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    initial = None
+    if job.init_policy and task.train.algorithm == "ppo":  # warm start; one that does not fit: from scratch
+        from ..train.policy import load_policy
+
+        try:
+            initial = load_policy(job_dir / job.init_policy, env.obs_dim, desc.action, task.train, device)
+        except Exception as exc:
+            print(f"warm start skipped: the policy to start from does not load: {type(exc).__name__}: {exc}",
+                  flush=True)
     threshold = task.fitness.success_threshold
 
     def progress(checkpoint, total):
@@ -196,7 +321,7 @@ def run_train(job_dir: Path, setup: Setup) -> int:
 
     try:
         sac = {"experience": experience, "keep_experience": job.experience_out is not None} \
-            if task.train.algorithm == "sac" else {}
+            if task.train.algorithm == "sac" else {"initial": initial} if initial is not None else {}
         out = train(env, lambda v, a: reward.checked_call(v, a, env.num_envs), task.train, program,
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
                     success_threshold=threshold, on_checkpoint=progress, **sac)
@@ -214,10 +339,6 @@ def run_train(job_dir: Path, setup: Setup) -> int:
 
         collected = out.experience.to_transitions(desc)
         write(job_dir, job.experience_out, collected.newest(job.experience_max_bytes // max(1, 4 * collected.index.width)))
-    try:
-        write_rollout(out.policy, task, lambda v, a: reward.checked_call(v, a, len(a)), device, job_dir)
-    except Exception as exc:  # a video is a nicety: the candidate stands without one
-        print(f"rollout not recorded: {_exception_reason(exc)}", flush=True)
     return finish(WorkerOutcome(status="ok", log=out.log, **form()))
 
 
@@ -254,8 +375,13 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
     from ..expressions import FitnessProgram
     from ..train.evaluate import FitnessNotFinite, evaluate_policy
     from ..train.policy import load_policy
+    from ..train.record import EpisodeRecorder
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
+    program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    record = job.record
+    if record is not None and record.random_holds:
+        return _random_episodes(job_dir, setup, program)
     env = setup.envs["eval"]
     if not _wait_for_go(job_dir):
         emit(RESULT, {"error": "cancelled: the training did not produce a policy"})
@@ -265,13 +391,75 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
     except Exception as exc:
         emit(RESULT, {"error": f"could not load the policy checkpoint: {type(exc).__name__}: {exc}"})
         return 0
-    program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
+    recorder = EpisodeRecorder(record.episodes) if record is not None and record.episodes else None
+    fitness: list = []
     try:
-        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold)
+        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold, on_step=recorder,
+                                  fitness_out=fitness)
     except FitnessNotFinite as exc:
         emit(RESULT, {"error": str(exc)})
         return 0
+    if record is not None:
+        try:  # what is recorded besides the fitness is a nicety: the evaluation stands without it
+            _record_more(job_dir, setup, policy, program, recorder, fitness[0])
+        except Exception as exc:
+            print(f"episodes not recorded: {_exception_reason(exc)}", flush=True)
     emit(RESULT, summary.model_dump())
+    return 0
+
+
+def _record_more(job_dir: Path, setup: Setup, policy, program, recorder, fitness) -> None:
+    """The evaluation's own episodes, more with sampled actions, and the video's episode."""
+    import numpy as np
+
+    from ..episodes import EpisodeBatch
+    from ..train.evaluate import evaluate_policy
+    from ..train.record import EpisodeRecorder
+    from ..train.rollout import play_video_episode
+
+    record, env = setup.job.record, setup.envs["eval"]
+    batches = [recorder.batch(fitness, "eval")] if recorder is not None else []
+    if record.sampled:
+        sampled, fit = EpisodeRecorder(record.sampled), list[Any]()
+        evaluate_policy(policy, env, program, setup.task.fitness.success_threshold, deterministic=False,
+                        variables=False, on_step=sampled, fitness_out=fit)
+        batches.append(sampled.batch(fit[0], "train"))
+    batches = [b for b in batches if b is not None]
+    if batches:
+        (job_dir / EPISODES_FILE).write_bytes(EpisodeBatch.concat(batches).to_bytes())
+    if record.video:
+        video = play_video_episode(policy, setup.envs["video"], program)
+        (job_dir / VIDEO_FILE).write_bytes(video.episode.to_bytes())
+        np.save(job_dir / FRAMES_FILE, video.frames, allow_pickle=False)
+        (job_dir / VIDEO_INFO_FILE).write_text(json.dumps(video.info()))
+
+
+def _random_episodes(job_dir: Path, setup: Setup, program) -> int:
+    """No policy yet (the first iteration): random policies' episodes, one batch per hold."""
+    from ..episodes import EpisodeBatch
+    from ..train.evaluate import FitnessNotFinite, evaluate_policy
+    from ..train.record import EpisodeRecorder, RandomPolicy
+
+    job, env = setup.job, setup.envs["random"]
+    batches = []
+    try:
+        for i, hold in enumerate(job.record.random_holds):
+            recorder, fit = EpisodeRecorder(env.num_envs), list[Any]()
+            evaluate_policy(RandomPolicy(env, hold, seed=job.eval_seed + i), env, program,
+                            setup.task.fitness.success_threshold, variables=False, on_step=recorder,
+                            fitness_out=fit)
+            batch = recorder.batch(fit[0], "random", hold=hold)
+            if batch is not None:
+                batches.append(batch)
+    except FitnessNotFinite as exc:
+        emit(RESULT, {"error": str(exc)})
+        return 0
+    if not batches:
+        emit(RESULT, {"error": "no episodes recorded"})
+        return 0
+    batch = EpisodeBatch.concat(batches)
+    (job_dir / EPISODES_FILE).write_bytes(batch.to_bytes())
+    emit(RESULT, {"episodes": len(batch), "steps": batch.steps})
     return 0
 
 
@@ -291,7 +479,7 @@ def _import_isaacgym_first(job_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in KINDS:
-        print("usage: python -m rewardsmith.runners.guest {check,train,evaluate} JOB_DIR", file=sys.stderr)
+        print(f"usage: python -m rewardsmith.runners.guest {{{','.join(KINDS)}}} JOB_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     kind, job_dir = argv[0], Path(argv[1])
@@ -301,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # before any reward code ran: the sandbox lacks something the env needs
         emit(ENV_ERROR, {"error": f"{type(exc).__name__}: {exc}"[:1000]})
         return 0
-    runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate}[kind]
+    runner = {"check": run_check, "train": run_train, "evaluate": run_evaluate, "score": run_score}[kind]
     return runner(job_dir, setup)
 
 

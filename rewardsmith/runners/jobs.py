@@ -1,11 +1,13 @@
-"""The guest's three jobs as the host runs them: ``check`` (a dry run), ``train`` and ``evaluate``.
+"""The guest's jobs as the host runs them: ``check`` (a dry run), ``train``, ``evaluate`` and ``score``.
 
 A candidate is one :class:`CandidateJob`: it trains with the reward code in one sandbox, then
 its fitness is measured in a second, clean sandbox. The training job can write anything into
 its own folder (``work/``); the host reads back only ``outcome.json`` (size-capped,
-schema-checked), ``policy.pt`` (a regular file, loaded later with ``weights_only``) and the
-recorded episode. The evaluation job gets a fresh folder with a copy of the checkpoint and no
-reward code; its fitness is the only score that counts.
+schema-checked) and ``policy.pt`` (a regular file, loaded later with ``weights_only``). The
+evaluation job gets a fresh folder with a copy of the checkpoint and no reward code; its fitness
+is the only score that counts, and the episodes it records (states, actions, the video's frames)
+are trusted data. The video's reward trace comes from a ``score`` job (the reward code on those
+recorded states, in a third folder), started ahead so that its start-up overlaps the training.
 
 Every job goes the same way (:func:`run_guest`): write ``job.json``, run the guest in the
 sandbox, keep its log, and read its reply: the job's failure (timeout, out of memory, crash) or
@@ -27,24 +29,41 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..episodes import EpisodeBatch, EpisodeError, variable_shapes
 from ..errors import DiskFull, SandboxLacks, is_disk_full
 from ..experience import Transitions
-from ..runs import atomic_write_text
-from ..schemas import CheckReport, EvalSummary, RolloutTrace, RunsAs, Status, TrainLog, WorkerJob, WorkerOutcome
+from ..runs import atomic_write_bytes, atomic_write_text
+from ..schemas import (
+    CheckReport,
+    EvalSummary,
+    RecordSpec,
+    RolloutTrace,
+    RunsAs,
+    ScoreReport,
+    Status,
+    TrainLog,
+    WorkerJob,
+    WorkerOutcome,
+)
 from ..task import TaskSpec
 from ..video import GIF, MP4, encode_videos, load_frames
 from .protocol import (
+    EPISODES_FILE,
     EXPERIENCE_IN,
     EXPERIENCE_OUT,
     FRAMES_FILE,
     GO_FILE,
+    INIT_POLICY_FILE,
     JOB_FILE,
     OUTCOME_FILE,
     POLICY_FILE,
     POLICY_SAVED,
     PROGRESS,
     REWARD_FILE,
+    SCORES_FILE,
     TRACE_FILE,
+    VIDEO_FILE,
+    VIDEO_INFO_FILE,
 )
 from .sandboxes.base import MEMORY_ERROR_MARKERS, Limits, Sandbox, SandboxResult
 
@@ -53,11 +72,13 @@ MAX_POLICY_BYTES = 256 * 1024 * 1024
 MAX_LOG_BYTES = 256 * 1024
 MAX_TRACE_BYTES = 8 * 1024 * 1024
 MAX_FRAMES_BYTES = 96 * 1024 * 1024
+MAX_EPISODES_BYTES = 64 * 1024 * 1024   # the episodes one evaluation job records
+MAX_SCORES_BYTES = 64 * 1024 * 1024
 CHECK_TIMEOUT_S = 120.0
 MAX_SIGNATURE = 4096
 ENOSPC_MESSAGE = "No space left on device"
 NEARLY_FULL_BYTES = 16 * 1024 * 1024
-SCRATCH = ("work", "eval")  # a candidate's sandbox folders, removed once it is done
+SCRATCH = ("work", "eval", "score")  # a candidate's sandbox folders, removed once it is done
 # What train_and_evaluate leaves in a candidate's folder, and the most each file may hold (a log
 # is the capped tail of a job's output, decoded: up to 3 bytes per byte kept, plus notes). An
 # executor that runs candidates on another machine brings these back, read with read_untrusted.
@@ -65,7 +86,9 @@ MAX_EXPERIENCE_BYTES = 256 * 1024 * 1024  # SACConfig.experience_mb's bound
 EXPERIENCE = "experience"  # the stem of the transitions a SAC candidate collected, checked (host-written)
 CANDIDATE_FILES = {POLICY_FILE: MAX_POLICY_BYTES, "train.log": 4 * MAX_LOG_BYTES, "eval.log": 4 * MAX_LOG_BYTES,
                    TRACE_FILE: 2 * MAX_TRACE_BYTES, MP4: MAX_FRAMES_BYTES, GIF: MAX_FRAMES_BYTES,
+                   EPISODES_FILE: MAX_EPISODES_BYTES,
                    EXPERIENCE + ".json": 64 * 1024, EXPERIENCE + ".f32": MAX_EXPERIENCE_BYTES}
+VIDEO_ONLY = RecordSpec(video=True)
 
 ProgressFn = Callable[[dict], None]
 R = TypeVar("R", bound=BaseModel)
@@ -86,6 +109,8 @@ class CandidateJob:
     folder: Path
     limits: Limits
     device: str = "auto"
+    record: RecordSpec = VIDEO_ONLY  # what its evaluation records besides the fitness
+    init_policy: Path | None = None   # warm start: the policy (a run's policy.pt) its training starts from
     key: Any = field(default=None, compare=False)
     on_start: Callable[[], None] | None = field(default=None, compare=False)
     on_progress: ProgressFn | None = field(default=None, compare=False)
@@ -232,30 +257,118 @@ def _nearly_full(folder: Path) -> bool:
 # ------------------------------------------------------------------------------------ check
 
 def check_reward(task: TaskSpec, code: str, folder: Path, sandbox: Sandbox, limits: Limits,
-                 device: str = "auto") -> CheckReport:
-    """Dry-run reward code in a sandbox on states of a short random rollout (``guest check``).
+                 device: str = "auto", episodes: bytes | None = None) -> CheckReport:
+    """Dry-run reward code in a sandbox on states of a short random rollout (``guest check``);
+    with ``episodes`` (an :class:`~rewardsmith.episodes.EpisodeBatch` file), also its return on
+    each of those stored episodes (trajectory screening, in the same process).
 
     The report is untrusted (the reward ran in that process): it is schema-checked and bounded,
     and it only decides whether a candidate is trained and whether it duplicates another.
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / REWARD_FILE).write_text(code)
+    if episodes is not None:
+        (folder / EPISODES_FILE).write_bytes(episodes)
     limits = replace(limits, timeout_s=min(limits.timeout_s, CHECK_TIMEOUT_S), threads=1)
-    job = WorkerJob(kind="check", task=task.model_dump(mode="json"), reward_file=REWARD_FILE, device=device, threads=1)
+    job = WorkerJob(kind="check", task=task.model_dump(mode="json"), reward_file=REWARD_FILE, device=device, threads=1,
+                    episodes_file=EPISODES_FILE if episodes is not None else None)
     reply = run_guest(sandbox, folder, job, limits, folder / "check.log")
     report = reply.record(CheckReport, "")
     if isinstance(report, str):
         return CheckReport(ok=False, reason=f"the dry run failed: {report}" if reply.failure else
                            "the dry run printed no result")
     return report.model_copy(update={"signature": report.signature[:MAX_SIGNATURE],
-                                     "components": report.components[:64]})
+                                     "components": report.components[:64],
+                                     "returns": report.returns[:MAX_SIGNATURE]})
+
+
+# ------------------------------------------------------------------------- recorded episodes
+
+def read_episodes(path: Path, task: TaskSpec, max_bytes: int = MAX_EPISODES_BYTES) -> EpisodeBatch | str:
+    """Episodes a sandboxed job wrote (regular file, capped, parsed without pickles, checked
+    against the env's variables and episode length), or why they are unusable."""
+    raw = read_untrusted(path, max_bytes)
+    if raw is None:
+        return f"no readable {path.name} (missing, not a regular file, or over {max_bytes} bytes)"
+    try:
+        return EpisodeBatch.from_bytes(raw, variable_shapes(task.env.describe()), task.env.max_episode_steps)
+    except EpisodeError as exc:
+        return f"{path.name} is unusable: {exc}"
+
+
+def score_job(task: TaskSpec, code: str, per_step: bool = False, wait: bool = False, gamma: float = 1.0,
+              device: str = "auto") -> WorkerJob:
+    return WorkerJob(kind="score", task=task.model_dump(mode="json"), reward_file=REWARD_FILE, device=device,
+                     threads=1, episodes_file=EPISODES_FILE, per_step=per_step, wait=wait, gamma=gamma)
+
+
+def read_score(reply: GuestReply, episodes: int) -> ScoreReport | str:
+    """A score job's report (untrusted: the reward ran there), checked against what it was given."""
+    report = reply.record(ScoreReport, "the score job")
+    if isinstance(report, str):
+        return report
+    if len(report.returns) != episodes or len(report.totals) != episodes:
+        return f"the score job scored {len(report.returns)} episodes of {episodes}"
+    return report.model_copy(update={"components": report.components[:64]})
+
+
+def read_step_scores(path: Path, steps: int) -> tuple[list[float], dict[str, list[float]]] | str:
+    """A score job's per-step reward and components (``scores.npz``), checked: float arrays of
+    ``steps`` finite values, no pickles."""
+    import numpy as np
+
+    raw = read_untrusted(path, MAX_SCORES_BYTES)
+    if raw is None:
+        return f"no readable {path.name}"
+    try:
+        import io
+
+        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+            arrays = {k: data[k] for k in list(data.files)[:65]}
+    except (ValueError, OSError, EOFError) as exc:
+        return f"{path.name} is unusable: {exc}"
+    if "reward" not in arrays or any(k != "reward" and not k.startswith("comp:") for k in arrays):
+        return f"{path.name} holds unexpected arrays"
+    for name, value in arrays.items():
+        if value.shape != (steps,) or value.dtype.kind != "f" or not np.isfinite(value).all():
+            return f"{path.name}: {name} is not {steps} finite numbers"
+    return arrays["reward"].tolist(), {k[5:]: v.tolist() for k, v in arrays.items() if k != "reward"}
+
+
+def score_rewards(task: TaskSpec, code: str, episodes: bytes, count: int, folder: Path, sandbox: Sandbox,
+                  limits: Limits, device: str = "auto", gamma: float = 1.0) -> ScoreReport | str:
+    """Score ``count`` stored episodes (an EpisodeBatch file) with reward ``code`` in a sandbox
+    (``guest score``): each episode's return. No env is stepped. Returns why not, if it failed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REWARD_FILE).write_text(code)
+    (folder / EPISODES_FILE).write_bytes(episodes)
+    limits = replace(limits, timeout_s=min(limits.timeout_s, CHECK_TIMEOUT_S), threads=1)
+    reply = run_guest(sandbox, folder, score_job(task, code, gamma=gamma, device=device), limits,
+                      folder / "score.log")
+    return read_score(reply, count)
+
+
+def record_random_episodes(task: TaskSpec, folder: Path, sandbox: Sandbox, limits: Limits, device: str,
+                           holds: list[int], episodes: int, seed: int) -> EpisodeBatch | str:
+    """Episodes of random policies (each action held ``holds[i]`` steps, ``episodes`` each) from a
+    clean evaluation job: the first iteration's stored episodes, when no policy exists yet."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    job = evaluation_job(task, device, 1, seed, RecordSpec(random_holds=holds, random_episodes=episodes))
+    reply = run_guest(sandbox, folder, job, replace(limits, threads=1), folder / "eval.log")
+    if reply.failure or reply.result is None or "error" in reply.result:
+        return reply.failure or str((reply.result or {}).get("error", "the job printed no result"))[:500]
+    return read_episodes(folder / EPISODES_FILE, task)
 
 
 # --------------------------------------------------------------------------------- evaluate
 
-def evaluation_job(task: TaskSpec, device: str, threads: int, seed: int | None = None) -> WorkerJob:
+def evaluation_job(task: TaskSpec, device: str, threads: int, seed: int | None = None,
+                   record: RecordSpec | None = None) -> WorkerJob:
     extra = {} if seed is None else {"eval_seed": seed}
-    return WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device, threads=threads, **extra)
+    return WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device=device, threads=threads,
+                     record=record, **extra)
 
 
 def evaluate_policy_file(task: TaskSpec, policy: Path, folder: Path, sandbox: Sandbox, limits: Limits,
@@ -270,21 +383,50 @@ def evaluate_policy_file(task: TaskSpec, policy: Path, folder: Path, sandbox: Sa
     return reply.record(EvalSummary, "evaluation")
 
 
-class PendingEvaluation:
-    """The clean evaluation job of a candidate, started while the candidate trains so that its
-    start-up (a Python process importing torch, building the env; a container) overlaps the
-    training. It waits in its sandbox for the host's ``go`` file, written once the checked policy
-    is in place; the host cancels it by removing its job file. Its own folder: the training job
-    never sees it."""
+class PendingJob:
+    """A guest job started ahead, so that its start-up (a Python process importing torch,
+    building the env; a container) overlaps what comes before it. It waits in its sandbox for
+    the host's ``go`` file, written once its inputs are in place; the host cancels it by removing
+    its job file. Its own folder: no other job sees it."""
 
-    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
+    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits,
+                 files: dict[str, str] | None = None):
         if folder.exists():
             shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for name, text in (files or {}).items():
+            (folder / name).write_text(text)
         write_job(folder, job)
         self.folder, self.limits, self.sandbox, self.job = folder, limits, sandbox, job
+        self.started = False
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=job.kind)
+        self._result = self._pool.submit(sandbox.run_worker, job.kind, folder, limits)
+
+    def go(self, inputs: dict[str, bytes]) -> None:
+        """Put ``inputs`` into its folder and let it go on."""
+        for name, data in inputs.items():
+            (self.folder / name).write_bytes(data)
+        atomic_write_text(self.folder / GO_FILE, self.job.kind)
+        self.started = True
+
+    def reply(self, log: Path) -> GuestReply:
+        return read_reply(self._result.result(), self.limits, log, self.sandbox, self.job)
+
+    def close(self) -> None:
+        """Cancel it if it never got its inputs, and wait until its sandbox has ended. Cancelling
+        removes its job file, which needs no disk space (the disk may be why we stop)."""
+        if not self.started:
+            (self.folder / JOB_FILE).unlink(missing_ok=True)
+        self._pool.shutdown(wait=True)
+
+
+class PendingEvaluation(PendingJob):
+    """The clean evaluation job of a candidate, started while the candidate trains; it goes on
+    once the training job's checked policy is in place."""
+
+    def __init__(self, sandbox: Sandbox, folder: Path, job: WorkerJob, limits: Limits):
+        super().__init__(sandbox, folder, job, limits)
         self.policy: bytes | None = None  # the checkpoint it evaluates, once handed over
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evaluation")
-        self._result = self._pool.submit(sandbox.run_worker, "evaluate", folder, limits)
 
     def start(self, work: Path) -> bytes | None:
         """Hand over the training job's checkpoint, if it left a readable one (a regular file,
@@ -292,20 +434,9 @@ class PendingEvaluation:
         if self.policy is None:
             policy = read_untrusted(work / POLICY_FILE, MAX_POLICY_BYTES)
             if policy is not None:
-                (self.folder / POLICY_FILE).write_bytes(policy)
-                atomic_write_text(self.folder / GO_FILE, "evaluate")
+                self.go({POLICY_FILE: policy})
                 self.policy = policy
         return self.policy
-
-    def reply(self, log: Path) -> GuestReply:
-        return read_reply(self._result.result(), self.limits, log, self.sandbox, self.job)
-
-    def close(self) -> None:
-        """Cancel it if it never got the policy, and wait until its sandbox has ended. Cancelling
-        removes its job file, which needs no disk space (the disk may be why we stop)."""
-        if self.policy is None:
-            (self.folder / JOB_FILE).unlink(missing_ok=True)
-        self._pool.shutdown(wait=True)
 
 
 # ------------------------------------------------------------------------------------ train
@@ -326,26 +457,56 @@ def _progress_listener(on_progress: ProgressFn | None) -> Callable[[str], None] 
     return listen
 
 
-def collect_rollout(work: Path, dest: Path) -> str | None:
-    """Check the episode the training job recorded; write ``rollout.json`` and the videos into ``dest``.
+class VideoInfo(BaseModel):
+    """The timing of the video's episode, as the evaluation job wrote it (``video.json``)."""
 
-    Returns why there is no video, or ``None``.
-    """
+    frame_steps: list[int]
+    fps: float
+    dt: float | None = None
+    terminated: bool
+
+
+def collect_video(evaluated: Path, dest: Path, task: TaskSpec, score: PendingJob | None) -> str | None:
+    """The video of the episode the clean evaluation job recorded, and beside it the reward's
+    numbers at each of its steps from the candidate's ``score`` job: ``rollout.json``, the mp4
+    and the gif in ``dest``. Returns why there is no video, or ``None``."""
     try:
-        raw = read_untrusted(work / TRACE_FILE, MAX_TRACE_BYTES)
-        if raw is None:
-            return "the training job recorded no episode (see above)"
-        trace = RolloutTrace.model_validate_json(raw)
-        frames = load_frames(read_untrusted(work / FRAMES_FILE, MAX_FRAMES_BYTES) or b"")
-        if len(frames) != len(trace.frame_steps):
-            return f"{len(frames)} frames for {len(trace.frame_steps)} frame steps"
-        atomic_write_text(dest / TRACE_FILE, trace.model_dump_json() + "\n")
-        encode_videos(frames, min(60.0, max(1.0, trace.fps)), dest)
+        video = read_episodes(evaluated / VIDEO_FILE, task, MAX_TRACE_BYTES)
+        if isinstance(video, str):
+            return f"the evaluation recorded no episode for the video ({video})"
+        raw = read_untrusted(evaluated / VIDEO_INFO_FILE, 64 * 1024)
+        info = VideoInfo.model_validate_json(raw or b"")
+        frames = load_frames(read_untrusted(evaluated / FRAMES_FILE, MAX_FRAMES_BYTES) or b"")
+        if len(frames) != len(info.frame_steps):
+            return f"{len(frames)} frames for {len(info.frame_steps)} frame steps"
+        encode_videos(frames, min(60.0, max(1.0, info.fps)), dest)
+        if score is None:
+            return None
+        score.go({EPISODES_FILE: video.to_bytes()})
+        scored = read_score(score.reply(dest / "score.log"), 1)
+        per_step = read_step_scores(score.folder / SCORES_FILE, video.steps) if not isinstance(scored, str) \
+            else scored
+        if isinstance(per_step, str):
+            return f"video kept, but the reward could not be scored on its episode: {per_step}"
+        reward, components = per_step
+        atomic_write_text(dest / TRACE_FILE, _trace(video, info, reward, components, task).model_dump_json() + "\n")
         return None
     except (ValidationError, ValueError, OSError) as exc:
         return f"the recorded episode is unusable: {type(exc).__name__}: {str(exc)[:200]}"
     finally:
-        (work / FRAMES_FILE).unlink(missing_ok=True)
+        (evaluated / FRAMES_FILE).unlink(missing_ok=True)
+
+
+def _trace(video: EpisodeBatch, info: VideoInfo, reward: list[float], components: dict[str, list[float]],
+           task: TaskSpec) -> RolloutTrace:
+    scalar = [v.name for v in task.env.describe().variables if v.shape == ()]
+    steps = video.steps
+    return RolloutTrace(steps=steps, dt=info.dt, fps=info.fps, frame_steps=info.frame_steps, reward=reward,
+                        components=components,
+                        variables={k: video.variables[k].astype(float).reshape(-1).tolist() for k in scalar
+                                   if k in video.variables},
+                        action=video.action.astype(float).reshape(steps, -1).tolist(), terminated=info.terminated,
+                        episode_return=float(sum(reward)))
 
 
 def train_and_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int = 1) -> JobOutcome:
@@ -376,19 +537,28 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
     work.mkdir(parents=True)
     (work / REWARD_FILE).write_text(job.reward_code)
     task_data = job.task.model_dump(mode="json")
+    initial = read_untrusted(job.init_policy, MAX_POLICY_BYTES) if job.init_policy is not None else None
+    if initial is not None:
+        (work / INIT_POLICY_FILE).write_bytes(initial)
     reuse = _experience_settings(job, work)
     train_job = WorkerJob(kind="train", task=task_data, reward_file=REWARD_FILE, device=job.device, threads=threads,
-                          **reuse)
+                          init_policy=INIT_POLICY_FILE if initial is not None else None, **reuse)
     # its time limit covers the wait for the training as well as the evaluation
-    evaluation = PendingEvaluation(sandbox, job.folder / "eval", evaluation_job(job.task, job.device, threads),
+    evaluation = PendingEvaluation(sandbox, job.folder / "eval",
+                                   evaluation_job(job.task, job.device, threads, record=job.record),
                                    replace(limits, timeout_s=2 * limits.timeout_s))
+    # the video's reward trace: the reward on the evaluation's recorded episode, in its own sandbox
+    score = PendingJob(sandbox, job.folder / "score", score_job(job.task, job.reward_code, per_step=True, wait=True,
+                                                               device=job.device),
+                       replace(limits, timeout_s=3 * limits.timeout_s, threads=1),
+                       files={REWARD_FILE: job.reward_code}) if job.record.video else None
     announced: list[OSError | None] = []  # the job said its policy is saved (and what that gave)
     progress = _progress_listener(job.on_progress)
 
     def on_line(line: str) -> None:
-        # The job says its policy is saved and goes on to record an episode for the video: the
-        # evaluation can start now. (Reward code could print this line too; it would only get
-        # the policy evaluated that is there at that moment, as it could by rewriting the file.)
+        # The job says its policy is saved: the evaluation can start now. (Reward code could
+        # print this line too; it would only get the policy evaluated that is there at that
+        # moment, as it could by rewriting the file.)
         if line.startswith(POLICY_SAVED) and not announced:
             try:
                 evaluation.start(work)
@@ -423,19 +593,35 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
         if job.keep_experience:
             _keep_experience(job, work, reuse["experience_max_bytes"])
 
-        # ---- evaluation, without the reward code (the video is encoded meanwhile) ----------------
+        # ---- evaluation, without the reward code; it records episodes and the video -----------
         (job.folder / POLICY_FILE).write_bytes(policy)
-        problem = collect_rollout(work, job.folder)
-        if problem:
-            with open(job.folder / "train.log", "a") as log:
-                log.write(f"\nno video: {problem}\n")
         evaluated = evaluation.reply(job.folder / "eval.log")
+        summary = evaluated.record(EvalSummary, "evaluation")
+        if isinstance(summary, str):
+            return done("failed", summary, outcome.log)
+        _keep_episodes(job, evaluation.folder)
+        problem = collect_video(evaluation.folder, job.folder, job.task, score) if job.record.video else None
+        if problem:
+            with open(job.folder / "eval.log", "a") as log:
+                log.write(f"\nno video: {problem}\n")
     finally:
         evaluation.close()
-    summary = evaluated.record(EvalSummary, "evaluation")
-    if isinstance(summary, str):
-        return done("failed", summary, outcome.log)
+        if score is not None:
+            score.close()
     return done("ok", None, outcome.log, summary)
+
+
+def _keep_episodes(job: CandidateJob, evaluated: Path) -> None:
+    """The evaluation's recorded episodes, checked, into the candidate's folder (the loop adds
+    them to the run's episode store)."""
+    if not (job.record.episodes or job.record.sampled):
+        return
+    batch = read_episodes(evaluated / EPISODES_FILE, job.task)
+    if isinstance(batch, str):
+        with open(job.folder / "eval.log", "a") as log:
+            log.write(f"\nno episodes kept: {batch}\n")
+        return
+    atomic_write_bytes(job.folder / EPISODES_FILE, batch.to_bytes(compress=True))
 
 
 def _experience_settings(job: CandidateJob, work: Path) -> dict[str, Any]:

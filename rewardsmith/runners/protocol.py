@@ -5,12 +5,17 @@ Both sides import this module and nothing else of each other; it imports only th
 A job folder (``/job`` inside the sandbox)::
 
     job.json        the WorkerJob (written by the host)
-    reward.py       the candidate's code (check and train jobs only)
+    reward.py       the candidate's code (check, train and score jobs only)
     policy.pt       the trained policy (written by a train job; copied in for an evaluate job)
+    init.pt         train: the policy to start from (a warm start; copied in by the host)
     outcome.json    a train job's WorkerOutcome (untrusted: it ran the reward)
-    rollout.json    one recorded episode of the trained policy (RolloutTrace, untrusted)
-    frames.npy      that episode's raw pixels; the host encodes the videos
-    go              written by the host: an evaluate job started ahead may load its policy
+    episodes.npz    evaluate: the episodes it recorded (states, actions, fitness); check and
+                    score: the stored episodes to score the reward on (written by the host)
+    video.npz       evaluate: the video's episode (states and actions)
+    video.json      its timing (frame steps, fps); frames.npy: its raw pixels
+    scores.npz      score: the reward and its components at every step (untrusted)
+    go              written by the host: a job started ahead may go on (its policy or episodes
+                    are in place)
     experience_in.json, experience_in.f32    SAC: transitions of earlier candidates (written by the host)
     experience_out.json, experience_out.f32  SAC: the transitions this job collected (untrusted)
     tmp/            the job's temporary files
@@ -25,14 +30,19 @@ import socket
 
 GUEST_MODULE = "rewardsmith.runners.guest"
 WARM_MODULE = "rewardsmith.runners.warm_guest"  # a warm worker: forks a guest for every job
-KINDS = ("check", "train", "evaluate")
+KINDS = ("check", "train", "evaluate", "score")
 
 JOB_FILE = "job.json"
 REWARD_FILE = "reward.py"
 POLICY_FILE = "policy.pt"
+INIT_POLICY_FILE = "init.pt"
 OUTCOME_FILE = "outcome.json"
 TRACE_FILE = "rollout.json"
 FRAMES_FILE = "frames.npy"
+EPISODES_FILE = "episodes.npz"
+VIDEO_FILE = "video.npz"
+VIDEO_INFO_FILE = "video.json"
+SCORES_FILE = "scores.npz"
 GO_FILE = "go"
 EXPERIENCE_IN = "experience_in"    # stems: rewardsmith.experience adds .json and .f32
 EXPERIENCE_OUT = "experience_out"

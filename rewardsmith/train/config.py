@@ -45,6 +45,10 @@ class PPOConfig(BaseModel):
     eval_every: int = Field(0, ge=0, description="env steps between evaluations for early stop "
                                                  "(0: at each of the logging checkpoints)")
     checkpoints: int = Field(10, ge=1, description="how many times to log reward component statistics")
+    init: Literal["scratch", "best"] = Field("scratch", description="where a candidate's policy starts: scratch, or "
+                                                                    "best: the best policy so far while none has "
+                                                                    "succeeded (observation normalisation kept, the "
+                                                                    "value function fitted afresh to the new reward)")
 
 
 class SACConfig(BaseModel):

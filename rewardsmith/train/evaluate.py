@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -10,6 +11,9 @@ from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import EvalSummary, Stats
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from .record import RandomPolicy
 
 
 class FitnessNotFinite(ValueError):
@@ -24,12 +28,16 @@ def _stats(values: torch.Tensor) -> Stats:
 
 
 @torch.no_grad()
-def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_threshold: float,
-                    deterministic: bool = True, variables: bool = True) -> EvalSummary:
+def evaluate_policy(policy: Policy | RandomPolicy, env, program: FitnessProgram, success_threshold: float,
+                    deterministic: bool = True, variables: bool = True, on_step=None,
+                    fitness_out: list | None = None) -> EvalSummary:
     """Run one episode in each of ``env.num_envs`` envs and score each with the fitness.
 
     Also summarises what the policy did: why the episodes ended and, unless ``variables`` is
     false (a quicker check during training), mean/min/max of each scalar state variable.
+    ``on_step(step, active)`` sees every step with the envs still in their first episode before
+    it (a :class:`~rewardsmith.train.record.EpisodeRecorder`); ``fitness_out`` receives the
+    per-episode fitness tensor.
     """
     start = time.perf_counter()
     d = env.description
@@ -47,6 +55,8 @@ def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_thresh
     obs = env.reset()
     for t in range(env.max_episode_steps):
         step = env.step(policy.act(obs, deterministic=deterministic))
+        if on_step is not None:
+            on_step(step, active)
         if scalar_vars:
             x = torch.stack([step.variables[n] for n in scalar_vars]).double()  # (V, n)
             m = active.double()
@@ -67,6 +77,8 @@ def evaluate_policy(policy: Policy, env, program: FitnessProgram, success_thresh
         raise FitnessNotFinite(f"the task's fitness is {float(bad[0])} in {bad.numel()} of {per_episode.numel()} "
                                "evaluation episodes (a division by zero in fitness.expression?); it must be a finite "
                                "number")
+    if fitness_out is not None:
+        fitness_out.append(per_episode.detach().cpu())
     fitness = float(per_episode.double().mean())
     per_variable: dict[str, Stats] = {}
     if scalar_vars and float(steps) > 0:

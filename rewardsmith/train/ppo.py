@@ -22,6 +22,7 @@ from .config import PPOConfig
 from .optim import Adam
 from .policy import ActorCritic
 
+VALUE_WARMUP_UPDATES = 1  # a warm start's first updates fit the fresh value function alone
 DIAGNOSTICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance")
 
 
@@ -83,11 +84,15 @@ class ReturnScaler:
 def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram | None = None,
           evaluate: Callable[[ActorCritic], float] | None = None,
           success_threshold: float | None = None,
-          on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None) -> TrainOutput:
+          on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None,
+          initial: ActorCritic | None = None) -> TrainOutput:
     """Train a policy on ``env`` with ``reward_fn``; log statistics at ``config.checkpoints`` points.
 
     ``evaluate(policy) -> fitness`` runs at checkpoints when ``config.early_stop`` is set, and
-    training stops once it reaches ``success_threshold``.
+    training stops once it reaches ``success_threshold``. With ``initial`` (warm start: another
+    reward's trained policy), the actor and the observation normalisation start from it; the
+    value function starts afresh (it estimated the other reward's returns) and is fitted alone
+    for the first update, before the actor moves.
     """
     start = time.perf_counter()
     device, n, T = env.device, env.num_envs, config.num_steps
@@ -98,6 +103,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     spec = env.action_spec
     policy = ActorCritic(env.obs_dim, spec, tuple(config.hidden_sizes), config.init_log_std,
                          config.normalize_obs).to(device)
+    if initial is not None:
+        warm_start(policy, initial)
     optimizer = Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
 
     batch_size = n * T
@@ -190,7 +197,8 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
             for lo in range(0, batch_size, minibatch_size):
                 mb = perm[lo:lo + minibatch_size]
                 loss, parts = ppo_loss(policy, b_obs[mb], b_act[mb], b_scalars[mb], config,
-                                       diagnose=lo + minibatch_size >= batch_size)
+                                       diagnose=lo + minibatch_size >= batch_size,
+                                       actor=initial is None or update >= VALUE_WARMUP_UPDATES)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.clip_grad_norm(config.max_grad_norm)
@@ -230,11 +238,23 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
     return TrainOutput(policy.eval(), log)
 
 
+def warm_start(policy: ActorCritic, initial: ActorCritic) -> None:
+    """Start ``policy``'s actor (and its action noise, its observation normalisation) from
+    ``initial``'s; its critic keeps its fresh weights."""
+    with torch.no_grad():
+        policy.actor.load_state_dict(initial.actor.state_dict())
+        if not policy.discrete:
+            policy.log_std.copy_(initial.log_std)
+        if policy.obs_norm is not None and initial.obs_norm is not None:
+            policy.obs_norm.load_state_dict(initial.obs_norm.state_dict())
+
+
 def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scalars: torch.Tensor,
-             config: PPOConfig, diagnose: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+             config: PPOConfig, diagnose: bool = False, actor: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Clipped policy loss plus clipped value loss (minus the entropy bonus) on one minibatch;
     ``scalars`` holds each sample's old log-probability, advantage, return and value. With
-    ``diagnose``, also the detached policy loss, value loss, entropy, approx KL and clip fraction."""
+    ``diagnose``, also the detached policy loss, value loss, entropy, approx KL and clip fraction.
+    With ``actor`` false, the value loss alone (a warm start's first update)."""
     old_logp, adv, ret, old_val = scalars.unbind(-1)
     new_logp, entropy = policy.evaluate(obs, action, entropy=bool(config.ent_coef) or diagnose)
     log_ratio = new_logp - old_logp
@@ -244,8 +264,8 @@ def ppo_loss(policy: ActorCritic, obs: torch.Tensor, action: torch.Tensor, scala
     new_val = policy.value(obs)
     v_clipped = old_val + torch.clamp(new_val - old_val, -config.clip_coef, config.clip_coef)
     v_loss = 0.5 * torch.max((new_val - ret).square(), (v_clipped - ret).square()).mean()
-    loss = pg_loss + config.vf_coef * v_loss
-    if config.ent_coef and entropy is not None:
+    loss = pg_loss + config.vf_coef * v_loss if actor else config.vf_coef * v_loss
+    if actor and config.ent_coef and entropy is not None:
         loss = loss - config.ent_coef * entropy.mean()
     if not diagnose:
         return loss, None

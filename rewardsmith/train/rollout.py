@@ -1,28 +1,31 @@
-"""Record one episode of a trained policy: frames for a video, the reward's components per step.
+"""Record one episode of a trained policy for its video: states, actions and frames.
 
-Runs in the training job (it needs the reward code). Frames come from the env itself:
+Runs in the clean evaluation job (no reward code), so a reward cannot forge what a person or a
+VLM judges; the reward's numbers per step are computed afterwards by scoring the recorded
+states in the candidate's sandbox (a ``score`` job) and joined on the host (:func:`trace_of`).
+Frames come from the env itself:
 - torch envs draw themselves (``TorchVecEnv.render``; a panel of variables when they have no drawing);
 - other backends are asked for ``env.render(index)`` -> ``(H, W, 3) uint8``, as gymnasium gives
   with ``render_mode="rgb_array"``, which is requested when the env is built;
 - anything else is shown as a panel of its variables.
 
-The job writes ``rollout.json`` (a :class:`~rewardsmith.schemas.RolloutTrace`) and ``frames.npy``
-(raw pixels); the host checks both and encodes the videos itself (see :mod:`rewardsmith.video`).
+The job writes the episode (``video.npz``), its timing (``video.json``) and ``frames.npy`` (raw
+pixels); the host checks them and encodes the videos itself (see :mod:`rewardsmith.video`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..envs.canvas import FRAME_SIZE, variables_panel
 from ..envs.torch.base import TorchVecEnv
-from ..runners.protocol import FRAMES_FILE, TRACE_FILE
-from ..schemas import RolloutTrace
+from ..episodes import EpisodeBatch
+from ..schemas import EpisodeMeta, RolloutTrace
 
 MAX_FRAMES = 100  # software rendering (MuJoCo with OSMesa) costs ~0.1-0.3 s a frame
 ROLLOUT_SEED_OFFSET = 104_729
@@ -86,18 +89,35 @@ def fit_frame(frame: np.ndarray, box: tuple[int, int] = FRAME_SIZE) -> np.ndarra
     return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
 
 
-@torch.no_grad()
-def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tuple[RolloutTrace, np.ndarray]:
-    """Play one episode in env 0 with deterministic actions; return its trace and its frames.
+@dataclass(frozen=True)
+class VideoEpisode:
+    """One episode of a policy in an env that draws itself: its states and actions (one
+    :class:`~rewardsmith.episodes.EpisodeBatch` of one episode), frames and timing. Recorded by
+    the clean evaluation job; the reward per step is added on the host from a ``score`` job."""
 
-    The states are kept on the env's device and the reward is called once, afterwards, on the
-    whole episode as one batch (``reward_fn(variables, action)`` with ``len(action)`` = steps):
-    a reward is a function of the state, so this equals calling it step by step, for a fraction
-    of the cost.
-    """
+    episode: EpisodeBatch
+    frames: np.ndarray
+    frame_steps: list[int]
+    fps: float
+    dt: float | None
+    terminated: bool
+
+    def info(self) -> dict:
+        return {"frame_steps": self.frame_steps, "fps": self.fps, "dt": self.dt, "terminated": self.terminated}
+
+
+@torch.no_grad()
+def play_video_episode(policy, env, program=None, max_frames: int = MAX_FRAMES) -> VideoEpisode:
+    """Play one episode in env 0 with deterministic actions, keeping its states, actions and
+    frames (and its fitness, given the task's fitness ``program``)."""
+    from ..fitness import FitnessTracker
+
     limit = env.max_episode_steps
     stride = max(1, math.ceil(limit / max_frames))
     frame = frame_source(env)
+    d = env.description
+    tracker = FitnessTracker(program, 1, limit, d.terminations, d.variable_names, env.device, env.dtype) \
+        if program is not None else None
     obs = env.reset()
     frames, frame_steps = [fit_frame(frame(None))], [0]
     states: list[Mapping[str, torch.Tensor]] = []
@@ -108,6 +128,9 @@ def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tupl
         # copies: a backend may refill the same buffers at the next step
         states.append({k: v[:1].clone() for k, v in step.variables.items()})
         actions.append(step.action[:1].clone())
+        if tracker is not None:
+            tracker.update({k: v[:1] for k, v in step.variables.items()}, step.action[:1], step.terminated[:1],
+                           step.truncated[:1])
         terminated = bool(step.terminated[0])
         done = terminated or bool(step.truncated[0])
         if t % stride == 0 or done:
@@ -116,28 +139,40 @@ def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tupl
         if done:
             break
         obs = step.obs
-    variables = {name: torch.cat([s[name] for s in states]) for name in states[0]}
-    action = torch.cat(actions)
-    total, parts = reward_fn(variables, action)
-    scalar = [v.name for v in env.description.variables if v.shape == ()]
-    dt = env.description.dt
+    variables = {name: torch.cat([s[name] for s in states]).cpu().float().numpy() for name in states[0]}
+    action = torch.cat(actions).cpu().float().numpy()
+    fitness = float(tracker.first_fitness[0]) if tracker is not None else 0.0
+    if not math.isfinite(fitness):
+        fitness = 0.0
+    episode = EpisodeBatch(variables, action, [EpisodeMeta(source="video", fitness=fitness, length=len(actions))])
+    dt = d.dt
     fps = min(50.0, max(4.0, 1.0 / (dt * stride))) if dt else 25.0
-    reward = total.double().cpu().tolist()
-    trace = RolloutTrace(steps=len(reward), dt=dt, fps=round(fps, 3), frame_steps=frame_steps, reward=reward,
-                         components={k: v.double().cpu().tolist() for k, v in parts.items()},
-                         variables={k: variables[k].double().cpu().tolist() for k in scalar},
-                         action=action.double().reshape(len(reward), -1).cpu().tolist(), terminated=terminated,
-                         episode_return=float(sum(reward)))
-    return trace, np.stack(frames)
+    return VideoEpisode(episode, np.stack(frames), frame_steps, round(fps, 3), dt, terminated)
 
 
-def write_rollout(policy, task, reward_fn, device: str, folder: Path) -> RolloutTrace:
-    """Record the trained policy's episode into ``folder`` (``rollout.json`` and ``frames.npy``)."""
-    env = make_render_env(task, device)
-    trace, frames = record_rollout(policy, env, reward_fn)
-    (folder / TRACE_FILE).write_text(trace.model_dump_json())
-    np.save(folder / FRAMES_FILE, frames, allow_pickle=False)
-    close = getattr(env, "close", None)
-    if callable(close):
-        close()
-    return trace
+def trace_of(video: VideoEpisode, reward: Sequence[float], components: Mapping[str, Sequence[float]],
+             scalar: Sequence[str]) -> RolloutTrace:
+    """The trace shown beside the video: the trusted episode's states and actions, with the
+    reward's own numbers per step (``reward``, ``components``) beside them."""
+    batch = video.episode
+    reward = [float(r) for r in reward]
+    return RolloutTrace(steps=batch.steps, dt=video.dt, fps=video.fps, frame_steps=video.frame_steps, reward=reward,
+                        components={k: [float(x) for x in v] for k, v in components.items()},
+                        variables={k: batch.variables[k].astype(np.float64).reshape(-1).tolist()
+                                   for k in scalar if k in batch.variables},
+                        action=batch.action.astype(np.float64).reshape(batch.steps, -1).tolist(),
+                        terminated=video.terminated, episode_return=float(sum(reward)))
+
+
+def record_rollout(policy, env, reward_fn, max_frames: int = MAX_FRAMES) -> tuple[RolloutTrace, np.ndarray]:
+    """Play one episode in env 0 with deterministic actions; return its trace and its frames,
+    with ``reward_fn(variables, action)`` called once on the whole episode as one batch (a reward
+    is a function of the state, so this equals calling it step by step)."""
+    video = play_video_episode(policy, env, max_frames=max_frames)
+    batch = video.episode
+    variables = {k: torch.as_tensor(v, device=env.device) for k, v in batch.variables.items()}
+    total, parts = reward_fn(variables, torch.as_tensor(batch.action, device=env.device))
+    scalar = [v.name for v in env.description.variables if v.shape == ()]
+    trace = trace_of(video, total.double().cpu().tolist(), {k: v.double().cpu().tolist() for k, v in parts.items()},
+                     scalar)
+    return trace, video.frames

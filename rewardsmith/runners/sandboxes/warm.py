@@ -401,6 +401,17 @@ def _pump_log(stream, capture: OutputCapture) -> None:
     stream.close()
 
 
+def _started_ahead(kind: str, job_dir: Path) -> bool:
+    """Whether the job waits for the host's ``go``: every evaluation, and a job that says so (a
+    ``score`` job started ahead of the training whose episodes it scores)."""
+    if kind == "evaluate":
+        return True
+    try:
+        return bool(json.loads((job_dir / JOB_FILE).read_text()).get("wait"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def wait_for_go(job_dir: Path, timeout_s: float) -> bool:
     """An evaluation started ahead waits for its policy (the host's ``go`` file) here, on the
     host, rather than holding a warm worker: a warm job starts at once. ``False``: its time ran
@@ -526,7 +537,7 @@ class WarmSandbox(Sandbox):
     def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
         job_dir = prepare_job_dir(job_dir)
         start = time.perf_counter()
-        if kind == "evaluate" and not wait_for_go(job_dir, limits.timeout_s):
+        if _started_ahead(kind, job_dir) and not wait_for_go(job_dir, limits.timeout_s):
             return SandboxResult(returncode=None, output="", wall_s=time.perf_counter() - start, timed_out=True)
         limits = replace(limits, timeout_s=max(1.0, limits.timeout_s - (time.perf_counter() - start)))
         worker = self._acquire()
