@@ -14,6 +14,21 @@ Measured, for each way:
 Reuse only changes iterations after the first, so "to the first success" can differ only where
 no candidate of the first iteration succeeds.
 
+Measured here (2 shared cores, load 10-13, bwrap, the shipped tasks' settings, defaults):
+- pendulum_sac (2 iterations x 3, 30k steps each): a first-iteration candidate succeeds (5 of 6
+  did either way), so to the first success 14,000 env steps both ways (1.0x); the second
+  iteration's candidates, starting from 14,000 transitions (7,000 gradient steps on them first),
+  succeeded after 1,000 env steps each against 5,000-6,000 (5x); the solve 17,000 env steps
+  against 30,000 (1.76x); but 8,000 gradient steps a later candidate against 4,000-5,000, so
+  the solve took 280 s against 227 s.
+- inverted_pendulum_sac (2 x 2, 50k steps): to the first success 38,000 both ways (1.0x, both
+  first candidates succeed); later candidates, from 38,000 transitions (19,000 gradient steps
+  first), 2,000 env steps against 16,000-24,000 (10x) with 21,000 gradient steps against
+  15,000-23,000; the solve 42,000 env steps against 78,000 (1.86x), 487 s against 553 s; 3 of 4
+  succeeded against 4 of 4 (one later candidate stopped early on an evaluation at the threshold
+  and then scored 0.89 on the final one). With reuse_max_gradient_steps=5000 instead its later
+  candidates needed 10,000-14,000 env steps: hence the default of 20,000.
+
     python benchmarks/reuse_solve.py [--sandbox process] [--tasks pendulum_sac inverted_pendulum_sac]
                                      [--iterations N --samples N --total-timesteps N]
 """
