@@ -13,6 +13,7 @@ have not read belongs in ``rewardsmith solve``, which runs it only inside a sand
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def _recorded(reward: RewardSource | Callable, variables: Any) -> dict[str, Any]
     itself) and the variables as plain dicts, so that ``env.spec.make()`` rebuilds the wrapper and
     a spec of code can be written as JSON."""
     code = reward if callable(reward) and not hasattr(reward, "best_code") else reward_code(reward)
-    return {"reward": code, "variables": [v.model_dump() if hasattr(v, "model_dump") else v for v in variables or ()]}
+    # built fresh here, so gymnasium need not deep-copy them (a TorchScript function cannot be copied)
+    return {"reward": code, "variables": [v.model_dump() if hasattr(v, "model_dump") else copy.deepcopy(v)
+                                          for v in variables or ()], "_disable_deepcopy": True}
 
 
 class RewardWrapper(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
