@@ -20,7 +20,8 @@ Measured here (2 shared cores, load 10-13, bwrap, the shipped tasks' settings, d
   iteration's candidates, starting from 14,000 transitions (7,000 gradient steps on them first),
   succeeded after 1,000 env steps each against 5,000-6,000 (5x); the solve 17,000 env steps
   against 30,000 (1.76x); but 8,000 gradient steps a later candidate against 4,000-5,000, so
-  the solve took 280 s against 227 s.
+  the solve took 280 s against 227 s. With --iterations 3: 20,000 env steps against 44,000
+  (2.2x; the third iteration's candidates 1,000 each from 17,000 transitions), 264 s against 251 s.
 - inverted_pendulum_sac (2 x 2, 50k steps): to the first success 38,000 both ways (1.0x, both
   first candidates succeed); later candidates, from 38,000 transitions (19,000 gradient steps
   first), 2,000 env steps against 16,000-24,000 (10x) with 21,000 gradient steps against
