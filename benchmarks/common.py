@@ -26,9 +26,10 @@ def machine() -> dict:
             "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
-def save(name: str, payload: dict) -> Path:
+def save(name: str, payload: dict, path: Path | None = None) -> Path:
+    """Write results to a new file (or over ``path``, the file an earlier call of a run wrote)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = path or RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"benchmark": name, "machine": machine(), **payload}, indent=2))
     console.print(f"[dim]results written to {path.relative_to(ROOT)}[/]")
     return path

@@ -1,21 +1,37 @@
 """Experience reuse in a solve: the same builtin-designer solve of a SAC task with reuse on (the
-default) and off (``--set train.reuse_experience=false``), through the CLI. Measured: env steps
-summed over the candidates, in order (iteration, then index), up to and including the first
-that succeeds; and the median env steps a candidate of a later iteration trained (early stop at
-success, so fewer steps mean it got there sooner).
+default) and off (``--set train.reuse_experience=false``), through the CLI, with the task's own
+settings (iterations, samples, env steps per candidate) unless told otherwise.
 
-The budget per candidate is set below what SAC needs from scratch on these tasks, so the first
-iteration does not succeed and the later ones show what starting from it is worth.
+Measured, for each way:
+- env steps to the first success: summed over every candidate the solve trained up to the end
+  of the first iteration in which a candidate succeeded (an iteration's candidates train
+  together, so the solve has spent all of them by the time it sees the success; failed
+  candidates count with their whole budget), and their training seconds summed likewise;
+- what reuse changes directly: the median env steps and training seconds of a candidate of a
+  later iteration (early stop at success, so fewer steps mean it got there sooner);
+- the whole solve: env steps, successes, wall time.
+
+Reuse only changes iterations after the first, so "to the first success" can differ only where
+no candidate of the first iteration succeeds.
+
+Measured here (2 shared cores, load 10-13, bwrap, the shipped tasks' settings, defaults):
+- pendulum_sac (2 iterations x 3, 30k steps each): a first-iteration candidate succeeds (5 of 6
+  did either way), so to the first success 14,000 env steps both ways (1.0x); the second
+  iteration's candidates, starting from 14,000 transitions (7,000 gradient steps on them first),
+  succeeded after 1,000 env steps each against 5,000-6,000 (5x); the solve 17,000 env steps
+  against 30,000 (1.76x); but 8,000 gradient steps a later candidate against 4,000-5,000, so
+  the solve took 280 s against 227 s. With --iterations 3: 20,000 env steps against 44,000
+  (2.2x; the third iteration's candidates 1,000 each from 17,000 transitions), 264 s against 251 s.
+- inverted_pendulum_sac (2 x 2, 50k steps): to the first success 38,000 both ways (1.0x, both
+  first candidates succeed); later candidates, from 38,000 transitions (19,000 gradient steps
+  first), 2,000 env steps against 16,000-24,000 (10x) with 21,000 gradient steps against
+  15,000-23,000; the solve 42,000 env steps against 78,000 (1.86x), 487 s against 553 s; 3 of 4
+  succeeded against 4 of 4 (one later candidate stopped early on an evaluation at the threshold
+  and then scored 0.89 on the final one). With reuse_max_gradient_steps=5000 instead its later
+  candidates needed 10,000-14,000 env steps: hence the default of 20,000.
 
     python benchmarks/reuse_solve.py [--sandbox process] [--tasks pendulum_sac inverted_pendulum_sac]
-
-Measured here (2 shared cores, process sandbox, pendulum_sac, 3 iterations x 2 candidates, 4000
-steps each): the first success came in iteration 1 both ways (4000 steps: the budget was not
-below what SAC needs, so "to the first success" is 1.0x); the later iterations' candidates
-trained a median 1000 env steps with reuse against 4000 without (4x), the whole solve 12,000 env
-steps against 24,000 (2x), 5 of 6 candidates successful against 4 of 6; wall time 167 s against
-92 s (the gradient steps on the reused transitions cost more than the env steps they save on a
-CPU torch Pendulum).
+                                     [--iterations N --samples N --total-timesteps N]
 """
 
 from __future__ import annotations
@@ -28,58 +44,79 @@ from pathlib import Path
 
 from common import PYTHON, ROOT, console, run_timed, save, table
 
-# task: (iterations, samples, env steps per candidate)
-SETTINGS = {"pendulum_sac": (3, 2, 4000), "inverted_pendulum_sac": (3, 2, 8000)}
 
-
-def solve(task: str, reuse: bool, sandbox: str, workdir: Path) -> dict:
-    iterations, samples, steps = SETTINGS[task]
+def solve(task: str, reuse: bool, args: argparse.Namespace, workdir: Path) -> dict:
     out = workdir / f"{task}-{'reuse' if reuse else 'scratch'}"
+    overrides = [f"--{flag.replace('_', '-')}={value}" for flag in ("iterations", "samples", "total_timesteps")
+                 if (value := getattr(args, flag)) is not None]
     cmd = [str(Path(PYTHON).parent / "rewardsmith"), "solve", str(ROOT / "tasks" / f"{task}.yaml"),
-           "--model", "builtin", "--sandbox", sandbox, "--iterations", str(iterations), "--samples", str(samples),
-           "--total-timesteps", str(steps), "--set", f"train.reuse_experience={'true' if reuse else 'false'}",
-           "--out", str(out), "--json"]
-    wall, _ = run_timed(cmd)
-    results = sorted((json.loads(p.read_text()) for p in out.glob("iter_*/cand_*/result.json")),
-                     key=lambda r: (r["iteration"], r["index"]))
-    to_first, first = 0, None
-    for r in results:
-        to_first += r["train"]["env_steps"] if r.get("train") else 0
-        if r.get("success"):
-            first = (r["iteration"] + 1, r["index"])
-            break
-    later = [r["train"]["env_steps"] for r in results if r["iteration"] > 0 and r.get("train")]
-    return {"task": task, "reuse": reuse, "wall_s": wall, "first_success": first,
-            "env_steps_to_first_success": to_first if first else None,
-            "env_steps_all": sum(r["train"]["env_steps"] for r in results if r.get("train")),
-            "later_median_env_steps": statistics.median(later) if later else None,
-            "successes": sum(bool(r.get("success")) for r in results), "candidates": len(results),
-            "reused": [r["train"]["reused_transitions"] for r in results if r.get("train")]}
+           "--model", "builtin", "--sandbox", args.sandbox, *overrides,
+           "--set", f"train.reuse_experience={'true' if reuse else 'false'}", "--out", str(out), "--json"]
+    wall, _ = run_timed(cmd, timeout=3 * 3600)
+    results = [json.loads(p.read_text()) for p in out.glob("iter_*/cand_*/result.json")]
+    trained = [r for r in results if r.get("train")]
+    steps = lambda rs: sum(r["train"]["env_steps"] for r in rs)  # noqa: E731
+    seconds = lambda rs: sum(r["train"]["wall_s"] for r in rs)  # noqa: E731
+    succeeded = sorted(r["iteration"] for r in trained if r.get("success"))
+    first = succeeded[0] if succeeded else None
+    until = [r for r in trained if first is not None and r["iteration"] <= first]
+    later = [r for r in trained if r["iteration"] > 0]
+    return {"task": task, "reuse": reuse, "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
+            "first_success_iteration": first + 1 if first is not None else None,
+            "env_steps_to_first_success": steps(until) if until else None,
+            "train_s_to_first_success": round(seconds(until), 1) if until else None,
+            "later_median_env_steps": statistics.median(r["train"]["env_steps"] for r in later) if later else None,
+            "later_median_train_s": round(statistics.median(r["train"]["wall_s"] for r in later), 1) if later else None,
+            "env_steps_all": steps(trained), "train_s_all": round(seconds(trained), 1),
+            "successes": len(succeeded), "candidates": len(results),
+            "per_candidate": [{k: r[k] for k in ("iteration", "index", "success", "fitness") if k in r}
+                              | {k: r["train"][k] for k in ("env_steps", "wall_s", "update_s", "gradient_steps",
+                                                            "reused_transitions", "reused_share")}
+                              for r in sorted(trained, key=lambda r: (r["iteration"], r["index"]))]}
+
+
+def _skipped() -> dict:
+    return dict.fromkeys(["wall_s", "first_success_iteration", "env_steps_to_first_success", "later_median_env_steps",
+                          "later_median_train_s", "env_steps_all", "successes", "candidates"])
+
+
+def _ratio(off, on) -> str:
+    return f"{off / on:.2f}x" if on and off else "-"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sandbox", default="process")
-    parser.add_argument("--tasks", nargs="*", default=list(SETTINGS))
+    parser.add_argument("--tasks", nargs="*", default=["pendulum_sac", "inverted_pendulum_sac"])
+    parser.add_argument("--iterations", type=int, help="instead of the task's search.iterations")
+    parser.add_argument("--samples", type=int, help="instead of the task's search.samples")
+    parser.add_argument("--total-timesteps", type=int, help="instead of the task's train.total_timesteps")
+    parser.add_argument("--ways", choices=["both", "on", "off"], default="both",
+                        help="solve with reuse on, off or both (one way alone: its numbers, no ratios)")
     args = parser.parse_args()
     rows, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:
-            on, off = (solve(task, reuse, args.sandbox, Path(tmp)) for reuse in (True, False))
-            runs += [on, off]
-            ratio = (off["env_steps_to_first_success"] / on["env_steps_to_first_success"]
-                     if on["env_steps_to_first_success"] and off["env_steps_to_first_success"] else None)
-            rows.append([task, f"{on['env_steps_to_first_success'] or 'never'}",
-                         f"{off['env_steps_to_first_success'] or 'never'}",
-                         f"{ratio:.1f}x" if ratio else "-",
-                         f"{on['later_median_env_steps']} / {off['later_median_env_steps']}",
-                         f"{on['successes']}/{on['candidates']} vs {off['successes']}/{off['candidates']}",
-                         f"{on['wall_s']:.0f} / {off['wall_s']:.0f}"])
+            on, off = (solve(task, reuse, args, Path(tmp)) if args.ways in ("both", way) else _skipped()
+                       for reuse, way in ((True, "on"), (False, "off")))
+            runs += [r for r in (on, off) if r.get("wall_s") is not None]
             console.print(json.dumps([on, off]))
-    table("Solve with experience reuse (on) vs from scratch (off), builtin designer",
-          ["task", "env steps to 1st success (on)", "(off)", "off/on", "later candidates' median steps on/off",
-           "successes on vs off", "wall s on/off"], rows)
-    save("reuse_solve", {"settings": SETTINGS, "sandbox": args.sandbox, "runs": runs})
+            rows.append([task, f"{on['first_success_iteration']} / {off['first_success_iteration']}",
+                         f"{on['env_steps_to_first_success']} / {off['env_steps_to_first_success']}",
+                         _ratio(off["env_steps_to_first_success"], on["env_steps_to_first_success"]),
+                         f"{on['later_median_env_steps']} / {off['later_median_env_steps']}",
+                         _ratio(off["later_median_env_steps"], on["later_median_env_steps"]),
+                         f"{on['later_median_train_s']} / {off['later_median_train_s']}",
+                         f"{on['env_steps_all']} / {off['env_steps_all']}",
+                         f"{on['successes']}/{on['candidates']} vs {off['successes']}/{off['candidates']}",
+                         f"{on['wall_s']} / {off['wall_s']}"])
+    table("Solve with experience reuse (on) vs from scratch (off), builtin designer; on / off",
+          ["task", "1st success in iteration", "env steps to it (whole iterations)", "x",
+           "later candidates' median env steps", "x", "their median train s", "whole solve env steps",
+           "successes", "wall s"], rows)
+    save("reuse_solve", {"sandbox": args.sandbox, "overrides": {k: getattr(args, k) for k in
+                                                                ("iterations", "samples", "total_timesteps")},
+                         "runs": runs})
 
 
 if __name__ == "__main__":

@@ -154,7 +154,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256, help="units in each of the two hidden layers")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results, rows = {}, []
+    results, rows, path = {}, [], None
+    settings = {"seeds": args.seeds, "hidden": args.hidden, "num_envs": 1, "threads": 1, "eval_episodes": EVAL_EPISODES}
     for name in args.tasks:
         task = TASKS[name]
         runs = {"rewardsmith": [], "sb3": []}
@@ -163,7 +164,7 @@ def main() -> None:
                 r = run(task, seed, args.hidden)
                 runs[who].append({"seed": seed, **r})
                 console.print(f"[dim]{name} seed {seed} {who}: {r['env_steps']:,} steps, {r['train_s']:.1f} s, "
-                              f"{'solved' if r['solved'] else 'NOT solved'}[/]")
+                              f"{r['train_cpu_s']:.1f} CPU s, {'solved' if r['solved'] else 'NOT solved'}[/]")
         med = {who: {key: statistics.median(r[key] for r in rs) for key in ("env_steps", "train_s", "train_cpu_s", "ms_per_step",
                                                                        "cpu_ms_per_step")}
                | {"solved": sum(r["solved"] for r in rs)} for who, rs in runs.items()}
@@ -178,12 +179,12 @@ def main() -> None:
         rows.append([task.gym_id, _pair(med, "env_steps", ",.0f"), r["steps_ratio"], _pair(med, "train_s", ".1f"),
                      r["time_ratio"], _pair(med, "train_cpu_s", ".1f"), r["cpu_time_ratio"],
                      _pair(med, "cpu_ms_per_step", ".1f"), r["cpu_step_time_ratio"], _pair(med, "solved", "d")])
+        # saved after each task, so that a long run stopped part way keeps the tasks it finished
+        path = save("sac_vs_sb3", {"settings": settings, "results": results}, path)
     table(f"SAC to a fitness, rewardsmith / SB3: medians of {args.seeds} seeds, {args.hidden}x{args.hidden} networks, "
           "1 env, 1 thread; env steps, wall and CPU seconds of training to the first evaluation at the threshold, "
           "CPU ms per env step; x = SB3 / rewardsmith (above 1: rewardsmith ahead)",
           ["env", "steps", "x", "wall s", "x", "CPU s", "x", "ms/step", "x", "solved"], rows)
-    save("sac_vs_sb3", {"settings": {"seeds": args.seeds, "hidden": args.hidden, "num_envs": 1, "threads": 1,
-                                     "eval_episodes": EVAL_EPISODES}, "results": results})
 
 
 if __name__ == "__main__":

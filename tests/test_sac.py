@@ -173,6 +173,10 @@ def test_relabelled_rewards_match_a_recomputation_and_cannot_change_the_experien
     assert log.reused_transitions == 102 and log.gradient_steps == 10  # 34 steps of 3 envs fill the 100
     # each new step of 3 transitions overwrites the oldest reused ones: the share falls from 99/102 to 72/102
     assert 0.7 < log.reused_share < 1.0
+    # gradient steps before the first env step: one per reused transition here, but at most the cap
+    pretrained = lambda **cap: train(env, pendulum_reward, small.model_copy(  # noqa: E731
+        update={"reuse_gradient_steps": 1.0, "total_timesteps": 3, **cap}), experience=kept).log.gradient_steps - 1
+    assert pretrained() == 102 and pretrained(reuse_max_gradient_steps=7) == 7
 
     def nan_on_reuse(variables, action):
         return torch.full_like(variables["theta"], torch.nan), {}

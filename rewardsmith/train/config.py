@@ -79,6 +79,9 @@ class SACConfig(BaseModel):
     reuse_gradient_steps: float = Field(0.5, ge=0, description="when the run starts with experience reused from "
                                                                "earlier runs: gradient steps on it before the first "
                                                                "env step, per reused transition")
+    reuse_max_gradient_steps: int = Field(20_000, ge=0, description="the most gradient steps taken on reused "
+                                                                  "experience before the first env step, however "
+                                                                  "much was reused")
     reuse_experience: bool = Field(True, description="in a solve, start each candidate from the transitions the "
                                                      "candidates of earlier iterations collected (relabelled with "
                                                      "its own reward in its sandbox)")

@@ -210,8 +210,9 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     ``experience`` (from earlier runs on the same env) is relabelled with ``reward_fn`` and put in
     the replay buffer first (its newest transitions, as many as fit, in whole steps of the batched
     env); they count towards ``learning_starts``, and ``config.reuse_gradient_steps`` gradient
-    steps per reused transition are taken on them before the first env step. With
-    ``keep_experience``, the output carries the transitions this run collected.
+    steps per reused transition (at most ``config.reuse_max_gradient_steps``) are taken on them
+    before the first env step. With ``keep_experience``, the output carries the transitions this
+    run collected.
     """
     start = time.perf_counter()
     spec = env.action_spec
@@ -269,7 +270,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     # ---- learning from reused experience before the first step -------------------------------------
     if reused > config.learning_starts:
         pretrain_start = time.perf_counter()
-        pretrain_steps = round(config.reuse_gradient_steps * reused)
+        pretrain_steps = min(round(config.reuse_gradient_steps * reused), config.reuse_max_gradient_steps)
         for _ in range(pretrain_steps):
             diagnostics += learner.step(rows[torch.randint(reused, (config.batch_size,), device=device)])
         diagnostics_steps += pretrain_steps
