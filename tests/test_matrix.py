@@ -35,7 +35,7 @@ def matrix_runs(request, tmp_path_factory) -> dict[tuple[str, str], tuple[Path, 
     root = tmp_path_factory.mktemp("matrix")
     usable = [s for s in SANDBOXES if sandbox_unavailable(s) is None]
     selected = {item.callspec.id for item in request.session.items  # only what this session runs (-k)
-                if item.originalname == "test_shipped_task_runs_in_sandbox"}
+                if getattr(item, "originalname", None) == "test_shipped_task_runs_in_sandbox"}
     pool = ThreadPoolExecutor(max_workers=2)
     runs = {}
     for sandbox in usable:
