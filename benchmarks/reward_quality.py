@@ -39,7 +39,8 @@ from rewardsmith.task import load_task
 CLI = str(Path(PYTHON).parent / "rewardsmith")   # the rewardsmith command of this Python
 # shipped tasks whose reference lives with the other benchmarks
 REFERENCES = {"cartpole": ROOT / "benchmarks" / "rewards" / "cartpole_alive.py",
-              "pendulum": ROOT / "benchmarks" / "rewards" / "pendulum_classic.py"}
+              "pendulum": ROOT / "benchmarks" / "rewards" / "pendulum_classic.py",
+              "pendulum_sac": ROOT / "benchmarks" / "rewards" / "pendulum_classic.py"}  # the same env
 
 
 def reference_for(stem: str) -> Path | None:
