@@ -356,6 +356,7 @@ def record_random_episodes(task: TaskSpec, folder: Path, sandbox: Sandbox, limit
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     job = evaluation_job(task, device, 1, seed, RecordSpec(random_holds=holds, random_episodes=episodes))
+    (folder / GO_FILE).write_text("evaluate")  # no policy to wait for (a warm pool waits for go on the host)
     reply = run_guest(sandbox, folder, job, replace(limits, threads=1), folder / "eval.log")
     if reply.failure or reply.result is None or "error" in reply.result:
         return reply.failure or str((reply.result or {}).get("error", "the job printed no result"))[:500]
