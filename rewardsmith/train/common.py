@@ -87,3 +87,16 @@ def checkpoint_record(step: int, start: float, stats: RewardStats, tracker: Fitn
     return TrainCheckpoint(step=step, wall_s=time.perf_counter() - start, reward=reward,
                            components=components, eval_fitness=eval_fitness, diagnostics=diagnostics or {},
                            **episodes)
+
+
+def keep_checkpoint(checkpoints: list[TrainCheckpoint], checkpoint: TrainCheckpoint, stats: RewardStats,
+                    step: int, on_checkpoint, total_timesteps: int) -> None:
+    """Keep ``checkpoint``, stop the training if the reward was ever NaN or infinite, and tell
+    ``on_checkpoint`` (the progress line)."""
+    checkpoints.append(checkpoint)
+    if int(stats.nonfinite):
+        from ..errors import RewardCodeError
+
+        raise RewardCodeError(f"the reward was NaN or infinite {int(stats.nonfinite)} times in the first {step} steps")
+    if on_checkpoint is not None:
+        on_checkpoint(checkpoint, total_timesteps)

@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import torch
 
-from ..errors import RewardCodeError
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import TrainCheckpoint, TrainLog
-from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record
+from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record, keep_checkpoint
 from .config import PPOConfig
 from .optim import Adam
 from .policy import ActorCritic
@@ -221,12 +220,7 @@ def train(env, reward_fn: RewardFn, config: PPOConfig, program: FitnessProgram |
             next_checkpoint += checkpoint_every
             checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval, diagnostics.pop())
             last_eval = None
-            checkpoints.append(checkpoint)
-            if int(stats.nonfinite):
-                raise RewardCodeError(f"the reward was NaN or infinite {int(stats.nonfinite)} times "
-                                      f"in the first {global_step} steps")
-            if on_checkpoint is not None:
-                on_checkpoint(checkpoint, config.total_timesteps)
+            keep_checkpoint(checkpoints, checkpoint, stats, global_step, on_checkpoint, config.total_timesteps)
         if stopped_early:
             break
 

@@ -33,7 +33,7 @@ from ..experience import VARIABLE_PREFIX, Transitions
 from ..expressions import FitnessProgram
 from ..fitness import FitnessTracker
 from ..schemas import TrainCheckpoint, TrainLog
-from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record
+from .common import RewardFn, RewardStats, TrainOutput, checkpoint_record, keep_checkpoint
 from .config import SACConfig
 from .optim import Adam
 from .policy import SquashedGaussianActor
@@ -340,12 +340,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             checkpoint = checkpoint_record(global_step, start, stats, tracker, last_eval,
                                            dict(zip(DIAGNOSTICS, means)))
             last_eval = None
-            checkpoints.append(checkpoint)
-            if int(stats.nonfinite):
-                raise RewardCodeError(f"the reward was NaN or infinite {int(stats.nonfinite)} times "
-                                      f"in the first {global_step} steps")
-            if on_checkpoint is not None:
-                on_checkpoint(checkpoint, config.total_timesteps)
+            keep_checkpoint(checkpoints, checkpoint, stats, global_step, on_checkpoint, config.total_timesteps)
         if stopped_early:
             break
 
