@@ -71,6 +71,14 @@ def test_score_job_scores_stored_episodes_in_the_sandbox(tmp_path):
     assert isinstance(broken, str) and "shape" in broken
 
 
+def same_mistake_again(request) -> str:
+    """A fix that repeats the candidate's mistake: chosen by what the request quotes, since two
+    candidates' fix requests arrive in either order."""
+    if "run against their task fitness" in request.last_user:
+        return fenced(PAYS_FOR_FALLING)
+    return fenced(CONSTANT)
+
+
 def _env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     return {**env, "REWARDSMITH_CACHE_DIR": str(tmp_path / "cache"), "OPENAI_API_KEY": "sk-test"}
@@ -79,7 +87,7 @@ def _env(tmp_path):
 def test_a_reward_that_pays_for_falling_is_screened_out_and_the_designer_told_why(tmp_path):
     script = Script(designer=[fenced(PRODUCT), fenced(PAYS_FOR_FALLING), fenced(CONSTANT),      # iteration 1
                               fenced(WEIGHTED_SUM), fenced(PAYS_FOR_FALLING), fenced(PRODUCT)],  # iteration 2
-                    fix=[fenced(PAYS_FOR_FALLING), fenced(CONSTANT)] * 4)  # the designer does not learn
+                    fix=[same_mistake_again] * 8)  # the designer does not learn
     out = tmp_path / "run"
     with FakeLLMServer(script) as server:
         proc = run_cli("solve", "tasks/cartpole.yaml", "--model", "openai/gpt-4o-mini", "--api-base",
