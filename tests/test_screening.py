@@ -38,8 +38,12 @@ def test_judge_turns_away_wrong_order_and_constant_rewards_only():
     assert "run against their task fitness" in wrong.reason and "fitness 1" in wrong.reason
     constant = judge([0.0] * 8, episodes, 0.0)
     assert not constant.passed and "pays the same on every state" in constant.reason
-    alive = judge([float(n) for n in lengths], episodes, 0.0)  # +1 a step: also the same per step
-    assert not alive.passed
+    alive = judge([float(n) for n in lengths], episodes, 0.0)  # +1 a step (CartPole's own): pays for surviving
+    assert alive.passed and alive.correlation > 0.9
+    hurry = judge([-float(n) for n in lengths], episodes, 0.0)  # -1 a step here pays for falling early
+    assert not hurry.passed and "run against their task fitness" in hurry.reason
+    fixed_length = judge([200.0] * 8, metas(fitness, [200] * 8), 0.0)  # +1 a step, no episode ends early
+    assert not fixed_length.passed and "pays the same on every state" in fixed_length.reason
     noisy = judge([u * (1 + 0.3 * (-1) ** i) for i, u in enumerate(upright)], episodes, 0.0)
     assert noisy.passed  # not clearly wrong
     flat = judge([1.0, 2.0, 3.0, 4.0], metas([0.5] * 4), 0.0)

@@ -5,8 +5,8 @@ The run keeps episodes whose task fitness is known (:mod:`rewardsmith.episodes`:
 evaluations of earlier candidates, random policies in the first iteration). A candidate's reward
 is scored on a selection of them in its sandbox (the dry run's job does it, see
 :func:`~rewardsmith.runners.jobs.check_reward`); its returns should order the episodes as their
-fitness does. A reward that ranks them clearly the wrong way round, or pays the same on every
-state, is not trained; its verdict says which episodes it ranked wrongly and how, for the
+fitness does. A reward that ranks them clearly the wrong way round, or gives every episode the
+same return, is not trained; its verdict says which episodes it ranked wrongly and how, for the
 designer's next prompt.
 
 The returns come from the sandbox, so a hostile reward could fake a good ranking: screening
@@ -88,13 +88,17 @@ def judge(returns: Sequence[float], meta: Sequence[EpisodeMeta], min_correlation
     lengths = np.array([m.length for m in meta], dtype=np.float64)
     if not informative(f):
         return ScreeningReport(episodes=n, passed=True, judged=False)
-    per_step = r / lengths
-    scale = max(1.0, float(np.abs(per_step).mean()))
-    if float(per_step.max() - per_step.min()) <= CONSTANT_TOLERANCE * scale:
+    # A reward that is the same on every state still teaches when episodes end early (an alive
+    # bonus, a cost per step: CartPole's own +1 is one), so only returns that do not differ at all
+    # are turned away here; whether they order the episodes rightly is judged below.
+    if float(r.max() - r.min()) <= CONSTANT_TOLERANCE * max(1.0, float(np.abs(r).mean())):
+        per_step = r / lengths
+        what = (f"it pays the same on every state of {n} stored episodes ({per_step[0]:.4g} per step, whatever "
+                "happens)" if np.ptp(per_step) <= CONSTANT_TOLERANCE * max(1.0, float(np.abs(per_step).mean()))
+                else f"its returns are the same on all {n} stored episodes ({r[0]:.4g}), whatever happened in them")
         return ScreeningReport(
             episodes=n, passed=False,
-            reason=(f"screening: it pays the same on every state of {n} stored episodes ({per_step[0]:.4g} per "
-                    "step, whatever happens), so a policy learns nothing from it about the task; make it depend "
+            reason=(f"screening: {what}, so a policy learns nothing from it about the task; make it depend "
                     "on the state variables the goal is about"))
     rho, accuracy = spearman(r, f), pair_accuracy(r, f)
     quarter = max(1, n // 4)

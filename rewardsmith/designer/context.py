@@ -22,8 +22,8 @@ from ..schemas import CandidateResult, Feedback, IterationRecord
 from . import DesignRequest
 
 SCREENED_NOTE = ("(Screening: before training, each reward was scored on recorded episodes whose task fitness "
-                 "is known; a reward whose returns rank those episodes the wrong way round, or that pays the "
-                 "same on every state, is not trained. Do not repeat what made those rewards fail.)")
+                 "is known; a reward whose returns rank those episodes the wrong way round, or that gives "
+                 "every episode the same return, is not trained. Do not repeat what made those rewards fail.)")
 HISTORY_DEPTH = 3      # iterations whose best reward stays in the prompt
 PREFERENCE_CHAIN = 5   # chosen rewards shown as a chain of diffs
 
