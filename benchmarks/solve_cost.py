@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from common import PYTHON, ROOT, console, save, table
+from scripted_rewards import SCRIPTS
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -43,23 +44,15 @@ MODES = {
 }
 
 
-def llm_script():
-    """The scripted designer: each iteration's K answers, with wrong ones first; a fix request
-    gets a fixed reward (what tests/llm_script.py's fix_for answers)."""
-    from llm_script import CONSTANT, GOAL_IGNORING, PAYS_FOR_FALLING, PRODUCT, WEIGHTED_SUM, Script, fenced
+def llm_script(task: str):
+    """The scripted designer: each iteration's K answers, with wrong ones first
+    (benchmarks/scripted_rewards.py); a fix request gets the task's good reward (an LLM told why
+    its answer was turned away)."""
+    from llm_script import Script, fenced
+    from scripted_rewards import SCRIPTS, designer_answers
 
-    return Script(designer=[fenced(PAYS_FOR_FALLING), fenced(CONSTANT), fenced(GOAL_IGNORING), fenced(PRODUCT),
-                            fenced(PAYS_FOR_FALLING), fenced(CONSTANT), fenced(WEIGHTED_SUM), fenced(PRODUCT)])
-
-
-def scripted(code: str) -> str:
-    """Which scripted reward ``code`` is (for the screening table)."""
-    import llm_script
-
-    for name in ("PAYS_FOR_FALLING", "CONSTANT", "GOAL_IGNORING", "PRODUCT_SCALED", "PRODUCT", "WEIGHTED_SUM"):
-        if getattr(llm_script, name).strip() == code.strip():
-            return name
-    return "other"
+    good = fenced(SCRIPTS[task]["good"])
+    return Script(designer=[fenced(code) for code in designer_answers(task)], fix=[lambda _request: good] * 40)
 
 
 def solve(task: str, designer: str, mode: str, args, workdir: Path) -> dict:
@@ -79,7 +72,7 @@ def solve(task: str, designer: str, mode: str, args, workdir: Path) -> dict:
     if designer == "llm":
         from fake_llm_server import FakeLLMServer
 
-        with FakeLLMServer(llm_script()) as server:
+        with FakeLLMServer(llm_script(task)) as server:
             cmd += ["--model", "openai/gpt-4o-mini", "--api-base", server.url + "/v1", "--samples", "4",
                     "--iterations", "2"]
             proc = subprocess.run(cmd, cwd=ROOT, env={**env, "OPENAI_API_KEY": "sk-bench"}, capture_output=True,
@@ -89,10 +82,11 @@ def solve(task: str, designer: str, mode: str, args, workdir: Path) -> dict:
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return measure(out, wall, args.budget, designer == "llm") | {"task": task, "designer": designer, "mode": mode}
+    return measure(out, wall, args.budget, task if designer == "llm" else None) | {"task": task, "designer": designer,
+                                                                                  "mode": mode}
 
 
-def measure(run: Path, wall: float, budget: int, llm: bool) -> dict:
+def measure(run: Path, wall: float, budget: int, llm_task: str | None) -> dict:
     summary = json.loads((run / "summary.json").read_text())
     started = (run / "run.json").stat().st_mtime
     results = {}
@@ -128,9 +122,11 @@ def measure(run: Path, wall: float, budget: int, llm: bool) -> dict:
                    for a in c.get("origin", {}).get("attempts", []) if a.get("stage") == "screen"]
     record["screened_in_designer"] = {
         "wrong_order": sum("run against their task fitness" in r for r in turned_away),
-        "constant": sum("pays the same on every state" in r for r in turned_away)}
-    if llm:
-        record["candidates"] = [{"iteration": i, "index": j, "reward": scripted(r["code"]), "status": r["status"],
+        "constant": sum("pays the same on every state" in r or "returns are the same" in r for r in turned_away)}
+    if llm_task:
+        from scripted_rewards import kind_of
+
+        record["candidates"] = [{"iteration": i, "index": j, "reward": kind_of(llm_task, r["code"]), "status": r["status"],
                                  "success": r.get("success", False),
                                  "stage": (r.get("critic") or {}).get("stage")}
                                 for (i, j), (r, _) in sorted(results.items())]
@@ -139,7 +135,8 @@ def measure(run: Path, wall: float, budget: int, llm: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="cartpole")
+    parser.add_argument("--tasks", default="cartpole", help=f"any of the shipped tasks; scripted LLM answers for "
+                                                            f"{', '.join(SCRIPTS)}")
     parser.add_argument("--designers", default="builtin,llm")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--total-timesteps", type=int, default=60_000,
@@ -151,8 +148,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rs-solve-cost-") as tmp:
         for task in args.tasks.split(","):
             for designer in args.designers.split(","):
-                if designer == "llm" and task != "cartpole":
-                    continue  # the scripted answers are CartPole rewards
+                if designer == "llm" and task not in SCRIPTS:
+                    console.print(f"[dim]{task}: no scripted LLM answers (benchmarks/scripted_rewards.py)[/]")
+                    continue
                 for mode in args.modes.split(","):
                     console.print(f"[dim]{task} · {designer} · {mode}[/]")
                     r = solve(task, designer, mode, args, Path(tmp))

@@ -217,29 +217,69 @@ class Solver:
 
     def _seed_episodes(self) -> None:
         """Before the first iteration: random policies' episodes, so that the first candidates
-        can be screened too. Done once per run (a resumed run keeps them)."""
+        can be screened too; when those hardly differ in task fitness (a goal a random policy
+        never reaches), also a short probe training's. Done once per run (a resumed run keeps
+        them)."""
         store, spec = self.episodes, self.task.search.screening
         if store is None or store.seeded or not spec.enabled:
             return
         start = time.perf_counter()
         info: dict = {"random_episodes": 0}
+        fitness: list[float] = []
         if spec.random_episodes:
             per_hold = max(1, spec.random_episodes // len(RANDOM_HOLDS))
             batch = record_random_episodes(self.task, self.run.path / "checks" / "random", self.executor.sandbox,
                                            self.limits, self.device, list(RANDOM_HOLDS), per_hold,
                                            seed=self.task.train.seed + 31337)
             if isinstance(batch, str):
-                self.reporter.message(f"screening: no random episodes recorded ({batch}); candidates of the first "
-                                      "iteration are not screened")
+                self.reporter.message(f"screening: no random episodes recorded ({batch})")
             else:
                 store.add(batch)
+                fitness = list(batch.fitness)
                 info.update(random_episodes=len(batch), random_env_steps=batch.steps)
-                if not informative(batch.fitness):
-                    self.reporter.message("screening: random policies' episodes hardly differ in task fitness; the "
-                                          "first iteration's candidates are not screened")
         shutil.rmtree(self.run.path / "checks" / "random", ignore_errors=True)
+        if not informative(fitness) and spec.probe_timesteps:
+            fitness += self._probe(info)
+        if not informative(fitness):
+            self.reporter.message("screening: the first iteration's episodes hardly differ in task fitness; its "
+                                  "candidates are not screened")
         info["wall_s"] = round(time.perf_counter() - start, 3)
         store.mark_seeded(info)
+
+    def _probe(self, info: dict) -> list[float]:
+        """A short training of the builtin designer's reward (made from the task's fitness,
+        never from a model), whose evaluation episodes join the store; their fitness."""
+        from .designer.builtin import RewardPlan
+
+        spec = self.task.search.screening
+        try:
+            plan = RewardPlan(self.task.fitness.expression, self.env)
+            code = plan.render(plan.default_params())
+        except Exception as exc:  # an expression the builtin designer cannot turn into a reward
+            self.reporter.message(f"screening: no probe training ({exc})")
+            return []
+        steps = min(spec.probe_timesteps, self.task.train.total_timesteps)
+        self.reporter.message(f"screening: random policies' episodes hardly differ in task fitness; a probe "
+                              f"training of {steps:,} env steps records some that may")
+        folder = self.run.path / "checks" / "probe"
+        task = self.task.with_overrides(train={"total_timesteps": steps})
+        job = CandidateJob(task, code, folder, self.limits, self.device,
+                           record=RecordSpec(episodes=self.task.fitness.eval_episodes, sampled=SAMPLED_EPISODES))
+        fitness: list[float] = []
+        for _, outcome in self.executor.run([job]):
+            if outcome.train is not None:
+                info["probe_env_steps"] = outcome.train.env_steps
+            path = folder / "episodes.npz"
+            batch = read_episodes(path, self.task) if outcome.status == "ok" and path.exists() else None
+            if batch is None or isinstance(batch, str):
+                self.reporter.message(f"screening: the probe training recorded no episodes "
+                                      f"({batch or outcome.reason or outcome.status})")
+            else:
+                self.episodes.add(batch.with_meta(source="probe"))
+                fitness = list(batch.fitness)
+                info["probe_episodes"] = len(batch)
+        shutil.rmtree(folder, ignore_errors=True)
+        return fitness
 
     # -- one iteration ---------------------------------------------------------------------------
     def _iteration(self, iteration: int, history: list[IterationRecord]) -> IterationRecord:

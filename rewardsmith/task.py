@@ -111,6 +111,10 @@ class ScreeningSpec(_Strict):
                                                                  "trained")
     random_episodes: int = Field(64, ge=0, description="first iteration: episodes of random policies (actions "
                                                        "drawn each step, or held 4, 16 or 64 steps)")
+    probe_timesteps: int = Field(20_000, ge=0, description="first iteration, when the random policies' episodes "
+                                                           "hardly differ in fitness: a probe training of the "
+                                                           "builtin designer's reward for this many env steps "
+                                                           "records episodes that may (0: no probe)")
 
     @model_validator(mode="before")
     @classmethod

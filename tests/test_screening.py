@@ -144,3 +144,24 @@ def test_a_resumed_run_reuses_its_stored_episodes(tmp_path):
     # iteration 2 is screened on iteration 1's trained policy's episodes too, far better than random ones
     assert before["judged"] and after["judged"]
     assert after["best_mean_return"] > 2 * before["best_mean_return"]
+
+
+def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes_screen_the_first_candidates(tmp_path):
+    # random policies keep the pole up for at most ~60 steps: none of their episodes passes, so
+    # they cannot tell rewards apart; the probe (the builtin designer's reward, trained briefly) can
+    goal = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
+    out = tmp_path / "run"
+    proc = run_cli("solve", "tasks/cartpole.yaml", "--iterations", "1", "--samples", "1", "--sandbox", "process",
+                   "--set", f"fitness.expression={goal}", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "a probe training of 20,000 env steps" in proc.stdout + proc.stderr
+    index = json.loads((out / "episodes" / "index.json").read_text())
+    by_source: dict[str, list[float]] = {}
+    for e in index["episodes"]:
+        by_source.setdefault(e["meta"]["source"], []).append(e["meta"]["fitness"])
+    assert set(by_source["random"]) == {0.0} and max(by_source["probe"]) == 1.0
+    screening = json.loads((out / "summary.json").read_text())["screening"]
+    assert 0 < screening["probe_env_steps"] <= 20_000
+    verdict = json.loads((out / "iter_00" / "cand_00" / "critic.json").read_text())["screening"]
+    assert verdict["judged"] and verdict["passed"] and verdict["correlation"] > 0.5
+    assert not (out / "checks" / "probe").exists()  # its scratch folder is gone
