@@ -66,6 +66,7 @@ from .tensorboard_log import log_candidate
 
 SAMPLED_EPISODES = 4  # a trained policy's episodes with sampled actions, stored beside its evaluation's
 RANDOM_HOLDS = (1, 4, 16, 64)  # the first iteration's random policies hold each action this many steps
+MIN_PROBE_STEPS = 2048
 
 
 class Reporter(Protocol):
@@ -258,7 +259,10 @@ class Solver:
         except Exception as exc:  # an expression the builtin designer cannot turn into a reward
             self.reporter.message(f"screening: no probe training ({exc})")
             return []
-        steps = min(spec.probe_timesteps, self.task.train.total_timesteps)
+        # at most a tenth of one candidate's budget; below a few thousand steps a probe learns nothing
+        steps = min(spec.probe_timesteps, self.task.train.total_timesteps // 10)
+        if steps < MIN_PROBE_STEPS:
+            return []
         self.reporter.message(f"screening: random policies' episodes hardly differ in task fitness; a probe "
                               f"training of {steps:,} env steps records some that may")
         folder = self.run.path / "checks" / "probe"

@@ -113,8 +113,9 @@ class ScreeningSpec(_Strict):
                                                        "drawn each step, or held 4, 16 or 64 steps)")
     probe_timesteps: int = Field(20_000, ge=0, description="first iteration, when the random policies' episodes "
                                                            "hardly differ in fitness: a probe training of the "
-                                                           "builtin designer's reward for this many env steps "
-                                                           "records episodes that may (0: no probe)")
+                                                           "builtin designer's reward for this many env steps (at "
+                                                           "most a tenth of train.total_timesteps) records "
+                                                           "episodes that may (0: no probe)")
 
     @model_validator(mode="before")
     @classmethod
