@@ -28,6 +28,7 @@ from typing import Protocol
 from .analyzer import result_of
 from .critic import Critic
 from .designer import Designer, DesignRequest
+from .designer.builtin import RewardPlan
 from .envs.description import EnvDescription
 from .episodes import EpisodeStore, informative
 from .errors import (
@@ -250,9 +251,8 @@ class Solver:
     def _probe(self, info: dict) -> list[float]:
         """A short training of the builtin designer's reward (made from the task's fitness,
         never from a model), whose evaluation episodes join the store; their fitness."""
-        from .designer.builtin import RewardPlan
-
-        spec = self.task.search.screening
+        spec, store = self.task.search.screening, self.episodes
+        assert store is not None
         try:
             plan = RewardPlan(self.task.fitness.expression, self.env)
             code = plan.render(plan.default_params())
@@ -279,7 +279,7 @@ class Solver:
                 self.reporter.message(f"screening: the probe training recorded no episodes "
                                       f"({batch or outcome.reason or outcome.status})")
             else:
-                self.episodes.add(batch.with_meta(source="probe"))
+                store.add(batch.with_meta(source="probe"))
                 fitness = list(batch.fitness)
                 info["probe_episodes"] = len(batch)
         shutil.rmtree(folder, ignore_errors=True)
