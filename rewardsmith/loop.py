@@ -496,8 +496,11 @@ class Solver:
             iterations_done=len(history),
             llm=self._llm_usage(), designer=self.designer.name, sandbox=self.sandbox_name, final=final,
             stopped_reason=stopped_reason,
-            env_steps=sum(c.train.env_steps for c in results if c.train is not None),
+            env_steps=sum(c.train.env_steps for c in results if c.train is not None) + self._probe_env_steps(),
             screening=self._screening_cost(results))
+
+    def _probe_env_steps(self) -> int:
+        return int(self.episodes.seed_info.get("probe_env_steps", 0)) if self.episodes is not None else 0
 
     def _screening_cost(self, results: list[CandidateResult]) -> ScreeningCost | None:
         if self.episodes is None:

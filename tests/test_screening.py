@@ -160,8 +160,11 @@ def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes
     for e in index["episodes"]:
         by_source.setdefault(e["meta"]["source"], []).append(e["meta"]["fitness"])
     assert set(by_source["random"]) == {0.0} and max(by_source["probe"]) == 1.0
-    screening = json.loads((out / "summary.json").read_text())["screening"]
+    summary = json.loads((out / "summary.json").read_text())
+    screening = summary["screening"]
     assert 0 < screening["probe_env_steps"] <= 20_000
+    trained = json.loads((out / "iter_00" / "cand_00" / "result.json").read_text())["train"]["env_steps"]
+    assert summary["env_steps"] == trained + screening["probe_env_steps"]  # the probe's training counts
     verdict = json.loads((out / "iter_00" / "cand_00" / "critic.json").read_text())["screening"]
     assert verdict["judged"] and verdict["passed"] and verdict["correlation"] > 0.5
     assert not (out / "checks" / "probe").exists()  # its scratch folder is gone
