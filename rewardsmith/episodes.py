@@ -91,6 +91,11 @@ class EpisodeBatch:
         per_step = sum(v[0].nbytes for v in self.variables.values()) + self.action[0].nbytes
         return int(self.meta[i].length * per_step)
 
+    def first_steps(self) -> dict[str, np.ndarray]:
+        """Each scalar variable's value at every episode's first recorded step."""
+        starts = self.offsets[:-1]
+        return {k: v[starts].astype(np.float64) for k, v in self.variables.items() if v.ndim == 1}
+
     def select(self, indices: Sequence[int]) -> EpisodeBatch:
         """The episodes at ``indices``, in that order."""
         offsets = self.offsets
@@ -249,6 +254,15 @@ class EpisodeStore:
     @property
     def total_bytes(self) -> int:
         return sum(e.bytes for e in self.entries)
+
+    def start_values(self) -> dict[str, tuple[float, float, float]]:
+        """Where episodes start: each scalar variable's 10th, 50th and 90th percentile at the first
+        step of the random policies' episodes (what the env's reset gives, whatever the policy)."""
+        random = [e for e in self.entries if e.meta.source == "random"]
+        if not random:
+            return {}
+        first = self.load(random).first_steps()
+        return {k: tuple(float(q) for q in np.percentile(v, [10, 50, 90])) for k, v in first.items()}  # type: ignore[misc]
 
     def load(self, entries: Sequence[StoredEpisode]) -> EpisodeBatch:
         """The episodes of ``entries``, in that order."""

@@ -254,7 +254,7 @@ class Solver:
         spec, store = self.task.search.screening, self.episodes
         assert store is not None
         try:
-            plan = RewardPlan(self.task.fitness.expression, self.env)
+            plan = RewardPlan(self.task.fitness.expression, self.env, self._starts())
             code = plan.render(plan.default_params())
         except Exception as exc:  # an expression the builtin designer cannot turn into a reward
             self.reporter.message(f"screening: no probe training ({exc})")
@@ -285,13 +285,17 @@ class Solver:
         shutil.rmtree(folder, ignore_errors=True)
         return fitness
 
+    def _starts(self) -> dict[str, tuple[float, float, float]]:
+        """Where the stored random episodes started (for the designer's scales)."""
+        return self.episodes.start_values() if self.episodes is not None else {}
+
     # -- one iteration ---------------------------------------------------------------------------
     def _iteration(self, iteration: int, history: list[IterationRecord]) -> IterationRecord:
         proposals = self.run.load_proposals(iteration)
         if proposals is None:
             proposals = self.designer.propose(DesignRequest(self.task, self.env, history, iteration,
                                                             self.task.search.samples, check=self.critic.check,
-                                                            notify=self.reporter.message))
+                                                            notify=self.reporter.message, starts=self._starts()))
             self.run.save_proposals(iteration, proposals)
         self.reporter.iteration_started(iteration, self.task.search.iterations, proposals)
 

@@ -1,6 +1,7 @@
 """The builtin designer's shaping for two kinds of condition that a single smooth term serves
 badly: a distance that must fall under a small radius, and a speed to exceed in one direction."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,42 @@ def test_a_ramp_that_paid_for_standing_still_starts_where_the_policy_started(stu
         assert "torch.clamp((height - 1.25) / 0.15, 0.0, 1.0)" in child.code
     else:
         assert "starts" not in child.origin["params"] and "(height - 0.7) / 0.7" in child.code
+
+
+def _hopper_reward(fitness: str, starts: dict):
+    plan = RewardPlan(fitness, HOPPER, starts)
+    code = plan.render(plan.default_params())
+    fn = RewardFunction(code, HOPPER.reward_arguments)
+    return code, lambda height: fn.checked_call({"height": height, "drift": torch.zeros(len(height))},
+                                                torch.zeros(len(height), 1), len(height))[1]
+
+
+def test_a_height_every_episode_starts_at_pays_little_and_going_past_the_threshold_pays_most():
+    """``height > 1.4`` held over the episode, every episode starting at 1.25 (as stored random
+    episodes show): standing earns a third, the threshold two thirds, twice the gap past it all."""
+    code, parts = _hopper_reward("mean(height > 1.4)", {"height": (1.245, 1.25, 1.256)})
+    score = parts(torch.tensor([0.7, 1.25, 1.4, 1.55, 1.8]))["height_high"]
+    assert score.tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0, 1.0], abs=1e-4)
+    # without an observed start, starts spread widely, or a goal that is reached once (it ends
+    # the episode: nothing to gain past it): the ramp over the declared range, as before
+    for fitness, starts in [("mean(height > 1.4)", {}), ("mean(height > 1.4)", {"height": (0.8, 1.1, 1.35)}),
+                            ("any(height > 1.4)", {"height": (1.245, 1.25, 1.256)})]:
+        code, parts = _hopper_reward(fitness, starts)
+        assert "(height - 0.7) / 0.7" in code, (fitness, starts)
+    # a start already past the threshold: nothing to shape there
+    code, _ = _hopper_reward("mean(height > 1.4)", {"height": (1.49, 1.5, 1.51)})
+    assert "(height - 0.7) / 0.7" in code
+
+
+def test_the_store_tells_where_random_episodes_started(tmp_path):
+    from rewardsmith.episodes import EpisodeBatch, EpisodeStore
+    from rewardsmith.schemas import EpisodeMeta
+
+    store = EpisodeStore(tmp_path, 1 << 20, {"height": (), "drift": ()})
+    heights = np.array([1.25, 1.3, 1.1, 1.24, 1.0, 1.26, 0.9])  # three episodes: 3, 2 and 2 steps
+    meta = [EpisodeMeta(source="random", fitness=0.0, length=n) for n in (3, 2, 2)]
+    store.add(EpisodeBatch({"height": heights, "drift": np.zeros(7)}, np.zeros((7, 1)), meta))
+    store.add(EpisodeBatch({"height": np.array([2.0]), "drift": np.zeros(1)}, np.zeros((1, 1)),
+                           [EpisodeMeta(source="eval", fitness=1.0, length=1)]))  # not a start of the env's own
+    p10, median, p90 = store.start_values()["height"]
+    assert median == pytest.approx(1.25) and p10 == pytest.approx(1.242) and p90 == pytest.approx(1.258)

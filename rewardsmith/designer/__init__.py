@@ -7,7 +7,7 @@ downstream calls back into them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..envs.description import EnvDescription
@@ -27,6 +27,9 @@ class DesignRequest:
     designer can ask for fixes before handing candidates over; ``None``: static check only."""
     notify: Callable[[str], None] | None = None
     """Where to report what the designer is doing (shown on screen)."""
+    starts: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """Where episodes start, as observed (the 10th, 50th and 90th percentile of each scalar
+    variable at the first step of random policies' episodes); empty when nothing was observed."""
 
 
 class Designer(Protocol):

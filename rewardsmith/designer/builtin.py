@@ -43,6 +43,7 @@ _TORCH_FN = {"abs": "torch.abs", "sqrt": "torch.sqrt", "exp": "torch.exp", "log"
              "minimum": "torch.minimum", "maximum": "torch.maximum"}
 COARSE_FACTOR = 10.0   # without a declared range, a distance's coarse scale starts at this many radii
 RATE_MARGIN = 1.0      # a speed ramp saturates this far (relative) past its threshold: at twice it
+NARROW_START = 0.1     # episodes start at "one value" when its 10-90% spread is under this share of the ramp
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.Mod: "%"}
 _FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}
 
@@ -202,17 +203,19 @@ class Params:
 class RewardPlan:
     """The reward structure derived from one fitness expression."""
 
-    def __init__(self, fitness: str, env: EnvDescription):
+    def __init__(self, fitness: str, env: EnvDescription, starts: dict[str, tuple[float, float, float]] | None = None):
         self.env = env
         self.fitness = fitness
         self.coder = _Coder(env)
+        self.starts = starts or {}
         program = FitnessProgram(fitness, set(env.variable_names))
         coefficients = _linear_coefficients(program.episode_tree)
         self.groups: list[Group] = []
         self.names: set[str] = set()
         for agg in program.aggregations:
             coef = coefficients.get(agg.slot, 1.0)
-            self.groups.append(Group(self._leaves(agg.step), coef, reach=agg.kind in ("any", "max", "last")))
+            self._reach = agg.kind in ("any", "max", "last")
+            self.groups.append(Group(self._leaves(agg.step), coef, reach=self._reach))
         length_coef = coefficients.get("episode_length", 0.0)
         if length_coef:
             name = "alive" if length_coef > 0 else "time_penalty"
@@ -274,6 +277,10 @@ class RewardPlan:
                     return Leaf(self._unique(self._subject(left) + ("_low" if below else "_high")), source, tmpl,
                                 "ramp")
                 low, high = c.bounds(left)
+                rise = self._rise_from_start(left, threshold, low if not below else high, below)
+                if rise is not None:
+                    return Leaf(self._unique(self._subject(left) + ("_low" if below else "_high")), source, rise,
+                                "ramp", threshold=threshold)
                 if not below and low is not None and threshold > low:
                     tmpl = f"torch.clamp(({c.code(left)} - {{start}}) / {{span}}, 0.0, 1.0) ** {{t}}"
                     return Leaf(self._unique(self._subject(left) + "_high"), source, tmpl, "ramp", start=low,
@@ -294,6 +301,26 @@ class RewardPlan:
             return Leaf(self._unique(self._subject(node) + "_met"), source,
                         f"({c.code(node)}).float()", "indicator")
         return Leaf(self._unique(self._subject(node)), source, c.code(node), "value")
+
+    def _rise_from_start(self, left: ast.expr, threshold: float, end: float | None, below: bool) -> str | None:
+        """``x > c`` held over the episode, for a quantity every episode starts at about the same
+        value ``s`` short of ``c`` (the hopper's torso stands at 1.25 m; hopping means above 1.4).
+        A ramp from the range's end ``e`` to ``c`` pays most of its score for staying at ``s``,
+        which PPO settles in. Here a third of the score is the ramp from ``e`` to ``s`` (staying
+        up still pays something), two thirds a steep ramp from ``s`` to well past ``c`` (to
+        ``c + (c - s)``, as for speeds: a height that varies over a hop stays above ``c``
+        longer). Only where the start was observed and is narrow; ``x < c`` mirrored."""
+        if self._reach or end is None or not isinstance(left, ast.Name) or left.id not in self.starts:
+            return None
+        p10, s, p90 = self.starts[left.id]
+        sign = -1.0 if below else 1.0
+        gap, span = sign * (threshold - s), sign * (threshold - end)
+        if not (0 < gap < span and sign * (s - end) > 0) or p90 - p10 > NARROW_START * span:
+            return None
+        x = self.coder.code(left)
+        base = f"torch.clamp(({x} - {_n(end)}) / {_n(s - end)}, 0.0, 1.0)"
+        steep = f"torch.clamp(({x} - {_n(s)}) / {_n(2 * (threshold - s))}, 0.0, 1.0)"
+        return f"(({base} + 2.0 * {steep}) / 3.0) ** {{t}}"
 
     def _smooth(self, node: ast.expr) -> str:
         """Code for a compound condition (or/not/nested and), with {t} kept as a placeholder."""
@@ -581,7 +608,7 @@ class BuiltinDesigner:
     name = "builtin"
 
     def propose(self, request: DesignRequest) -> list[Candidate]:
-        plan = RewardPlan(request.task.fitness.expression, request.env)
+        plan = RewardPlan(request.task.fitness.expression, request.env, request.starts)
         rng = random.Random(f"{request.task.train.seed}-{request.iteration}")
         action_levels = [0.0, 0.001, 0.01, 0.1] if plan.continuous else []
         parent = _parent(request.history)
