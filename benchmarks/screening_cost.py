@@ -28,7 +28,7 @@ def main() -> None:
 
     from rewardsmith.critic.screening import Screening
     from rewardsmith.episodes import EpisodeStore, variable_shapes
-    from rewardsmith.loop import RANDOM_HOLDS, SAMPLED_EPISODES
+    from rewardsmith.loop import MODEL_RANDOM_EPISODES, RANDOM_HOLDS, SAMPLED_EPISODES
     from rewardsmith.runners.jobs import CandidateJob, check_reward, record_random_episodes, train_and_evaluate
     from rewardsmith.runners.sandboxes import make_sandbox
     from rewardsmith.runners.sandboxes.base import Limits
@@ -47,7 +47,7 @@ def main() -> None:
         work = Path(tmp)
         start = time.perf_counter()
         random = record_random_episodes(task, work / "random", box, limits, "cpu", list(RANDOM_HOLDS),
-                                        spec.random_episodes // len(RANDOM_HOLDS), seed=1)
+                                        (spec.random_episodes or MODEL_RANDOM_EPISODES) // len(RANDOM_HOLDS), seed=1)
         random_s = time.perf_counter() - start
         assert not isinstance(random, str), random
         store = EpisodeStore(work / "episodes", 64 << 20, variable_shapes(task.env.describe()))

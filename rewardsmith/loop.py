@@ -68,6 +68,8 @@ from .tensorboard_log import log_candidate
 SAMPLED_EPISODES = 4  # a trained policy's episodes with sampled actions, stored beside its evaluation's
 RANDOM_HOLDS = (1, 4, 16, 64)  # the first iteration's random policies hold each action this many steps
 MIN_PROBE_STEPS = 2048
+MODEL_RANDOM_EPISODES = 64   # search.screening.random_episodes unset: with an LLM designer
+BUILTIN_RANDOM_EPISODES = 8  # ... with the builtin designer (where episodes start, for its scales)
 
 
 class Reporter(Protocol):
@@ -220,16 +222,21 @@ class Solver:
     def _seed_episodes(self) -> None:
         """Before the first iteration: random policies' episodes, so that the first candidates
         can be screened too; when those hardly differ in task fitness (a goal a random policy
-        never reaches), also a short probe training's. Done once per run (a resumed run keeps
-        them)."""
+        never reaches), also a short probe training's. With the builtin designer, whose rewards
+        follow the fitness by construction, only a few random episodes (they show the designer
+        where episodes start) and no probe. Done once per run (a resumed run keeps them)."""
         store, spec = self.episodes, self.task.search.screening
         if store is None or store.seeded or not spec.enabled:
             return
         start = time.perf_counter()
+        builtin = self.designer.name == "builtin"
+        count = spec.random_episodes
+        if count is None:
+            count = BUILTIN_RANDOM_EPISODES if builtin else MODEL_RANDOM_EPISODES
         info: dict = {"random_episodes": 0}
         fitness: list[float] = []
-        if spec.random_episodes:
-            per_hold = max(1, spec.random_episodes // len(RANDOM_HOLDS))
+        if count:
+            per_hold = max(1, count // len(RANDOM_HOLDS))
             batch = record_random_episodes(self.task, self.run.path / "checks" / "random", self.executor.sandbox,
                                            self.limits, self.device, list(RANDOM_HOLDS), per_hold,
                                            seed=self.task.train.seed + 31337)
@@ -240,9 +247,11 @@ class Solver:
                 fitness = list(batch.fitness)
                 info.update(random_episodes=len(batch), random_env_steps=batch.steps)
         shutil.rmtree(self.run.path / "checks" / "random", ignore_errors=True)
-        if not informative(fitness) and spec.probe_timesteps:
+        if builtin:
+            pass  # nothing to turn away in the first iteration
+        elif not informative(fitness) and spec.probe_timesteps:
             fitness += self._probe(info)
-        if not informative(fitness):
+        if not builtin and not informative(fitness):
             self.reporter.message("screening: the first iteration's episodes hardly differ in task fitness; its "
                                   "candidates are not screened")
         info["wall_s"] = round(time.perf_counter() - start, 3)

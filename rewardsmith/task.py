@@ -109,10 +109,14 @@ class ScreeningSpec(_Strict):
                                                                  "episodes' fitness is below this, and that pays the "
                                                                  "worst quarter of them more than the best, is not "
                                                                  "trained")
-    random_episodes: int = Field(64, ge=0, description="first iteration: episodes of random policies (actions "
-                                                       "drawn each step, or held 4, 16 or 64 steps)")
+    random_episodes: int | None = Field(None, ge=0, description="first iteration: episodes of random policies "
+                                                                "(actions drawn each step, or held 4, 16 or 64 "
+                                                                "steps); unset: 64 with an LLM designer, 8 with the "
+                                                                "builtin one (its rewards follow the fitness by "
+                                                                "construction; they show it where episodes start)")
     probe_timesteps: int = Field(20_000, ge=0, description="first iteration, when the random policies' episodes "
-                                                           "hardly differ in fitness: a probe training of the "
+                                                           "hardly differ in fitness, with an LLM designer: a probe "
+                                                           "training of the "
                                                            "builtin designer's reward for this many env steps (at "
                                                            "most a tenth of train.total_timesteps) records "
                                                            "episodes that may (0: no probe)")

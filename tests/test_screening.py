@@ -151,8 +151,10 @@ def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes
     # they cannot tell rewards apart; the probe (the builtin designer's reward, trained briefly) can
     goal = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
     out = tmp_path / "run"
-    proc = run_cli("solve", "tasks/cartpole.yaml", "--iterations", "1", "--samples", "1", "--sandbox", "process",
-                   "--set", f"fitness.expression={goal}", "--out", str(out))
+    with FakeLLMServer(Script(designer=[fenced(PRODUCT)])) as server:
+        proc = run_cli("solve", "tasks/cartpole.yaml", "--model", "openai/gpt-4o-mini", "--api-base",
+                       server.url + "/v1", "--iterations", "1", "--samples", "1", "--sandbox", "process",
+                       "--set", f"fitness.expression={goal}", "--out", str(out), env=_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "a probe training of 20,000 env steps" in proc.stdout + proc.stderr
     index = json.loads((out / "episodes" / "index.json").read_text())
@@ -168,3 +170,13 @@ def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes
     verdict = json.loads((out / "iter_00" / "cand_00" / "critic.json").read_text())["screening"]
     assert verdict["judged"] and verdict["passed"] and verdict["correlation"] > 0.5
     assert not (out / "checks" / "probe").exists()  # its scratch folder is gone
+
+
+def test_the_builtin_designer_records_a_few_random_episodes_and_no_probe(tmp_path):
+    goal = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
+    out = tmp_path / "run"
+    proc = run_cli("solve", "tasks/cartpole.yaml", "--iterations", "1", "--samples", "1", "--sandbox", "process",
+                   "--set", f"fitness.expression={goal}", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    screening = json.loads((out / "summary.json").read_text())["screening"]
+    assert screening["random_episodes"] == 8 and screening["probe_env_steps"] == 0
