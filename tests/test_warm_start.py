@@ -49,3 +49,21 @@ def test_the_first_update_of_a_warm_start_fits_the_value_function_alone():
     two = train(CartPole(8, seed=0), _upright, config.model_copy(update={"total_timesteps": 2 * 8 * 32}),
                 initial=initial)
     assert not all(torch.equal(a, b) for a, b in zip(two.policy.actor.parameters(), initial.actor.parameters()))
+
+
+def test_a_solve_with_init_best_trains_the_next_candidate_from_the_best_policy(tmp_path):
+    """Through the CLI and the sandboxed training job (a unit test of the trainer alone missed
+    that the job never passed the policy on)."""
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "run"
+    proc = run_cli("solve", "tasks/cartpole.yaml", "--iterations", "2", "--samples", "1", "--sandbox", "process",
+                   "--total-timesteps", "2048", "--set", "train.init=best", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = (json.loads((out / f"iter_{i:02d}" / "cand_00" / "result.json").read_text()) for i in (0, 1))
+    assert not first["success"], "the first candidate must fall short for a warm start to happen"
+    assert second["status"] == "ok", second["reason"]
+    assert second["init_from"] == "iter_00/cand_00"
+    assert "warm start skipped" not in (out / "iter_01" / "cand_00" / "train.log").read_text()

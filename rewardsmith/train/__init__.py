@@ -15,19 +15,23 @@ if TYPE_CHECKING:
     from ..expressions import FitnessProgram
     from ..schemas import TrainCheckpoint
     from .common import RewardFn, TrainOutput
-    from .policy import Policy
+    from .policy import ActorCritic, Policy
     from .sac import Experience
 
 
 def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: FitnessProgram | None = None,
           evaluate: Callable[[Policy], float] | None = None, success_threshold: float | None = None,
           on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None,
-          experience: Experience | None = None, keep_experience: bool = False) -> TrainOutput:
+          experience: Experience | None = None, keep_experience: bool = False,
+          initial: ActorCritic | None = None) -> TrainOutput:
     """Train with the algorithm ``config`` is for (see :func:`.ppo.train` and :func:`.sac.train`).
 
-    ``experience`` and ``keep_experience`` (reusing transitions across runs) are for SAC only.
+    ``experience`` and ``keep_experience`` (reusing transitions across runs) are for SAC only;
+    ``initial`` (a warm start from another reward's policy) for PPO only.
     """
     if isinstance(config, SACConfig):
+        if initial is not None:
+            raise ValueError("a warm start (train.init: best) is for PPO only")
         from .sac import train as sac
 
         return sac(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
@@ -39,4 +43,4 @@ def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: Fitn
     from .ppo import train as ppo
 
     return ppo(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
-               on_checkpoint=on_checkpoint)
+               on_checkpoint=on_checkpoint, initial=initial)
