@@ -9,9 +9,7 @@ from conftest import TASKS, run_cli
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", [
-    "pendulum_swingup_gym.yaml", "halfcheetah_backward.yaml",
-    pytest.param("hopper_hop_in_place.yaml", marks=pytest.mark.xfail(
-        reason="the builtin designer's reward makes the hopper stand still (see the task file)", strict=False)),
+    "pendulum_swingup_gym.yaml", "halfcheetah_backward.yaml", "hopper_hop_in_place.yaml",
     pytest.param("metaworld_reach.yaml", marks=pytest.mark.skipif(
         importlib.util.find_spec("metaworld") is None, reason="needs the metaworld extra")),
 ])
