@@ -13,7 +13,10 @@ aggregated condition and turns it into a smooth score over the same variables:
   threshold rather than at it (a speed that varies over a stride or a turn then stays above it);
   other quantities: a ramp from the variable's lowest value up to
   ``c`` (``x < c``: from its highest value), raised to the power ``1/t``, or
-  ``exp(-relu(c - x) / (t*s))`` when the variable has no known range;
+  ``exp(-relu(c - x) / (t*s))`` when the variable has no known range; held over the episode
+  by a quantity every episode starts at about the same value short of ``c`` (as the stored
+  random episodes show), a third of the score up to that start and two thirds for a steep ramp
+  from it to well past ``c``;
 - ``a == b`` becomes ``exp(-|a - b| / (t*s))``; a plain number (``mean(x_velocity)``) is used as is;
 - ``and`` becomes a weighted product (or a weighted mean), ``or`` a maximum, ``not`` ``1 - x``.
 
