@@ -261,8 +261,11 @@ class EpisodeStore:
         random = [e for e in self.entries if e.meta.source == "random"]
         if not random:
             return {}
-        first = self.load(random).first_steps()
-        return {k: tuple(float(q) for q in np.percentile(v, [10, 50, 90])) for k, v in first.items()}  # type: ignore[misc]
+        starts = {}
+        for name, values in self.load(random).first_steps().items():
+            p10, p50, p90 = np.percentile(values, [10, 50, 90])
+            starts[name] = (float(p10), float(p50), float(p90))
+        return starts
 
     def load(self, entries: Sequence[StoredEpisode]) -> EpisodeBatch:
         """The episodes of ``entries``, in that order."""

@@ -247,9 +247,7 @@ class Solver:
                 fitness = list(batch.fitness)
                 info.update(random_episodes=len(batch), random_env_steps=batch.steps)
         shutil.rmtree(self.run.path / "checks" / "random", ignore_errors=True)
-        if builtin:
-            pass  # nothing to turn away in the first iteration
-        elif not informative(fitness) and spec.probe_timesteps:
+        if not builtin and not informative(fitness) and spec.probe_timesteps:
             fitness += self._probe(info)
         if not builtin and not informative(fitness):
             self.reporter.message("screening: the first iteration's episodes hardly differ in task fitness; its "
