@@ -49,7 +49,7 @@ def llm_script(task: str):
     (benchmarks/scripted_rewards.py); a fix request gets the task's good reward (an LLM told why
     its answer was turned away)."""
     from llm_script import Script, fenced
-    from scripted_rewards import SCRIPTS, designer_answers
+    from scripted_rewards import designer_answers
 
     good = fenced(SCRIPTS[task]["good"])
     return Script(designer=[fenced(code) for code in designer_answers(task)], fix=[lambda _request: good] * 40)

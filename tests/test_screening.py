@@ -146,10 +146,14 @@ def test_a_resumed_run_reuses_its_stored_episodes(tmp_path):
     assert after["best_mean_return"] > 2 * before["best_mean_return"]
 
 
+# random policies keep the pole up for at most ~60 steps: none of their episodes passes this
+UNREACHED_GOAL = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
+
+
 def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes_screen_the_first_candidates(tmp_path):
-    # random policies keep the pole up for at most ~60 steps: none of their episodes passes, so
-    # they cannot tell rewards apart; the probe (the builtin designer's reward, trained briefly) can
-    goal = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
+    # the random episodes cannot tell rewards apart; the probe (the builtin designer's reward,
+    # trained briefly) can
+    goal = UNREACHED_GOAL
     out = tmp_path / "run"
     with FakeLLMServer(Script(designer=[fenced(PRODUCT)])) as server:
         proc = run_cli("solve", "tasks/cartpole.yaml", "--model", "openai/gpt-4o-mini", "--api-base",
@@ -172,11 +176,15 @@ def test_a_goal_random_policies_never_reach_gets_a_probe_training_whose_episodes
     assert not (out / "checks" / "probe").exists()  # its scratch folder is gone
 
 
-def test_the_builtin_designer_records_a_few_random_episodes_and_no_probe(tmp_path):
-    goal = "sum(abs(pole_angle) < 0.2095 and abs(cart_pos) < 2.4) / max_episode_steps >= 0.2"
+def test_the_builtin_designer_records_a_few_random_episodes_and_no_probe_and_learns_where_episodes_start(tmp_path):
+    # the goal no random policy reaches, with the cart held right of 0.5 m: every episode starts
+    # near the centre, so the designer's cart term rises steeply from there (it got the starts)
+    goal = UNREACHED_GOAL.replace("abs(cart_pos) < 2.4", "cart_pos > 0.5")
     out = tmp_path / "run"
     proc = run_cli("solve", "tasks/cartpole.yaml", "--iterations", "1", "--samples", "1", "--sandbox", "process",
                    "--set", f"fitness.expression={goal}", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     screening = json.loads((out / "summary.json").read_text())["screening"]
     assert screening["random_episodes"] == 8 and screening["probe_env_steps"] == 0
+    code = (out / "iter_00" / "cand_00" / "reward.py").read_text()
+    assert "2.0 * torch.clamp((cart_pos - " in code, code  # the steep ramp from the observed start
