@@ -15,6 +15,10 @@ Budgets (the same for both sides):
 - ``full``: the task files' own search and training budgets (an hour or more: Hopper trains 1M
   steps per candidate).
 
+Training stops at the first periodic evaluation past the task's threshold, as in a solve, so two
+solved sides both end near the threshold and their fitness differs by evaluation noise.
+``--no-early-stop`` trains both for the whole budget and compares where they end.
+
     .venv/bin/python benchmarks/reward_quality.py                          # every shipped task, quick
     .venv/bin/python benchmarks/reward_quality.py --tasks cartpole,metaworld_reach --budget full
 
@@ -53,10 +57,11 @@ def shipped_tasks() -> list[str]:
 
 
 def _budget_flags(task, args) -> list[str]:
+    flags = ["--set", "train.early_stop=false"] if args.no_early_stop else []
     if args.budget == "full":
-        return []
+        return flags
     steps = min(task.train.total_timesteps, args.max_steps)
-    return ["--total-timesteps", str(steps)]
+    return [*flags, "--total-timesteps", str(steps)]
 
 
 def run_builtin(stem: str, args, workdir: Path) -> dict:
@@ -154,6 +159,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=200_000, help="quick budget: env steps per training at most")
     parser.add_argument("--sandbox", default="auto")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per solve or training command")
+    parser.add_argument("--no-early-stop", action="store_true",
+                        help="train every candidate and the reference for the whole budget, so both sides' fitness "
+                             "is where training ends, not the first evaluation past the threshold")
     parser.add_argument("--serial", action="store_true", help="run the two sides one after the other")
     parser.add_argument("--show", type=Path, help="print the table of a results file and stop")
     args = parser.parse_args()
@@ -183,10 +191,12 @@ def main() -> None:
             rows.append(_row(entry))
             console.print(f"  builtin {rows[-1][2]} ({rows[-1][3]}, {rows[-1][4]} steps) · reference {rows[-1][5]} "
                           f"({rows[-1][6]}, {rows[-1][7]} steps)")
-    table(f"Reward quality ({args.budget} budget): builtin designer vs the env's own / reference reward", COLUMNS, rows)
+    mode = f"{args.budget} budget{', no early stop' if args.no_early_stop else ''}"
+    table(f"Reward quality ({mode}): builtin designer vs the env's own / reference reward", COLUMNS, rows)
     wall = time.perf_counter() - started
     console.print(f"total wall time {wall / 60:.1f} min")
-    save("reward_quality", {"budget": args.budget, "max_steps": args.max_steps if args.budget == "quick" else None,
+    save("reward_quality", {"budget": args.budget, "early_stop": not args.no_early_stop,
+                            "max_steps": args.max_steps if args.budget == "quick" else None,
                             "sandbox": args.sandbox, "wall_s": wall, "tasks": results})
 
 
