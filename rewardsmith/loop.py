@@ -48,6 +48,7 @@ from .progress import dollars
 from .runners.executors import Executor
 from .runners.jobs import EXPERIENCE, VIDEO_ONLY, CandidateJob, read_episodes, record_random_episodes
 from .runners.sandboxes import Limits, kill_all
+from .runners.sharing import ExperienceExchange
 from .runs import RunDir, atomic_write_json
 from .schemas import (
     BestCandidate,
@@ -145,7 +146,7 @@ class Solver:
 
     # -- one candidate ---------------------------------------------------------------------------
     def _job(self, candidate: Candidate, folder: Path | None = None, task: TaskSpec | None = None,
-             reuse: bool = True) -> CandidateJob:
+             reuse: bool = True, exchange: ExperienceExchange | None = None) -> CandidateJob:
         record = VIDEO_ONLY if task is not None or self.episodes is None else \
             RecordSpec(episodes=self.task.fitness.eval_episodes, sampled=SAMPLED_EPISODES, video=True)
         init = self._init if task is None else None
@@ -156,7 +157,16 @@ class Solver:
             self.device, record=record, init_policy=init, key=candidate,
             on_start=lambda: self.reporter.candidate_started(candidate, task.train.total_timesteps),
             on_progress=lambda payload: self.reporter.candidate_progress(candidate, payload),
-            experience=self._shared if reuse else None, keep_experience=reuse)
+            experience=self._shared if reuse else None, keep_experience=reuse, exchange=exchange if reuse else None)
+
+    def _exchange(self, jobs: int) -> ExperienceExchange | None:
+        """Live sharing between this iteration's SAC candidates while they train (``train.share_live``),
+        when more than one trains and they train on this machine (a cluster's nodes do not share)."""
+        if self.store is None or jobs < 2 or not getattr(self.task.train, "share_live", False) \
+                or not getattr(self.executor, "local", False):
+            return None
+        max_bytes = int(getattr(self.task.train, "experience_mb", 64) * 2**20)
+        return ExperienceExchange(self.env, max_bytes)
 
     def _share_experience(self, iteration: int) -> None:
         """What this iteration's SAC candidates start from: the transitions the candidates of
@@ -346,16 +356,23 @@ class Solver:
                 self.critic.remember_trained((iteration, candidate.index), report)
 
         self._share_experience(iteration)
-        for job, outcome in self.executor.run(self._job(c) for c in to_train):
-            if self.stopping.is_set():
-                continue  # killed by Ctrl-C: not a real result, redo it on resume
-            candidate, result = job.key, self._trained(job, outcome)
-            self._store_episodes(job.folder, candidate)
-            self._keep_experience(job)
-            self.run.save_result(result)
-            log_candidate(self.run.path / "tensorboard", result)
-            results[candidate.index] = result
-            self.reporter.candidate_finished(result)
+        exchange = self._exchange(len(to_train))
+        try:
+            for job, outcome in self.executor.run(self._job(c, exchange=exchange) for c in to_train):
+                if self.stopping.is_set():
+                    continue  # killed by Ctrl-C: not a real result, redo it on resume
+                candidate, result = job.key, self._trained(job, outcome)
+                self._store_episodes(job.folder, candidate)
+                self._keep_experience(job)
+                self.run.save_result(result)
+                log_candidate(self.run.path / "tensorboard", result)
+                results[candidate.index] = result
+                self.reporter.candidate_finished(result)
+        finally:
+            if exchange is not None:
+                exchange.close()
+                for problem in exchange.problems:
+                    self.reporter.message(f"  shared experience of {problem}: no more of it was passed on")
 
         record = IterationRecord(iteration=iteration,
                                  candidates=[results[c.index] for c in proposals if c.index in results])

@@ -133,8 +133,12 @@ class TrainLog(Record):
     gradient_steps: int = Field(0, ge=0, description="gradient steps taken")
     reused_transitions: int = Field(0, ge=0, description="SAC: transitions of earlier runs its replay started with, "
                                                          "relabelled with this run's reward")
+    shared_transitions: int = Field(0, ge=0, description="SAC: transitions received while training from candidates "
+                                                         "training at the same time, relabelled with this run's "
+                                                         "reward")
     reused_share: float = Field(0.0, ge=0, le=1, description="SAC: share of the transitions its gradient steps "
-                                                              "sampled that were reused (expected value)")
+                                                              "sampled that were reused or received (expected "
+                                                              "value)")
 
 
 class WorkerOutcome(Record):
@@ -360,6 +364,10 @@ class WorkerJob(Record):
     experience_out: str | None = Field(None, description="SAC: stem of the files to write the transitions this "
                                                          "job collected into")
     experience_max_bytes: int = Field(64 * 1024 * 1024, ge=0, description="the most bytes of transitions to write")
+    share_every: int | None = Field(None, ge=1, description="SAC: env steps between exchanges with the candidates "
+                                                          "training at the same time (through shared_out/ and "
+                                                          "shared_in/); None: no live sharing")
+    share_max_bytes: int = Field(0, ge=0, description="SAC: the most bytes of transitions to receive live")
 
 
 class CheckReport(Record):

@@ -320,7 +320,8 @@ def run_train(job_dir: Path, setup: Setup) -> int:
                         "eval_fitness": checkpoint.eval_fitness})
 
     try:
-        sac = {"experience": experience, "keep_experience": job.experience_out is not None} \
+        sac = {"experience": experience, "keep_experience": job.experience_out is not None,
+               "share": _shared_folder(job_dir, setup)} \
             if task.train.algorithm == "sac" else {"initial": initial} if initial is not None else {}
         out = train(env, lambda v, a: reward.checked_call(v, a, env.num_envs), task.train, program,
                     evaluate=lambda p: evaluate_policy(p, eval_env, program, threshold, variables=False).fitness,
@@ -331,15 +332,25 @@ def run_train(job_dir: Path, setup: Setup) -> int:
         return finish(WorkerOutcome(status="failed", reason=_exception_reason(exc), **form()))
     save_policy(out.policy, job_dir / job.policy_file)
     emit(POLICY_SAVED, {})
-    if out.log.reused_transitions:
-        print(f"SAC started from {out.log.reused_transitions} transitions of earlier candidates, relabelled with this "
-              f"reward: {out.log.reused_share:.1%} of the transitions its updates sampled", flush=True)
+    if out.log.reused_transitions or out.log.shared_transitions:
+        print(f"SAC started from {out.log.reused_transitions} transitions of earlier candidates and received "
+              f"{out.log.shared_transitions} from the candidates training beside it, relabelled with this reward: "
+              f"{out.log.reused_share:.1%} of the transitions its updates sampled", flush=True)
     if out.experience is not None and job.experience_out is not None:
         from ..experience import write
 
         collected = out.experience.to_transitions(desc)
         write(job_dir, job.experience_out, collected.newest(job.experience_max_bytes // max(1, 4 * collected.index.width)))
     return finish(WorkerOutcome(status="ok", log=out.log, **form()))
+
+
+def _shared_folder(job_dir: Path, setup: Setup):
+    """Live sharing with the candidates training at the same time, when the host asked for it."""
+    if setup.job.share_every is None:
+        return None
+    from .sharing import SharedFolder
+
+    return SharedFolder(job_dir, setup.description, setup.device, setup.job.share_every, setup.job.share_max_bytes)
 
 
 def _reused_experience(job_dir: Path, setup: Setup):

@@ -102,7 +102,9 @@ class CandidateJob:
 
     SAC only: ``experience`` (transitions of earlier candidates, checked by the host) is handed to
     the training job to start from; with ``keep_experience`` the transitions the job collected
-    are read back, checked and left in ``folder`` as ``experience.json`` and ``experience.f32``."""
+    are read back, checked and left in ``folder`` as ``experience.json`` and ``experience.f32``;
+    with an ``exchange`` (:class:`~.sharing.ExperienceExchange`) the training job shares what it
+    collects, while it trains, with the other jobs in the same exchange."""
 
     task: TaskSpec
     reward_code: str
@@ -116,11 +118,12 @@ class CandidateJob:
     on_progress: ProgressFn | None = field(default=None, compare=False)
     experience: Transitions | None = field(default=None, compare=False)
     keep_experience: bool = False
+    exchange: Any = field(default=None, compare=False)
 
     def portable(self, folder: Path) -> CandidateJob:
-        """The same job in another folder, without the host's handle and callbacks (for a
-        cluster node)."""
-        return replace(self, folder=folder, key=None, on_start=None, on_progress=None)
+        """The same job in another folder, without the host's handle, callbacks and live sharing
+        (for a cluster node)."""
+        return replace(self, folder=folder, key=None, on_start=None, on_progress=None, exchange=None)
 
 
 @dataclass(frozen=True)
@@ -571,7 +574,13 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
 
     try:
         # ---- training, with the reward code --------------------------------------------------
-        trained = run_guest(sandbox, work, train_job, limits, job.folder / "train.log", on_line=on_line)
+        if job.exchange is not None:
+            job.exchange.join(job.folder.name, work)
+        try:
+            trained = run_guest(sandbox, work, train_job, limits, job.folder / "train.log", on_line=on_line)
+        finally:
+            if job.exchange is not None:
+                job.exchange.leave(job.folder.name)
         shutil.rmtree(work / "tmp", ignore_errors=True)
         if announced and announced[0] is not None:
             error = announced[0]
@@ -638,6 +647,9 @@ def _experience_settings(job: CandidateJob, work: Path) -> dict[str, Any]:
         settings["experience_in"] = EXPERIENCE_IN
     if job.keep_experience:
         settings["experience_out"] = EXPERIENCE_OUT
+    if job.exchange is not None:
+        settings["share_every"] = getattr(job.task.train, "share_every", 1000)
+        settings["share_max_bytes"] = settings["experience_max_bytes"]
     return settings
 
 

@@ -18,6 +18,11 @@ A job folder (``/job`` inside the sandbox)::
                     are in place)
     experience_in.json, experience_in.f32    SAC: transitions of earlier candidates (written by the host)
     experience_out.json, experience_out.f32  SAC: the transitions this job collected (untrusted)
+    shared_out/     SAC, live sharing: NNNNNN.f32 then NNNNNN.json, the transitions this job
+                    collected since its last exchange (untrusted; the host reads, checks and
+                    passes them on)
+    shared_in/      SAC, live sharing: SENDER-NNNNNN.f32/.json, transitions of the candidates
+                    training at the same time (written by the host while the job runs)
     tmp/            the job's temporary files
 """
 
@@ -46,6 +51,8 @@ SCORES_FILE = "scores.npz"
 GO_FILE = "go"
 EXPERIENCE_IN = "experience_in"    # stems: rewardsmith.experience adds .json and .f32
 EXPERIENCE_OUT = "experience_out"
+SHARED_OUT = "shared_out"          # folders of live sharing between running SAC candidates
+SHARED_IN = "shared_in"
 TMP_DIR = "tmp"
 
 PROGRESS = "@@progress "          # + JSON: training progress

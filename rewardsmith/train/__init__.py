@@ -23,10 +23,11 @@ def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: Fitn
           evaluate: Callable[[Policy], float] | None = None, success_threshold: float | None = None,
           on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None,
           experience: Experience | None = None, keep_experience: bool = False,
-          initial: ActorCritic | None = None) -> TrainOutput:
+          initial: ActorCritic | None = None, share=None) -> TrainOutput:
     """Train with the algorithm ``config`` is for (see :func:`.ppo.train` and :func:`.sac.train`).
 
-    ``experience`` and ``keep_experience`` (reusing transitions across runs) are for SAC only;
+    ``experience``, ``keep_experience`` (reusing transitions across runs) and ``share`` (live
+    sharing with runs training at the same time) are for SAC only;
     ``initial`` (a warm start from another reward's policy) for PPO only.
     """
     if isinstance(config, SACConfig):
@@ -35,10 +36,11 @@ def train(env, reward_fn: RewardFn, config: PPOConfig | SACConfig, program: Fitn
         from .sac import train as sac
 
         return sac(env, reward_fn, config, program, evaluate=evaluate, success_threshold=success_threshold,
-                   on_checkpoint=on_checkpoint, experience=experience, keep_experience=keep_experience)
+                   on_checkpoint=on_checkpoint, experience=experience, keep_experience=keep_experience,
+                   share=share)
     if not isinstance(config, PPOConfig):
         raise TypeError(f"no trainer for settings of type {type(config).__name__}")
-    if experience is not None or keep_experience:
+    if experience is not None or keep_experience or share is not None:
         raise ValueError("reusing experience needs an off-policy learner: train.algorithm: sac")
     from .ppo import train as ppo
 

@@ -85,6 +85,11 @@ class SACConfig(BaseModel):
     reuse_experience: bool = Field(True, description="in a solve, start each candidate from the transitions the "
                                                      "candidates of earlier iterations collected (relabelled with "
                                                      "its own reward in its sandbox)")
+    share_live: bool = Field(True, description="in a solve with reuse_experience, candidates training at the same "
+                                               "time also send each other the transitions they collect as they "
+                                               "go (every share_every env steps), each relabelled with the "
+                                               "receiver's reward in its sandbox")
+    share_every: int = Field(1000, ge=1, description="env steps between two exchanges of live-shared transitions")
     experience_mb: float = Field(64.0, gt=0, le=256, description="the most transitions (in MB of float32) a solve "
                                                                   "keeps for reuse; the oldest candidates' go first")
     target_update_interval: int = Field(1, ge=1, description="gradient steps between target updates")

@@ -200,7 +200,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
           evaluate: Callable[[SquashedGaussianActor], float] | None = None,
           success_threshold: float | None = None,
           on_checkpoint: Callable[[TrainCheckpoint, int], None] | None = None,
-          experience: Experience | None = None, keep_experience: bool = False) -> TrainOutput:
+          experience: Experience | None = None, keep_experience: bool = False, share=None) -> TrainOutput:
     """Train a policy on ``env`` with ``reward_fn``; log statistics at ``config.checkpoints`` points.
 
     ``evaluate(policy) -> fitness`` runs at checkpoints (or every ``config.eval_every`` steps)
@@ -213,6 +213,12 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     steps per reused transition (at most ``config.reuse_max_gradient_steps``) are taken on them
     before the first env step. With ``keep_experience``, the output carries the transitions this
     run collected.
+
+    ``share`` (live sharing, :class:`rewardsmith.runners.sharing.SharedFolder`): every
+    ``share.every`` env steps the transitions collected since are published and those received
+    from the runs training beside this one are relabelled with ``reward_fn`` and added to the
+    replay buffer, with ``config.reuse_gradient_steps`` gradient steps per received transition
+    taken on the buffer right away (at most ``config.reuse_max_gradient_steps`` at a time).
     """
     start = time.perf_counter()
     spec = env.action_spec
@@ -226,7 +232,8 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
 
     # ---- replay buffer: one row per transition --------------------------------------------------
     offered = experience.size if experience is not None else 0
-    slots = max(1, math.ceil(min(config.buffer_size, config.total_timesteps + offered) / n))
+    incoming = share.capacity(obs_dim) if share is not None else 0
+    slots = max(1, math.ceil(min(config.buffer_size, config.total_timesteps + offered + incoming) / n))
     columns = learner.columns
     replay = torch.zeros((slots, n, sum(columns)), device=device)
     rows = replay.view(slots * n, -1)
@@ -242,11 +249,16 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
                   out=rows[:reused])
         if actor.obs_norm is not None:
             actor.obs_norm.update(experience.obs)
-    reused_left = reused  # reused rows not yet overwritten (the ring buffer overwrites the oldest first)
+    foreign = bytearray(slots)  # 1 for a slot holding reused or received transitions
+    foreign[:reused // n] = b"\x01" * (reused // n)
+    foreign_slots = reused // n
     filled = reused // n
     slot = filled % slots
     reused_share = 0.0  # summed over gradient steps
-    kept = None  # this run's transitions, with the state a reward reads, when asked for
+    received = 0  # transitions received from the runs training beside this one
+    kept = None  # this run's transitions, with the state a reward reads, when asked for or shared
+    published = 0  # env steps (of the batched env) of this run already published
+    next_share = share.every if share is not None else None
 
     stats = RewardStats(STATS_STEPS, n, device)
     stats_t = 0
@@ -277,12 +289,44 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
         reused_share += pretrain_steps
         update_s += time.perf_counter() - pretrain_start
 
+    def take_in(chunks: list[Experience]) -> int:
+        """Relabel received transitions, put them into the ring and learn from them; how many."""
+        nonlocal slot, filled, foreign_slots, diagnostics, diagnostics_steps, reused_share
+        taken = 0
+        for chunk in chunks:
+            count = min(chunk.size // n, slots) * n
+            if not count:
+                continue
+            chunk = chunk.last(count, device)
+            reward = relabel(chunk, reward_fn, n)
+            if not bool(torch.isfinite(reward).all()):
+                raise RewardCodeError(f"the reward was NaN or infinite on {int((~torch.isfinite(reward)).sum())} of "
+                                      f"{count} transitions received from the candidates training beside it")
+            unit = ((chunk.action - actor.action_bias) / actor.action_scale).clamp(-1.0, 1.0)
+            block = torch.cat([chunk.obs, chunk.next_obs, unit, reward[:, None], chunk.terminated[:, None]], 1)
+            at = [(slot + k) % slots for k in range(count // n)]
+            replay[torch.tensor(at, device=device)] = block.view(count // n, n, -1)
+            for k in at:
+                foreign_slots += 1 - foreign[k]
+                foreign[k] = 1
+            slot, filled = (slot + count // n) % slots, min(filled + count // n, slots)
+            if actor.obs_norm is not None:
+                actor.obs_norm.update(chunk.obs)
+            taken += count
+        if taken and global_step + reused + received + taken > config.learning_starts:
+            steps = min(round(config.reuse_gradient_steps * taken), config.reuse_max_gradient_steps)
+            for _ in range(steps):
+                diagnostics += learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)])
+            diagnostics_steps += steps
+            reused_share += steps * foreign_slots / filled
+        return taken
+
     for iteration in range(num_iterations):
         phase_start = time.perf_counter()
 
         # ---- one step of every env -------------------------------------------------------------
         with torch.no_grad():
-            if global_step + reused < config.learning_starts:
+            if global_step + reused + received < config.learning_starts:
                 unit_action = torch.rand((n, act_dim), device=device) * 2 - 1
             else:
                 unit_action, _ = actor.sample(actor.normalize(obs))
@@ -299,10 +343,10 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             reward = torch.nan_to_num(total, nan=0.0, posinf=0.0, neginf=0.0)
             torch.cat([obs, step.final_obs, unit_action, reward[:, None], step.terminated[:, None]], 1,
                       out=replay[slot])
-            if slot < reused // n and reused_left > 0:  # the ring came round to the reused rows
-                reused_left -= n
+            foreign_slots -= foreign[slot]  # the ring came round to reused or received rows
+            foreign[slot] = 0
             slot, filled = (slot + 1) % slots, min(filled + 1, slots)
-            if keep_experience:
+            if keep_experience or share is not None:
                 if kept is None:
                     kept = _KeptTransitions(num_iterations, obs, step)
                 kept.record(iteration, obs, step)
@@ -314,12 +358,17 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
         rollout_s += update_start - phase_start
 
         # ---- gradient steps --------------------------------------------------------------------
-        if global_step + reused > config.learning_starts and (iteration + 1) % config.train_freq == 0:
-            reused_share += gradient_steps * reused_left / (filled * n)
+        if global_step + reused + received > config.learning_starts and (iteration + 1) % config.train_freq == 0:
+            reused_share += gradient_steps * foreign_slots / filled
             for _ in range(gradient_steps):
                 batch = rows[torch.randint(filled * n, (config.batch_size,), device=device)]
                 diagnostics += learner.step(batch)
             diagnostics_steps += gradient_steps
+        if next_share is not None and global_step >= next_share and kept is not None:
+            next_share += share.every
+            share.publish(kept.experience(iteration + 1, since=published))
+            published = iteration + 1
+            received += take_in(share.receive())
         update_s += time.perf_counter() - update_start
 
         # ---- logging and early stop ------------------------------------------------------------
@@ -344,13 +393,16 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
         if stopped_early:
             break
 
+    if share is not None and kept is not None:  # what is left, for the runs still training
+        share.publish(kept.experience(iteration + 1, since=published))
     wall = time.perf_counter() - start
     log = TrainLog(checkpoints=checkpoints, env_steps=global_step, wall_s=wall,
                    steps_per_s=global_step / max(wall, 1e-9), stopped_early=stopped_early,
                    device=str(device), rollout_s=rollout_s, update_s=update_s, algorithm="sac",
-                   gradient_steps=learner.steps, reused_transitions=reused,
-                   reused_share=reused_share / max(learner.steps, 1))
-    return TrainOutput(actor.eval(), log, kept.experience(iteration + 1) if kept is not None else None)
+                   gradient_steps=learner.steps, reused_transitions=reused, shared_transitions=received,
+                   reused_share=min(1.0, reused_share / max(learner.steps, 1)))
+    return TrainOutput(actor.eval(), log,
+                       kept.experience(iteration + 1) if kept is not None and keep_experience else None)
 
 
 class _KeptTransitions:
@@ -371,7 +423,8 @@ class _KeptTransitions:
         for k, v in step.variables.items():
             self.variables[k][t] = v
 
-    def experience(self, steps: int) -> Experience:
-        flat = lambda x: x[:steps].reshape(-1, *x.shape[2:])  # noqa: E731
+    def experience(self, steps: int, since: int = 0) -> Experience:
+        """The transitions of env steps ``since`` to ``steps``."""
+        flat = lambda x: x[since:steps].reshape(-1, *x.shape[2:])  # noqa: E731
         return Experience(flat(self.obs), flat(self.next_obs), flat(self.action), flat(self.terminated),
                           {k: flat(v) for k, v in self.variables.items()})

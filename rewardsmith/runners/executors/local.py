@@ -15,6 +15,7 @@ class LocalExecutor:
     thread count, so jobs do not oversubscribe the CPU."""
 
     name = "local"
+    local = True  # its jobs' folders are this machine's (live experience sharing can reach them)
 
     def __init__(self, sandbox: Sandbox, parallel: int | None = None):
         self.sandbox = sandbox

@@ -1,0 +1,271 @@
+"""Live experience sharing between the SAC candidates of an iteration that train at the same time
+(LaRes-style: one population, each transition relabelled with each candidate's reward).
+
+Every ``share_every`` env steps a training job writes the transitions it collected since its last
+exchange into ``shared_out/`` (``NNNNNN.f32``, then ``NNNNNN.json``) and takes in whatever the
+host has put into ``shared_in/`` since, relabelling it with its own reward inside its sandbox
+(:class:`SharedFolder`, the guest's side). The host's :class:`ExperienceExchange` watches the
+``shared_out/`` of every running candidate, reads each chunk as it reads anything a sandbox wrote
+(regular files, capped, never through a symlink), checks it against the env's description
+(:func:`rewardsmith.experience.check`) and writes a copy into the ``shared_in/`` of every other
+running candidate. A candidate that joins late is first given everything accepted so far.
+
+What one candidate can do to another: only send transitions of the right form (columns, shapes,
+finite values, actions within bounds), as it could through the end-of-training experience of
+:mod:`rewardsmith.experience`. Each receiver gets its own copy, so what a reward does to what it
+received stays in its sandbox. The host writes into a folder the sandbox controls, so it opens
+``shared_in/`` without following a symlink and creates each file anew under a name that must
+not exist yet (``O_EXCL | O_NOFOLLOW``): whatever the job put there, the host writes nothing
+outside it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..envs.description import EnvDescription
+from ..experience import DATA_SUFFIX, INDEX_SUFFIX, MAX_INDEX_BYTES, ExperienceIndex, Transitions, check
+from .protocol import SHARED_IN, SHARED_OUT
+
+POLL_S = 0.2
+MAX_CHUNKS = 100_000  # chunk numbers a job may use (six digits)
+
+
+def _open_folder(parent: Path, name: str) -> int:
+    """A descriptor of ``parent/name``, a real folder (``OSError`` for a symlink or anything else)."""
+    return os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def _read_at(folder: int, name: str, max_bytes: int) -> bytes | None:
+    """A regular file of at most ``max_bytes`` in the folder ``folder``, or ``None``."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        return f.read(max_bytes)
+
+
+def _write_at(folder: int, name: str, data: bytes) -> None:
+    """Create ``name`` in the folder ``folder`` (written under a temporary name first, then
+    renamed: a reader never sees half a file). Raises ``OSError`` if the temporary name is taken."""
+    partial = f".{name}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.rename(partial, name, src_dir_fd=folder, dst_dir_fd=folder)  # replaces an entry, never follows one
+    except BaseException:
+        try:
+            os.unlink(partial, dir_fd=folder)
+        except OSError:
+            pass
+        raise
+
+
+def _exists_at(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def read_chunk(folder: int, stem: str, description: EnvDescription, max_bytes: int) -> Transitions | str | None:
+    """The chunk ``stem`` of an untrusted folder, checked; ``None`` while its index is not there
+    yet (the writer puts it last), a reason when it is unusable."""
+    raw_index = _read_at(folder, stem + INDEX_SUFFIX, MAX_INDEX_BYTES)
+    if raw_index is None:
+        return None if not _exists_at(folder, stem + INDEX_SUFFIX) else f"{stem}{INDEX_SUFFIX} is not a regular file"
+    try:
+        index = ExperienceIndex.model_validate_json(raw_index)
+    except (ValidationError, ValueError):
+        return f"{stem}{INDEX_SUFFIX} is malformed"
+    if index.nbytes > max_bytes:
+        return f"{index.rows} transitions are more than the {max_bytes} bytes allowed"
+    raw = _read_at(folder, stem + DATA_SUFFIX, max_bytes)
+    if raw is None:
+        return f"no readable {stem}{DATA_SUFFIX}"
+    return check(index, raw, description)
+
+
+@dataclass
+class _Member:
+    name: str
+    work: Path
+    next_chunk: int = 1
+    received_bytes: int = 0
+    sent_rows: int = 0
+    delivered: int = 0       # chunks of the backlog written into its shared_in/
+    problem: str | None = None  # why the host stopped reading its shared_out/
+
+
+@dataclass
+class ExperienceExchange:
+    """Passes transitions between the running training jobs of one iteration (see the module)."""
+
+    description: EnvDescription
+    max_bytes: int                      # the most bytes of transitions each member receives
+    poll_s: float = POLL_S
+    members: dict[str, _Member] = field(default_factory=dict)
+    backlog: list[tuple[str, Transitions]] = field(default_factory=list)  # (sender, chunk) accepted so far
+    problems: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True, name="experience-exchange")
+        self.thread.start()
+
+    def join(self, name: str, work: Path) -> None:
+        """``work`` (a training job's folder, before its job starts) takes part from now on: its
+        two folders are made, and it is given every chunk accepted so far."""
+        (work / SHARED_OUT).mkdir(exist_ok=True)
+        (work / SHARED_IN).mkdir(exist_ok=True)
+        with self.lock:
+            member = _Member(name, work)
+            self.members[name] = member
+            self._deliver(member)
+
+    def leave(self, name: str) -> None:
+        """Its job has ended: take its last chunks, then stop watching it."""
+        with self.lock:
+            member = self.members.get(name)
+            if member is not None:
+                self._collect(member)
+                del self.members[name]
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> ExperienceExchange:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the host's thread -------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self.stopped.wait(self.poll_s):
+            with self.lock:
+                for member in list(self.members.values()):
+                    self._collect(member)
+                for member in self.members.values():
+                    self._deliver(member)
+
+    def _collect(self, member: _Member) -> None:
+        """Every complete new chunk in the member's ``shared_out/``, checked, into the backlog."""
+        if member.problem is not None:
+            return
+        try:
+            folder = _open_folder(member.work, SHARED_OUT)
+        except OSError:
+            self._stop_reading(member, f"{SHARED_OUT}/ is not a folder")
+            return
+        try:
+            while member.next_chunk < MAX_CHUNKS:
+                stem = f"{member.next_chunk:06d}"
+                found = read_chunk(folder, stem, self.description, self.max_bytes)
+                if found is None:
+                    return
+                member.next_chunk += 1
+                if isinstance(found, str):
+                    self._stop_reading(member, found)
+                    return
+                if found.rows:
+                    self.backlog.append((member.name, found))
+                    member.sent_rows += found.rows
+        finally:
+            os.close(folder)
+
+    def _stop_reading(self, member: _Member, why: str) -> None:
+        member.problem = why
+        self.problems.append(f"{member.name}: {why}")
+
+    def _deliver(self, member: _Member) -> None:
+        """The backlog's chunks it has not had yet (not its own), written into its ``shared_in/``."""
+        if member.delivered >= len(self.backlog):
+            return
+        try:
+            folder = _open_folder(member.work, SHARED_IN)
+        except OSError:
+            member.delivered = len(self.backlog)  # it broke its own folder: it gets nothing more
+            return
+        try:
+            for number in range(member.delivered, len(self.backlog)):
+                sender, chunk = self.backlog[number]
+                member.delivered = number + 1
+                if sender == member.name or member.received_bytes + chunk.nbytes > self.max_bytes:
+                    continue
+                stem = f"{number + 1:06d}-{sender}"
+                try:
+                    _write_at(folder, stem + DATA_SUFFIX, chunk.data.astype("<f4", copy=False).tobytes())
+                    _write_at(folder, stem + INDEX_SUFFIX, chunk.index.model_dump_json().encode())
+                except OSError:
+                    continue  # a name it took itself: only it goes without this chunk
+                member.received_bytes += chunk.nbytes
+        finally:
+            os.close(folder)
+
+
+class SharedFolder:
+    """The training job's side of live sharing (inside the sandbox): :meth:`publish` what this
+    run collected, :meth:`receive` what the host passed on from the others."""
+
+    def __init__(self, job_dir: Path, description: EnvDescription, device, every: int, max_bytes: int):
+        self.out, self.inbox = job_dir / SHARED_OUT, job_dir / SHARED_IN
+        self.description, self.device, self.every, self.max_bytes = description, device, every, max_bytes
+        self.sent = 0
+        self.seen: set[str] = set()
+        self.received_bytes = 0
+
+    def capacity(self, obs_dim: int) -> int:
+        """The most transitions it may bring in (for sizing the replay buffer)."""
+        width = 2 * obs_dim + self.description.action.size + 1 + sum(
+            math.prod(v.shape) for v in self.description.variables)
+        return self.max_bytes // (4 * width)
+
+    def publish(self, experience) -> None:
+        """Write ``experience`` (a :class:`rewardsmith.train.sac.Experience`) as the next chunk."""
+        from ..experience import write
+
+        if experience.size == 0 or self.sent + 1 >= MAX_CHUNKS:
+            return
+        self.sent += 1
+        self.out.mkdir(exist_ok=True)
+        write(self.out, f"{self.sent:06d}", experience.to_transitions(self.description))
+
+    def receive(self) -> list:
+        """The chunks the host put into ``shared_in/`` since the last call, as ``Experience``s;
+        an unusable one is said and left out."""
+        from ..experience import read
+        from ..train.sac import Experience
+
+        try:
+            names = sorted(p.name.removesuffix(INDEX_SUFFIX) for p in self.inbox.iterdir()
+                           if p.name.endswith(INDEX_SUFFIX) and not p.name.startswith("."))
+        except OSError:
+            return []
+        found = []
+        for stem in names:
+            if stem in self.seen:
+                continue
+            self.seen.add(stem)
+            chunk = read(self.inbox, stem, self.description, self.max_bytes - self.received_bytes)
+            if isinstance(chunk, str):
+                print(f"shared experience {stem} left out: {chunk}", flush=True)
+                continue
+            self.received_bytes += chunk.nbytes
+            found.append(Experience.from_transitions(chunk, self.description, self.device))
+        return found
