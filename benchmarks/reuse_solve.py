@@ -44,14 +44,18 @@ from pathlib import Path
 
 from common import PYTHON, ROOT, console, run_timed, save, table
 
+WAYS = {"on": ["train.reuse_experience=true"],                                # the defaults: live and across
+        "across": ["train.reuse_experience=true", "train.share_live=false"],    # across iterations only
+        "off": ["train.reuse_experience=false"]}                                # from scratch
 
-def solve(task: str, reuse: bool, args: argparse.Namespace, workdir: Path) -> dict:
-    out = workdir / f"{task}-{'reuse' if reuse else 'scratch'}"
+
+def solve(task: str, way: str, args: argparse.Namespace, workdir: Path) -> dict:
+    out = workdir / f"{task}-{way}"
     overrides = [f"--{flag.replace('_', '-')}={value}" for flag in ("iterations", "samples", "total_timesteps")
                  if (value := getattr(args, flag)) is not None]
     cmd = [str(Path(PYTHON).parent / "rewardsmith"), "solve", str(ROOT / "tasks" / f"{task}.yaml"),
            "--model", "builtin", "--sandbox", args.sandbox, *overrides,
-           "--set", f"train.reuse_experience={'true' if reuse else 'false'}", "--out", str(out), "--json"]
+           *[x for setting in WAYS[way] for x in ("--set", setting)], "--out", str(out), "--json"]
     wall, _ = run_timed(cmd, timeout=3 * 3600)
     results = [json.loads(p.read_text()) for p in out.glob("iter_*/cand_*/result.json")]
     trained = [r for r in results if r.get("train")]
@@ -61,23 +65,21 @@ def solve(task: str, reuse: bool, args: argparse.Namespace, workdir: Path) -> di
     first = succeeded[0] if succeeded else None
     until = [r for r in trained if first is not None and r["iteration"] <= first]
     later = [r for r in trained if r["iteration"] > 0]
-    return {"task": task, "reuse": reuse, "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
+    first_iteration = [r["train"]["env_steps"] for r in trained if r["iteration"] == 0]
+    return {"task": task, "way": way, "wall_s": round(wall, 1), "command": " ".join(cmd[1:]),
             "first_success_iteration": first + 1 if first is not None else None,
             "env_steps_to_first_success": steps(until) if until else None,
             "train_s_to_first_success": round(seconds(until), 1) if until else None,
+            "first_median_env_steps": statistics.median(first_iteration) if first_iteration else None,
             "later_median_env_steps": statistics.median(r["train"]["env_steps"] for r in later) if later else None,
             "later_median_train_s": round(statistics.median(r["train"]["wall_s"] for r in later), 1) if later else None,
             "env_steps_all": steps(trained), "train_s_all": round(seconds(trained), 1),
             "successes": len(succeeded), "candidates": len(results),
             "per_candidate": [{k: r[k] for k in ("iteration", "index", "success", "fitness") if k in r}
-                              | {k: r["train"][k] for k in ("env_steps", "wall_s", "update_s", "gradient_steps",
-                                                            "reused_transitions", "reused_share")}
+                              | {k: r["train"].get(k) for k in ("env_steps", "wall_s", "update_s", "gradient_steps",
+                                                                "reused_transitions", "shared_transitions",
+                                                                "reused_share")}
                               for r in sorted(trained, key=lambda r: (r["iteration"], r["index"]))]}
-
-
-def _skipped() -> dict:
-    return dict.fromkeys(["wall_s", "first_success_iteration", "env_steps_to_first_success", "later_median_env_steps",
-                          "later_median_train_s", "env_steps_all", "successes", "candidates"])
 
 
 def _ratio(off, on) -> str:
@@ -91,29 +93,33 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, help="instead of the task's search.iterations")
     parser.add_argument("--samples", type=int, help="instead of the task's search.samples")
     parser.add_argument("--total-timesteps", type=int, help="instead of the task's train.total_timesteps")
-    parser.add_argument("--ways", choices=["both", "on", "off"], default="both",
-                        help="solve with reuse on, off or both (one way alone: its numbers, no ratios)")
+    parser.add_argument("--ways", default="on,across,off",
+                        help="comma-separated: on (the defaults: shared live within an iteration and reused across "
+                             "iterations), across (reused across iterations only), off (from scratch); ratios are "
+                             "against off")
     args = parser.parse_args()
+    ways = [w.strip() for w in args.ways.split(",")]
+    unknown = [w for w in ways if w not in WAYS]
+    if unknown:
+        parser.error(f"unknown ways {unknown}: choose from {', '.join(WAYS)}")
     rows, runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:
-            on, off = (solve(task, reuse, args, Path(tmp)) if args.ways in ("both", way) else _skipped()
-                       for reuse, way in ((True, "on"), (False, "off")))
-            runs += [r for r in (on, off) if r.get("wall_s") is not None]
-            console.print(json.dumps([on, off]))
-            rows.append([task, f"{on['first_success_iteration']} / {off['first_success_iteration']}",
-                         f"{on['env_steps_to_first_success']} / {off['env_steps_to_first_success']}",
-                         _ratio(off["env_steps_to_first_success"], on["env_steps_to_first_success"]),
-                         f"{on['later_median_env_steps']} / {off['later_median_env_steps']}",
-                         _ratio(off["later_median_env_steps"], on["later_median_env_steps"]),
-                         f"{on['later_median_train_s']} / {off['later_median_train_s']}",
-                         f"{on['env_steps_all']} / {off['env_steps_all']}",
-                         f"{on['successes']}/{on['candidates']} vs {off['successes']}/{off['candidates']}",
-                         f"{on['wall_s']} / {off['wall_s']}"])
-    table("Solve with experience reuse (on) vs from scratch (off), builtin designer; on / off",
-          ["task", "1st success in iteration", "env steps to it (whole iterations)", "x",
-           "later candidates' median env steps", "x", "their median train s", "whole solve env steps",
-           "successes", "wall s"], rows)
+            done = {way: solve(task, way, args, Path(tmp)) for way in ways}
+            runs += done.values()
+            console.print(json.dumps(list(done.values())))
+            off = done.get("off", {})
+            for way, r in done.items():
+                rows.append([task, way, r["first_success_iteration"], r["env_steps_to_first_success"],
+                             _ratio(off.get("env_steps_to_first_success"), r["env_steps_to_first_success"]),
+                             r["first_median_env_steps"], r["later_median_env_steps"], r["env_steps_all"],
+                             _ratio(off.get("env_steps_all"), r["env_steps_all"]),
+                             f"{r['successes']}/{r['candidates']}", r["wall_s"]])
+    table("Solve with experience shared live and reused (on), reused across iterations only (across) and from "
+          "scratch (off), builtin designer",
+          ["task", "way", "1st success in iteration", "env steps to it (whole iterations)", "x vs off",
+           "1st-iteration candidates' median env steps", "later candidates' median", "whole solve env steps",
+           "x vs off", "successes", "wall s"], rows)
     save("reuse_solve", {"sandbox": args.sandbox, "overrides": {k: getattr(args, k) for k in
                                                                 ("iterations", "samples", "total_timesteps")},
                          "runs": runs})
