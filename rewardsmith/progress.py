@@ -79,7 +79,7 @@ class RichReporter:
         if result.status == "ok":
             mark = "[green]solved[/]" if result.success else "[yellow]not solved[/]"
             steps = result.train.env_steps if result.train else 0
-            reused = result.train.reused_transitions if result.train else 0
+            reused = result.train.reused_transitions + result.train.shared_transitions if result.train else 0
             reuse = f" · {reused:,} reused ({result.train.reused_share:.0%} of samples)" if result.train and reused else ""
             self.console.print(f"  candidate {result.index}: fitness {_fit(result.fitness)} {mark} · "
                                f"{steps:,} steps{reuse} · {result.wall_s:.1f} s{tag}")

@@ -126,15 +126,17 @@ def _media(path: Path) -> str:
 
 
 def training_text(result: CandidateResult) -> str:
-    """``3,000 env steps (ppo)``; for SAC that started from other candidates' transitions, how
-    many and what share of its updates' samples they were."""
+    """``3,000 env steps (ppo)``; for SAC that started from other candidates' transitions or
+    received them while training, how many and what share of its updates' samples they were."""
     log = result.train
     if log is None:
         return ""
     text = f"{log.env_steps:,} env steps ({log.algorithm})"
-    if log.reused_transitions:
-        text += (f"; started from {log.reused_transitions:,} reused transitions, "
-                 f"{log.reused_share:.0%} of its updates' samples")
+    parts = [f"started from {log.reused_transitions:,} reused transitions"] if log.reused_transitions else []
+    if log.shared_transitions:
+        parts.append(f"received {log.shared_transitions:,} from the candidates training beside it")
+    if parts:
+        text += f"; {', '.join(parts)}, {log.reused_share:.0%} of its updates' samples"
     return text
 
 

@@ -55,8 +55,10 @@ def log_candidate(logdir: Path, result: CandidateResult) -> Path | None:
         event = event_pb2.Event(wall_time=start + c.wall_s, step=c.step, summary=summary_pb2.Summary(value=values))
         records.write(event.SerializeToString())
     ends = {"fitness/final": result.fitness}
-    if result.train.reused_transitions:  # SAC that started from other candidates' experience
-        ends.update({"reuse/transitions": result.train.reused_transitions, "reuse/share": result.train.reused_share})
+    if result.train.reused_transitions or result.train.shared_transitions:  # SAC with other candidates' experience
+        ends.update({"reuse/transitions": result.train.reused_transitions,
+                     "reuse/shared_transitions": result.train.shared_transitions,
+                     "reuse/share": result.train.reused_share})
     if any(v is not None for v in ends.values()):
         final = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(v))
                                            for tag, v in ends.items() if v is not None])
