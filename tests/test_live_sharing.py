@@ -164,8 +164,9 @@ def test_received_transitions_are_relabelled_learnt_from_and_each_own_one_publis
     assert torch.equal(published, out.experience.obs)
 
 
-def test_candidates_of_one_iteration_share_as_they_train_and_a_hostile_one_spoils_nothing(tmp_path, monkeypatch):
-    sandbox = "bwrap"
+@pytest.mark.parametrize("sandbox", ["bwrap", "docker"])
+def test_candidates_of_one_iteration_share_as_they_train_and_a_hostile_one_spoils_nothing(sandbox, tmp_path,
+                                                                                          monkeypatch):
     reason = sandbox_unavailable(sandbox)
     if reason is not None:
         pytest.skip(f"{sandbox} sandbox not available: {reason}")
