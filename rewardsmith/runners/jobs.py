@@ -563,6 +563,8 @@ def _train_then_evaluate(job: CandidateJob, sandbox: Sandbox, threads: int) -> J
         # The job says its policy is saved: the evaluation can start now. (Reward code could
         # print this line too; it would only get the policy evaluated that is there at that
         # moment, as it could by rewriting the file.)
+        if line.startswith(POLICY_SAVED) and job.exchange is not None:
+            job.exchange.finished(job.folder.name)  # its training is over: it needs no more experience
         if line.startswith(POLICY_SAVED) and not announced:
             try:
                 evaluation.start(work)

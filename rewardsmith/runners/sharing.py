@@ -38,9 +38,13 @@ POLL_S = 0.2
 MAX_CHUNKS = 100_000  # chunk numbers a job may use (six digits)
 
 
-def _open_folder(parent: Path, name: str) -> int:
-    """A descriptor of ``parent/name``, a real folder (``OSError`` for a symlink or anything else)."""
-    return os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+def _open_folder(parent: Path, name: str) -> int | None:
+    """A descriptor of ``parent/name``, a real folder; ``None`` while there is none (the job has
+    not made it yet, or its folder is being moved); ``OSError`` for a symlink or anything else."""
+    try:
+        return os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
 
 
 def _read_at(folder: int, name: str, max_bytes: int) -> bytes | None:
@@ -107,6 +111,7 @@ class _Member:
     received_bytes: int = 0
     sent_rows: int = 0
     delivered: int = 0       # chunks of the backlog written into its shared_in/
+    done: bool = False       # its training is over: nothing more is written into its folder
     problem: str | None = None  # why the host stopped reading its shared_out/
 
 
@@ -128,14 +133,18 @@ class ExperienceExchange:
         self.thread.start()
 
     def join(self, name: str, work: Path) -> None:
-        """``work`` (a training job's folder, before its job starts) takes part from now on: its
-        two folders are made, and it is given every chunk accepted so far."""
-        (work / SHARED_OUT).mkdir(exist_ok=True)
-        (work / SHARED_IN).mkdir(exist_ok=True)
+        """``work`` (a training job's folder, before its job starts) takes part from now on. Its
+        job makes its two folders once it runs (so the host writes nothing there while a warm
+        worker moves the folder in), and is then given every chunk accepted so far."""
         with self.lock:
-            member = _Member(name, work)
-            self.members[name] = member
-            self._deliver(member)
+            self.members[name] = _Member(name, work)
+
+    def finished(self, name: str) -> None:
+        """Its training is over (it said so): it is given nothing more."""
+        with self.lock:
+            member = self.members.get(name)
+            if member is not None:
+                member.done = True
 
     def leave(self, name: str) -> None:
         """Its job has ended: take its last chunks, then stop watching it."""
@@ -173,6 +182,8 @@ class ExperienceExchange:
         except OSError:
             self._stop_reading(member, f"{SHARED_OUT}/ is not a folder")
             return
+        if folder is None:
+            return
         try:
             while member.next_chunk < MAX_CHUNKS:
                 stem = f"{member.next_chunk:06d}"
@@ -195,12 +206,14 @@ class ExperienceExchange:
 
     def _deliver(self, member: _Member) -> None:
         """The backlog's chunks it has not had yet (not its own), written into its ``shared_in/``."""
-        if member.delivered >= len(self.backlog):
+        if member.done or member.delivered >= len(self.backlog):
             return
         try:
             folder = _open_folder(member.work, SHARED_IN)
         except OSError:
-            member.delivered = len(self.backlog)  # it broke its own folder: it gets nothing more
+            member.done = True  # it broke its own folder: it gets nothing more
+            return
+        if folder is None:
             return
         try:
             for number in range(member.delivered, len(self.backlog)):
@@ -226,6 +239,8 @@ class SharedFolder:
     def __init__(self, job_dir: Path, description: EnvDescription, device, every: int, max_bytes: int):
         self.out, self.inbox = job_dir / SHARED_OUT, job_dir / SHARED_IN
         self.description, self.device, self.every, self.max_bytes = description, device, every, max_bytes
+        self.out.mkdir(exist_ok=True)
+        self.inbox.mkdir(exist_ok=True)
         self.sent = 0
         self.seen: set[str] = set()
         self.received_bytes = 0

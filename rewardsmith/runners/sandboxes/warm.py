@@ -48,6 +48,7 @@ when its control socket closes).
 from __future__ import annotations
 
 import ctypes
+import errno
 import itertools
 import json
 import os
@@ -99,15 +100,21 @@ def move_entries(src: Path, dst: Path) -> None:
             os.rename(entry.path, target)
             continue
         except OSError as exc:
-            if exc.errno != 18:  # EXDEV
+            if exc.errno != errno.EXDEV:
                 raise
         if entry.is_symlink():
             os.symlink(os.readlink(entry.path), target)
             os.unlink(entry.path)
         elif entry.is_dir(follow_symlinks=False):
             target.mkdir()
-            move_entries(Path(entry.path), target)
-            os.rmdir(entry.path)
+            while True:  # until it is empty: the host may add a file meanwhile (live-shared experience)
+                move_entries(Path(entry.path), target)
+                try:
+                    os.rmdir(entry.path)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ENOTEMPTY:
+                        raise
         else:
             if entry.is_file(follow_symlinks=False):
                 shutil.copyfile(entry.path, target, follow_symlinks=False)
