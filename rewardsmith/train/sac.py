@@ -217,8 +217,8 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     ``share`` (live sharing, :class:`rewardsmith.runners.sharing.SharedFolder`): every
     ``share.every`` env steps the transitions collected since are published and those received
     from the runs training beside this one are relabelled with ``reward_fn`` and added to the
-    replay buffer, with ``config.reuse_gradient_steps`` gradient steps per received transition
-    taken on the buffer right away (at most ``config.reuse_max_gradient_steps`` at a time).
+    replay buffer, with as many gradient steps per received transition as the run takes per own
+    one, taken on the buffer right away (at most ``config.reuse_max_gradient_steps`` at a time).
     """
     start = time.perf_counter()
     spec = env.action_spec
@@ -314,7 +314,8 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
                 actor.obs_norm.update(chunk.obs)
             taken += count
         if taken and global_step + reused + received + taken > config.learning_starts:
-            steps = min(round(config.reuse_gradient_steps * taken), config.reuse_max_gradient_steps)
+            # as many gradient steps per received transition as per own one: the updates follow the data
+            steps = min(round(taken * gradient_steps / (n * config.train_freq)), config.reuse_max_gradient_steps)
             for _ in range(steps):
                 diagnostics += learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)])
             diagnostics_steps += steps
