@@ -15,6 +15,7 @@ from conftest import TASKS, sandbox_unavailable
 from test_experience import GOOD, OTHER_GOOD, PENDULUM, transitions
 
 from rewardsmith import envs
+from rewardsmith.errors import RewardCodeError
 from rewardsmith.experience import write
 from rewardsmith.runners.protocol import SHARED_IN, SHARED_OUT
 from rewardsmith.runners.sharing import ExperienceExchange, SharedFolder
@@ -170,6 +171,15 @@ def test_received_transitions_are_relabelled_learnt_from_and_each_own_one_publis
     # every own transition published exactly once, in order, and nothing received among them
     published = torch.cat([p.obs for p in share.published])
     assert torch.equal(published, out.experience.obs)
+
+    def nan_on_others(variables, action):  # fine on its own states, NaN on the received ones
+        theta = variables["theta"]
+        return torch.where(theta.abs() < 99, -theta.square(), torch.nan), {}
+
+    far = Experience(chunks[0].obs, chunks[0].next_obs, chunks[0].action, chunks[0].terminated,
+                     {**chunks[0].variables, "theta": chunks[0].variables["theta"] + 100})
+    with pytest.raises(RewardCodeError, match="of the 200 transitions received from the candidates training"):
+        train(envs.make("torch:Pendulum", num_envs=4, seed=1), nan_on_others, config, share=FakeShare([far], 100))
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "docker"])

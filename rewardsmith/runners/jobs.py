@@ -140,10 +140,11 @@ class JobOutcome:
 
 # ------------------------------------------------------------------------- reading what a job wrote
 
-def read_untrusted(path: Path, max_bytes: int) -> bytes | None:
-    """Read a file a sandbox wrote: a regular file only (no symlink, FIFO or device), capped."""
+def read_untrusted(path: Path | str, max_bytes: int, dir_fd: int | None = None) -> bytes | None:
+    """Read a file a sandbox wrote: a regular file only (no symlink, FIFO or device), capped
+    (``path`` relative to the open folder ``dir_fd`` if given)."""
     try:  # O_NONBLOCK: opening a FIFO planted by the job must not hang the host
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as f:

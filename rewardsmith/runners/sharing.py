@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,15 +48,9 @@ def _open_folder(parent: Path, name: str) -> int | None:
 
 def _read_at(folder: int, name: str, max_bytes: int) -> bytes | None:
     """A regular file of at most ``max_bytes`` in the folder ``folder``, or ``None``."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
-            return None
-        return f.read(max_bytes)
+    from .jobs import read_untrusted
+
+    return read_untrusted(name, max_bytes, dir_fd=folder)
 
 
 def _write_at(folder: int, name: str, data: bytes) -> None:

@@ -124,6 +124,18 @@ def relabel(experience: Experience, reward_fn: RewardFn, num_envs: int) -> torch
     return rewards
 
 
+def replay_rows(experience: Experience, reward_fn: RewardFn, num_envs: int, actor: SquashedGaussianActor,
+                what: str) -> torch.Tensor:
+    """Replay-buffer rows of another run's transitions, relabelled with ``reward_fn``; a reward
+    that is not finite on them fails the run (``what`` says whose they were)."""
+    reward = relabel(experience, reward_fn, num_envs)
+    if not bool(torch.isfinite(reward).all()):
+        raise RewardCodeError(f"the reward was NaN or infinite on {int((~torch.isfinite(reward)).sum())} of the "
+                              f"{experience.size} {what}")
+    unit = ((experience.action - actor.action_bias) / actor.action_scale).clamp(-1.0, 1.0)
+    return torch.cat([experience.obs, experience.next_obs, unit, reward[:, None], experience.terminated[:, None]], 1)
+
+
 def views_of(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
     """Consecutive pieces of ``flat`` shaped like ``like`` (the layout the optimizer uses)."""
     out, offset = [], 0
@@ -240,13 +252,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     reused = min(offered, slots * n) // n * n
     if reused and experience is not None:
         experience = experience.last(reused, device)
-        reward = relabel(experience, reward_fn, n)
-        if not bool(torch.isfinite(reward).all()):
-            raise RewardCodeError(f"the reward was NaN or infinite on {int((~torch.isfinite(reward)).sum())} of "
-                                  f"the {reused} transitions reused from earlier runs")
-        unit = ((experience.action - actor.action_bias) / actor.action_scale).clamp(-1.0, 1.0)
-        torch.cat([experience.obs, experience.next_obs, unit, reward[:, None], experience.terminated[:, None]], 1,
-                  out=rows[:reused])
+        rows[:reused] = replay_rows(experience, reward_fn, n, actor, "transitions reused from earlier runs")
         if actor.obs_norm is not None:
             actor.obs_norm.update(experience.obs)
     foreign = bytearray(slots)  # 1 for a slot holding reused or received transitions
@@ -298,12 +304,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             if not count:
                 continue
             chunk = chunk.last(count, device)
-            reward = relabel(chunk, reward_fn, n)
-            if not bool(torch.isfinite(reward).all()):
-                raise RewardCodeError(f"the reward was NaN or infinite on {int((~torch.isfinite(reward)).sum())} of "
-                                      f"{count} transitions received from the candidates training beside it")
-            unit = ((chunk.action - actor.action_bias) / actor.action_scale).clamp(-1.0, 1.0)
-            block = torch.cat([chunk.obs, chunk.next_obs, unit, reward[:, None], chunk.terminated[:, None]], 1)
+            block = replay_rows(chunk, reward_fn, n, actor, "transitions received from the candidates training beside it")
             at = [(slot + k) % slots for k in range(count // n)]
             replay[torch.tensor(at, device=device)] = block.view(count // n, n, -1)
             for k in at:
