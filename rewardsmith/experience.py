@@ -121,11 +121,17 @@ def write(folder: Path, stem: str, transitions: Transitions) -> None:
     atomic_write_text(folder / (stem + INDEX_SUFFIX), transitions.index.model_dump_json())
 
 
-def read(folder: Path, stem: str, description: EnvDescription, max_bytes: int) -> Transitions | str:
-    """Read and :func:`check` transitions a sandbox may have written; a reason when they are unusable."""
+def read(folder: Path | int, stem: str, description: EnvDescription, max_bytes: int) -> Transitions | str:
+    """Read and :func:`check` transitions a sandbox may have written (``folder``: a path, or an
+    open folder's descriptor); a reason when they are unusable."""
     from .runners.jobs import read_untrusted
 
-    raw_index = read_untrusted(folder / (stem + INDEX_SUFFIX), MAX_INDEX_BYTES)
+    def untrusted(name: str, limit: int) -> bytes | None:
+        if isinstance(folder, int):
+            return read_untrusted(name, limit, dir_fd=folder)
+        return read_untrusted(folder / name, limit)
+
+    raw_index = untrusted(stem + INDEX_SUFFIX, MAX_INDEX_BYTES)
     if raw_index is None:
         return f"no readable {stem + INDEX_SUFFIX} (a regular file of at most {MAX_INDEX_BYTES} bytes)"
     try:
@@ -134,7 +140,7 @@ def read(folder: Path, stem: str, description: EnvDescription, max_bytes: int) -
         return f"{stem + INDEX_SUFFIX} is malformed"
     if index.nbytes > max_bytes:
         return f"{index.rows} transitions ({index.nbytes} bytes) are more than the {max_bytes} bytes allowed"
-    raw = read_untrusted(folder / (stem + DATA_SUFFIX), max_bytes)
+    raw = untrusted(stem + DATA_SUFFIX, max_bytes)
     if raw is None:
         return f"no readable {stem + DATA_SUFFIX} of at most {max_bytes} bytes"
     return check(index, raw, description)

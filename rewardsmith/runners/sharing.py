@@ -27,10 +27,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ..envs.description import EnvDescription
-from ..experience import DATA_SUFFIX, INDEX_SUFFIX, MAX_INDEX_BYTES, ExperienceIndex, Transitions, check
+from ..experience import DATA_SUFFIX, INDEX_SUFFIX, Transitions, read, write
 from .protocol import SHARED_IN, SHARED_OUT
 
 POLL_S = 0.2
@@ -44,13 +42,6 @@ def _open_folder(parent: Path, name: str) -> int | None:
         return os.open(parent / name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
-
-
-def _read_at(folder: int, name: str, max_bytes: int) -> bytes | None:
-    """A regular file of at most ``max_bytes`` in the folder ``folder``, or ``None``."""
-    from .jobs import read_untrusted
-
-    return read_untrusted(name, max_bytes, dir_fd=folder)
 
 
 def _write_at(folder: int, name: str, data: bytes) -> None:
@@ -81,19 +72,9 @@ def _exists_at(folder: int, name: str) -> bool:
 def read_chunk(folder: int, stem: str, description: EnvDescription, max_bytes: int) -> Transitions | str | None:
     """The chunk ``stem`` of an untrusted folder, checked; ``None`` while its index is not there
     yet (the writer puts it last), a reason when it is unusable."""
-    raw_index = _read_at(folder, stem + INDEX_SUFFIX, MAX_INDEX_BYTES)
-    if raw_index is None:
-        return None if not _exists_at(folder, stem + INDEX_SUFFIX) else f"{stem}{INDEX_SUFFIX} is not a regular file"
-    try:
-        index = ExperienceIndex.model_validate_json(raw_index)
-    except (ValidationError, ValueError):
-        return f"{stem}{INDEX_SUFFIX} is malformed"
-    if index.nbytes > max_bytes:
-        return f"{index.rows} transitions are more than the {max_bytes} bytes allowed"
-    raw = _read_at(folder, stem + DATA_SUFFIX, max_bytes)
-    if raw is None:
-        return f"no readable {stem}{DATA_SUFFIX}"
-    return check(index, raw, description)
+    if not _exists_at(folder, stem + INDEX_SUFFIX):
+        return None
+    return read(folder, stem, description, max_bytes)
 
 
 @dataclass
@@ -246,8 +227,6 @@ class SharedFolder:
 
     def publish(self, experience) -> None:
         """Write ``experience`` (a :class:`rewardsmith.train.sac.Experience`) as the next chunk."""
-        from ..experience import write
-
         if experience.size == 0 or self.sent + 1 >= MAX_CHUNKS:
             return
         self.sent += 1
@@ -257,7 +236,6 @@ class SharedFolder:
     def receive(self) -> list:
         """The chunks the host put into ``shared_in/`` since the last call, as ``Experience``s;
         an unusable one is said and left out."""
-        from ..experience import read
         from ..train.sac import Experience
 
         try:
