@@ -55,7 +55,7 @@ def solve(task: str, way: str, args: argparse.Namespace, workdir: Path) -> dict:
                  if (value := getattr(args, flag)) is not None]
     cmd = [str(Path(PYTHON).parent / "rewardsmith"), "solve", str(ROOT / "tasks" / f"{task}.yaml"),
            "--model", "builtin", "--sandbox", args.sandbox, *overrides,
-           *[x for setting in WAYS[way] for x in ("--set", setting)], "--out", str(out), "--json"]
+           *[x for setting in [*args.set, *WAYS[way]] for x in ("--set", setting)], "--out", str(out), "--json"]
     wall, _ = run_timed(cmd, timeout=3 * 3600)
     results = [json.loads(p.read_text()) for p in out.glob("iter_*/cand_*/result.json")]
     trained = [r for r in results if r.get("train")]
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, help="instead of the task's search.iterations")
     parser.add_argument("--samples", type=int, help="instead of the task's search.samples")
     parser.add_argument("--total-timesteps", type=int, help="instead of the task's train.total_timesteps")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a task setting for every way (repeatable), e.g. train.share_every=500")
     parser.add_argument("--ways", default="on,across,off",
                         help="comma-separated: on (the defaults: shared live within an iteration and reused across "
                              "iterations), across (reused across iterations only), off (from scratch); ratios are "
@@ -120,7 +122,7 @@ def main() -> None:
           ["task", "way", "1st success in iteration", "env steps to it (whole iterations)", "x vs off",
            "1st-iteration candidates' median env steps", "later candidates' median", "whole solve env steps",
            "x vs off", "successes", "wall s"], rows)
-    save("reuse_solve", {"sandbox": args.sandbox, "overrides": {k: getattr(args, k) for k in
+    save("reuse_solve", {"sandbox": args.sandbox, "settings": args.set, "overrides": {k: getattr(args, k) for k in
                                                                 ("iterations", "samples", "total_timesteps")},
                          "runs": runs})
 
