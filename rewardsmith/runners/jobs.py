@@ -651,7 +651,7 @@ def _experience_settings(job: CandidateJob, work: Path) -> dict[str, Any]:
     if job.keep_experience:
         settings["experience_out"] = EXPERIENCE_OUT
     if job.exchange is not None:
-        settings["share_every"] = getattr(job.task.train, "share_every", 1000)
+        settings["share_every"] = getattr(job.task.train, "share_every", 250)
         settings["share_max_bytes"] = settings["experience_max_bytes"]
     return settings
 

@@ -89,7 +89,9 @@ class SACConfig(BaseModel):
                                                "time also send each other the transitions they collect as they "
                                                "go (every share_every env steps), each relabelled with the "
                                                "receiver's reward in its sandbox")
-    share_every: int = Field(1000, ge=1, description="env steps between two exchanges of live-shared transitions")
+    share_every: int = Field(250, ge=1, description="env steps between two exchanges of live-shared transitions "
+                                                    "(what others collected arrives sooner, and counts towards "
+                                                    "learning_starts; a chunk is a few KB)")
     experience_mb: float = Field(64.0, gt=0, le=256, description="the most transitions (in MB of float32) a solve "
                                                                   "keeps for reuse; the oldest candidates' go first")
     target_update_interval: int = Field(1, ge=1, description="gradient steps between target updates")
