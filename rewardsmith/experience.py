@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,13 +37,14 @@ FIXED = ("obs", "next_obs", "action", "terminated")
 VARIABLE_PREFIX = "var:"  # a named state variable's column: var:NAME
 DTYPES = ("float32", "float64", "bool", "int32", "int64", "uint8")
 ACTION_SLACK = 1e-4      # relative to the action range: rounding at the bounds
+MAX_MAGNITUDE = 1e6      # no env's state is this large; values beyond it would overflow the critics
 
 
 class Column(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(max_length=200)
-    shape: tuple[int, ...] = Field(max_length=8)
+    shape: tuple[Annotated[int, Field(ge=1)], ...] = Field(max_length=8)
     dtype: Literal["float32", "float64", "bool", "int32", "int64", "uint8"] = "float32"
 
     @property
@@ -121,7 +122,8 @@ def write(folder: Path, stem: str, transitions: Transitions) -> None:
     atomic_write_text(folder / (stem + INDEX_SUFFIX), transitions.index.model_dump_json())
 
 
-def read(folder: Path | int, stem: str, description: EnvDescription, max_bytes: int) -> Transitions | str:
+def read(folder: Path | int, stem: str, description: EnvDescription, max_bytes: int,
+         obs_dim: int | None = None) -> Transitions | str:
     """Read and :func:`check` transitions a sandbox may have written (``folder``: a path, or an
     open folder's descriptor); a reason when they are unusable."""
     from .runners.jobs import read_untrusted
@@ -143,12 +145,20 @@ def read(folder: Path | int, stem: str, description: EnvDescription, max_bytes: 
     raw = untrusted(stem + DATA_SUFFIX, max_bytes)
     if raw is None:
         return f"no readable {stem + DATA_SUFFIX} of at most {max_bytes} bytes"
-    return check(index, raw, description)
+    return check(index, raw, description, obs_dim)
 
 
-def check(index: ExperienceIndex, raw: bytes, description: EnvDescription) -> Transitions | str:
+def check(index: ExperienceIndex, raw: bytes, description: EnvDescription,
+          obs_dim: int | None = None) -> Transitions | str:
     """The transitions if ``raw`` holds what ``index`` says and that is what ``description``'s
-    env gives: a reason otherwise."""
+    env gives (with observations of ``obs_dim`` when given): a reason otherwise, never an error."""
+    try:
+        return _check(index, raw, description, obs_dim)
+    except (ValueError, TypeError, KeyError, MemoryError) as exc:
+        return f"unreadable transitions: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _check(index: ExperienceIndex, raw: bytes, description: EnvDescription, obs_dim: int | None) -> Transitions | str:
     expected = expected_columns(description)
     names = [c.name for c in index.columns]
     if names != list(expected):
@@ -157,6 +167,8 @@ def check(index: ExperienceIndex, raw: bytes, description: EnvDescription) -> Tr
     obs, next_obs = columns["obs"], columns["next_obs"]
     if len(obs.shape) != 1 or obs != next_obs.model_copy(update={"name": "obs"}) or obs.dtype != "float32":
         return "obs and next_obs must be float32 vectors of the same size"
+    if obs_dim is not None and obs.shape != (obs_dim,):
+        return f"observations of {obs.shape}, the env's are ({obs_dim},)"
     for name, shape in expected.items():
         if shape is not None and columns[name].shape != shape:
             return f"{name} has shape {columns[name].shape}, the env's is {shape}"
@@ -167,6 +179,8 @@ def check(index: ExperienceIndex, raw: bytes, description: EnvDescription) -> Tr
     data = np.frombuffer(raw, dtype="<f4").reshape(index.rows, index.width).astype(np.float32)
     if not np.isfinite(data).all():
         return "some values are NaN or infinite"
+    if data.size and float(np.abs(data).max()) > MAX_MAGNITUDE:
+        return f"some values are beyond ±{MAX_MAGNITUDE:g}"
     transitions = Transitions(index, data)
     cols = transitions.columns()
     terminated = cols["terminated"]

@@ -166,7 +166,8 @@ class Solver:
                 or not getattr(self.executor, "local", False):
             return None
         max_bytes = int(getattr(self.task.train, "experience_mb", 64) * 2**20)
-        return ExperienceExchange(self.env, max_bytes)
+        return ExperienceExchange(self.env, max_bytes, senders=jobs,
+                                  max_rows=self.task.train.total_timesteps + self.task.env.num_envs)
 
     def _share_experience(self, iteration: int) -> None:
         """What this iteration's SAC candidates start from: the transitions the candidates of

@@ -15,8 +15,7 @@ from conftest import TASKS, sandbox_unavailable
 from test_experience import GOOD, OTHER_GOOD, PENDULUM, transitions
 
 from rewardsmith import envs
-from rewardsmith.errors import RewardCodeError
-from rewardsmith.experience import write
+from rewardsmith.experience import Transitions, write
 from rewardsmith.runners.protocol import SHARED_IN, SHARED_OUT
 from rewardsmith.runners.sharing import ExperienceExchange, SharedFolder
 from rewardsmith.schemas import Candidate
@@ -106,20 +105,57 @@ def test_a_job_cannot_make_the_host_read_or_write_outside_its_folder(tmp_path):
         assert not os.listdir(works["a"] / SHARED_IN)  # and nothing taken from there
 
 
-def test_the_exchange_gives_each_job_at_most_its_share_of_bytes(tmp_path):
+def _members(exchange: ExperienceExchange, root, names: str) -> dict:
+    works = {}
+    for name in names:
+        works[name] = root / name
+        works[name].mkdir(parents=True)
+        exchange.join(name, works[name])
+        SharedFolder(works[name], PENDULUM, "cpu", every=100, max_bytes=1 << 20)  # as its job would, once it runs
+    return works
+
+
+def test_what_one_job_may_send_is_bounded(tmp_path):
     chunk = transitions(10)
-    works = {name: tmp_path / name for name in "ab"}
-    for work in works.values():
-        work.mkdir()
-    with ExperienceExchange(PENDULUM, max_bytes=int(2.5 * chunk.nbytes), poll_s=0.02) as exchange:
-        for name, work in works.items():
-            exchange.join(name, work)
-            SharedFolder(work, PENDULUM, "cpu", every=100, max_bytes=1 << 20)
+    # bytes: each of 2 senders at most max_bytes / (2 - 1), so no receiver gets more than max_bytes
+    with ExperienceExchange(PENDULUM, max_bytes=int(2.5 * chunk.nbytes), senders=2, poll_s=0.02) as exchange:
+        works = _members(exchange, tmp_path / "bytes", "ab")
         for number in range(1, 5):
             write(works["a"] / SHARED_OUT, f"{number:06d}", transitions(10, seed=number))
-        wait_for(lambda: len(exchange.backlog) == 4)
-        wait_for(lambda: exchange.members["b"].delivered == 4)
-    assert len(list((works["b"] / SHARED_IN).glob("*.json"))) == 2
+        wait_for(lambda: exchange.problems)
+        assert len(exchange.backlog) == 2 and "bytes allowed" in exchange.problems[0]
+        wait_for(lambda: len(list((works["b"] / SHARED_IN).glob("*.json"))) == 2)
+    # transitions: no more than one training collects
+    with ExperienceExchange(PENDULUM, max_bytes=1 << 20, max_rows=15, poll_s=0.02) as exchange:
+        works = _members(exchange, tmp_path / "rows", "ab")
+        for number in (1, 2):
+            write(works["a"] / SHARED_OUT, f"{number:06d}", transitions(10, seed=number))
+        wait_for(lambda: exchange.problems)
+        assert len(exchange.backlog) == 1 and "15 transitions" in exchange.problems[0]
+
+
+def test_a_malformed_chunk_is_a_reason_never_an_error(tmp_path):
+    with ExperienceExchange(PENDULUM, max_bytes=1 << 20, poll_s=0.02) as exchange:
+        works = _members(exchange, tmp_path, "abcd")
+        good = transitions(4)
+        index = json.loads(good.index.model_dump_json())
+        index["columns"][0]["shape"] = [-1]  # a negative size
+        (works["a"] / SHARED_OUT / "000001.f32").write_bytes(good.data.tobytes())
+        (works["a"] / SHARED_OUT / "000001.json").write_text(json.dumps(index))
+        huge = transitions(4)
+        huge.data[0, 9] = 3e38  # finite, but no state is that large
+        write(works["b"] / SHARED_OUT, "000001", huge)
+        (works["c"] / SHARED_OUT / "000001.json").write_text("{")
+        wait_for(lambda: len(exchange.problems) == 3)
+        assert exchange.thread.is_alive() and not exchange.backlog
+        assert "beyond" in next(p for p in exchange.problems if p.startswith("b:"))
+        exchange.leave("a")  # its end reads it once more: still no error
+    # a receiver checks the observations' size, which the host does not know
+    five = Transitions.from_columns({**transitions(4).columns(), "obs": np.zeros((4, 5), np.float32),
+                                     "next_obs": np.zeros((4, 5), np.float32)})
+    folder = SharedFolder(tmp_path / "d", PENDULUM, "cpu", every=100, max_bytes=1 << 20, obs_dim=3)
+    write(folder.inbox, "000001-a", five)
+    assert folder.receive() == []
 
 
 class FakeShare:
@@ -178,8 +214,10 @@ def test_received_transitions_are_relabelled_learnt_from_and_each_own_one_publis
 
     far = Experience(chunks[0].obs, chunks[0].next_obs, chunks[0].action, chunks[0].terminated,
                      {**chunks[0].variables, "theta": chunks[0].variables["theta"] + 100})
-    with pytest.raises(RewardCodeError, match="of the 200 transitions received from the candidates training"):
-        train(envs.make("torch:Pendulum", num_envs=4, seed=1), nan_on_others, config, share=FakeShare([far], 100))
+    # its own states are fine: the received ones it cannot score are dropped, not its run
+    log = train(envs.make("torch:Pendulum", num_envs=4, seed=1), nan_on_others, config,
+                share=FakeShare([far, chunks[1]], 100)).log
+    assert log.shared_transitions == 200 and log.gradient_steps == (600 - 100) // 4 + 200 // 4
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "docker"])

@@ -350,7 +350,8 @@ def _shared_folder(job_dir: Path, setup: Setup):
         return None
     from .sharing import SharedFolder
 
-    return SharedFolder(job_dir, setup.description, setup.device, setup.job.share_every, setup.job.share_max_bytes)
+    return SharedFolder(job_dir, setup.description, setup.device, setup.job.share_every, setup.job.share_max_bytes,
+                        obs_dim=setup.envs["train"].obs_dim)
 
 
 def _reused_experience(job_dir: Path, setup: Setup):

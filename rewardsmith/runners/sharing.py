@@ -84,23 +84,31 @@ class _Member:
     next_chunk: int = 1
     received_bytes: int = 0
     sent_rows: int = 0
-    delivered: int = 0       # chunks of the backlog written into its shared_in/
-    done: bool = False       # its training is over: nothing more is written into its folder
+    sent_bytes: int = 0
+    delivered: int = 0       # chunks of the backlog written into its shared_in/ (or passed over)
+    done: bool = False       # its training is over, or its folder broken: nothing more is written there
     problem: str | None = None  # why the host stopped reading its shared_out/
 
 
 @dataclass
 class ExperienceExchange:
-    """Passes transitions between the running training jobs of one iteration (see the module)."""
+    """Passes transitions between the running training jobs of one iteration (see the module).
+
+    Bounded: each member sends at most ``max_rows`` transitions (what one training collects) and
+    ``max_bytes / (senders - 1)`` bytes, so no member receives more than ``max_bytes`` and the
+    host holds at most about twice that, however the jobs behave."""
 
     description: EnvDescription
     max_bytes: int                      # the most bytes of transitions each member receives
+    senders: int = 2                    # how many jobs of the iteration take part
+    max_rows: int | None = None         # the most transitions one member may send
     poll_s: float = POLL_S
     members: dict[str, _Member] = field(default_factory=dict)
     backlog: list[tuple[str, Transitions]] = field(default_factory=list)  # (sender, chunk) accepted so far
     problems: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        self.per_sender = self.max_bytes // max(1, self.senders - 1)
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True, name="experience-exchange")
@@ -114,23 +122,22 @@ class ExperienceExchange:
             self.members[name] = _Member(name, work)
 
     def finished(self, name: str) -> None:
-        """Its training is over (it said so): it is given nothing more."""
-        with self.lock:
-            member = self.members.get(name)
-            if member is not None:
-                member.done = True
+        """Its training is over (it said so): it is given nothing more. (Called from the job's
+        output reader: it takes no lock, so the exchange never holds up a job's output.)"""
+        member = self.members.get(name)
+        if member is not None:
+            member.done = True
 
     def leave(self, name: str) -> None:
         """Its job has ended: take its last chunks, then stop watching it."""
         with self.lock:
-            member = self.members.get(name)
+            member = self.members.pop(name, None)
             if member is not None:
                 self._collect(member)
-                del self.members[name]
 
     def close(self) -> None:
         self.stopped.set()
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=30)
 
     def __enter__(self) -> ExperienceExchange:
         return self
@@ -144,11 +151,12 @@ class ExperienceExchange:
             with self.lock:
                 for member in list(self.members.values()):
                     self._collect(member)
-                for member in self.members.values():
+                for member in list(self.members.values()):
                     self._deliver(member)
 
     def _collect(self, member: _Member) -> None:
-        """Every complete new chunk in the member's ``shared_out/``, checked, into the backlog."""
+        """Every complete new chunk in the member's ``shared_out/``, checked, into the backlog.
+        Whatever it put there, this says why it stops reading it rather than raise."""
         if member.problem is not None:
             return
         try:
@@ -161,16 +169,23 @@ class ExperienceExchange:
         try:
             while member.next_chunk < MAX_CHUNKS:
                 stem = f"{member.next_chunk:06d}"
-                found = read_chunk(folder, stem, self.description, self.max_bytes)
+                found = read_chunk(folder, stem, self.description, self.per_sender - member.sent_bytes)
                 if found is None:
                     return
                 member.next_chunk += 1
                 if isinstance(found, str):
                     self._stop_reading(member, found)
                     return
+                member.sent_rows += found.rows
+                member.sent_bytes += found.nbytes
+                if self.max_rows is not None and member.sent_rows > self.max_rows:
+                    self._stop_reading(member, f"it sent more than the {self.max_rows} transitions one training "
+                                               "collects")
+                    return
                 if found.rows:
                     self.backlog.append((member.name, found))
-                    member.sent_rows += found.rows
+        except Exception as exc:  # noqa: BLE001 - nothing a job wrote may stop the exchange or the solve
+            self._stop_reading(member, f"{type(exc).__name__}: {str(exc)[:200]}")
         finally:
             os.close(folder)
 
@@ -179,14 +194,14 @@ class ExperienceExchange:
         self.problems.append(f"{member.name}: {why}")
 
     def _deliver(self, member: _Member) -> None:
-        """The backlog's chunks it has not had yet (not its own), written into its ``shared_in/``."""
+        """The backlog's chunks it has not had yet (not its own), written into its ``shared_in/``;
+        a folder it broke, or a write that fails, ends what it is given."""
         if member.done or member.delivered >= len(self.backlog):
             return
         try:
             folder = _open_folder(member.work, SHARED_IN)
         except OSError:
-            member.done = True  # it broke its own folder: it gets nothing more
-            return
+            folder, member.done = None, True
         if folder is None:
             return
         try:
@@ -196,23 +211,34 @@ class ExperienceExchange:
                 if sender == member.name or member.received_bytes + chunk.nbytes > self.max_bytes:
                     continue
                 stem = f"{number + 1:06d}-{sender}"
+                member.received_bytes += chunk.nbytes  # counted first: a failed write still counts
                 try:
                     _write_at(folder, stem + DATA_SUFFIX, chunk.data.astype("<f4", copy=False).tobytes())
                     _write_at(folder, stem + INDEX_SUFFIX, chunk.index.model_dump_json().encode())
-                except OSError:
-                    continue  # a name it took itself: only it goes without this chunk
-                member.received_bytes += chunk.nbytes
+                except OSError:  # a name it took, a full disk: it is given nothing more
+                    _unlink_at(folder, stem + DATA_SUFFIX)
+                    member.done = True
+                    return
         finally:
             os.close(folder)
+
+
+def _unlink_at(folder: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=folder)
+    except OSError:
+        pass
 
 
 class SharedFolder:
     """The training job's side of live sharing (inside the sandbox): :meth:`publish` what this
     run collected, :meth:`receive` what the host passed on from the others."""
 
-    def __init__(self, job_dir: Path, description: EnvDescription, device, every: int, max_bytes: int):
+    def __init__(self, job_dir: Path, description: EnvDescription, device, every: int, max_bytes: int,
+                 obs_dim: int | None = None):
         self.out, self.inbox = job_dir / SHARED_OUT, job_dir / SHARED_IN
         self.description, self.device, self.every, self.max_bytes = description, device, every, max_bytes
+        self.obs_dim = obs_dim
         self.out.mkdir(exist_ok=True)
         self.inbox.mkdir(exist_ok=True)
         self.sent = 0
@@ -227,7 +253,7 @@ class SharedFolder:
 
     def publish(self, experience) -> None:
         """Write ``experience`` (a :class:`rewardsmith.train.sac.Experience`) as the next chunk."""
-        if experience.size == 0 or self.sent + 1 >= MAX_CHUNKS:
+        if experience.size == 0 or self.sent + 1 >= MAX_CHUNKS:  # the host reads chunks 1 to MAX_CHUNKS - 1
             return
         self.sent += 1
         self.out.mkdir(exist_ok=True)
@@ -248,7 +274,7 @@ class SharedFolder:
             if stem in self.seen:
                 continue
             self.seen.add(stem)
-            chunk = read(self.inbox, stem, self.description, self.max_bytes - self.received_bytes)
+            chunk = read(self.inbox, stem, self.description, self.max_bytes - self.received_bytes, self.obs_dim)
             if isinstance(chunk, str):
                 print(f"shared experience {stem} left out: {chunk}", flush=True)
                 continue

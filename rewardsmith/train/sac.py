@@ -125,11 +125,12 @@ def relabel(experience: Experience, reward_fn: RewardFn, num_envs: int) -> torch
 
 
 def replay_rows(experience: Experience, reward_fn: RewardFn, num_envs: int, actor: SquashedGaussianActor,
-                what: str) -> torch.Tensor:
-    """Replay-buffer rows of another run's transitions, relabelled with ``reward_fn``; a reward
-    that is not finite on them fails the run (``what`` says whose they were)."""
+                what: str | None) -> torch.Tensor:
+    """Replay-buffer rows of another run's transitions, relabelled with ``reward_fn``. A reward
+    that is not finite on them fails the run (``what`` says whose they were); with ``what`` None
+    such rows are kept with their reward as it is, for the caller to drop."""
     reward = relabel(experience, reward_fn, num_envs)
-    if not bool(torch.isfinite(reward).all()):
+    if what is not None and not bool(torch.isfinite(reward).all()):
         raise RewardCodeError(f"the reward was NaN or infinite on {int((~torch.isfinite(reward)).sum())} of the "
                               f"{experience.size} {what}")
     unit = ((experience.action - actor.action_bias) / actor.action_scale).clamp(-1.0, 1.0)
@@ -303,17 +304,18 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             count = min(chunk.size // n, slots) * n
             if not count:
                 continue
-            chunk = chunk.last(count, device)
-            block = replay_rows(chunk, reward_fn, n, actor, "transitions received from the candidates training beside it")
-            at = [(slot + k) % slots for k in range(count // n)]
-            replay[torch.tensor(at, device=device)] = block.view(count // n, n, -1)
+            block = replay_rows(chunk.last(count, device), reward_fn, n, actor, None).view(count // n, n, -1)
+            # another run's states where this reward is not finite are dropped (whole steps of the batched env)
+            block = block[torch.isfinite(block[:, :, -2]).all(1)]
+            at = [(slot + k) % slots for k in range(block.shape[0])]
+            if not at:
+                continue
+            replay[torch.tensor(at, device=device)] = block
             for k in at:
                 foreign_slots += 1 - foreign[k]
                 foreign[k] = 1
-            slot, filled = (slot + count // n) % slots, min(filled + count // n, slots)
-            if actor.obs_norm is not None:
-                actor.obs_norm.update(chunk.obs)
-            taken += count
+            slot, filled = (slot + len(at)) % slots, min(filled + len(at), slots)
+            taken += len(at) * n  # (the observation statistics stay this run's own)
         if taken and global_step + reused + received + taken > config.learning_starts:
             # as many gradient steps per received transition as per own one: the updates follow the data
             steps = min(round(taken * gradient_steps / (n * config.train_freq)), config.reuse_max_gradient_steps)
