@@ -1,36 +1,28 @@
-"""Experience reuse in a solve: the same builtin-designer solve of a SAC task with reuse on (the
-default) and off (``--set train.reuse_experience=false``), through the CLI, with the task's own
-settings (iterations, samples, env steps per candidate) unless told otherwise.
+"""Experience reuse in a solve: the same builtin-designer solve of a SAC task in up to three ways,
+through the CLI, with the task's own settings (iterations, samples, env steps per candidate)
+unless told otherwise: ``on`` (the defaults: the candidates of an iteration share what they
+collect live, and later iterations start from what earlier ones collected), ``across`` (reuse
+across iterations only: ``train.share_live=false``) and ``off`` (from scratch:
+``train.reuse_experience=false``).
 
 Measured, for each way:
 - env steps to the first success: summed over every candidate the solve trained up to the end
   of the first iteration in which a candidate succeeded (an iteration's candidates train
   together, so the solve has spent all of them by the time it sees the success; failed
   candidates count with their whole budget), and their training seconds summed likewise;
-- what reuse changes directly: the median env steps and training seconds of a candidate of a
-  later iteration (early stop at success, so fewer steps mean it got there sooner);
+- the median env steps of a first-iteration candidate (what live sharing changes) and of a
+  later one (what reuse across iterations changes; early stop at success, so fewer steps mean
+  it got there sooner);
 - the whole solve: env steps, successes, wall time.
 
-Reuse only changes iterations after the first, so "to the first success" can differ only where
-no candidate of the first iteration succeeds.
+Measured here on 2026-12-02 (2 shared cores, bwrap, ``--ways on,off``, the shipped tasks'
+settings): to the first success pendulum_sac 6,000 env steps on against 14,000 off (2.33x; the
+whole solve 9,000 against 30,000, 3.33x), inverted_pendulum_sac 20,000 against 38,000 (1.90x;
+40,000 against 78,000). Reuse across iterations alone (``across``) leaves the first success where
+it is (1.0x: a first-iteration candidate succeeds) and makes later candidates 5-10x shorter.
 
-Measured here (2 shared cores, load 10-13, bwrap, the shipped tasks' settings, defaults):
-- pendulum_sac (2 iterations x 3, 30k steps each): a first-iteration candidate succeeds (5 of 6
-  did either way), so to the first success 14,000 env steps both ways (1.0x); the second
-  iteration's candidates, starting from 14,000 transitions (7,000 gradient steps on them first),
-  succeeded after 1,000 env steps each against 5,000-6,000 (5x); the solve 17,000 env steps
-  against 30,000 (1.76x); but 8,000 gradient steps a later candidate against 4,000-5,000, so
-  the solve took 280 s against 227 s. With --iterations 3: 20,000 env steps against 44,000
-  (2.2x; the third iteration's candidates 1,000 each from 17,000 transitions), 264 s against 251 s.
-- inverted_pendulum_sac (2 x 2, 50k steps): to the first success 38,000 both ways (1.0x, both
-  first candidates succeed); later candidates, from 38,000 transitions (19,000 gradient steps
-  first), 2,000 env steps against 16,000-24,000 (10x) with 21,000 gradient steps against
-  15,000-23,000; the solve 42,000 env steps against 78,000 (1.86x), 487 s against 553 s; 3 of 4
-  succeeded against 4 of 4 (one later candidate stopped early on an evaluation at the threshold
-  and then scored 0.89 on the final one). With reuse_max_gradient_steps=5000 instead its later
-  candidates needed 10,000-14,000 env steps: hence the default of 20,000.
-
-    python benchmarks/reuse_solve.py [--sandbox process] [--tasks pendulum_sac inverted_pendulum_sac]
+    python benchmarks/reuse_solve.py [--sandbox bwrap] [--tasks pendulum_sac inverted_pendulum_sac]
+                                     [--ways on,across,off] [--set KEY=VALUE]
                                      [--iterations N --samples N --total-timesteps N]
 """
 
