@@ -230,8 +230,8 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     ``share`` (live sharing, :class:`rewardsmith.runners.sharing.SharedFolder`): every
     ``share.every`` env steps the transitions collected since are published and those received
     from the runs training beside this one are relabelled with ``reward_fn`` and added to the
-    replay buffer, with as many gradient steps per received transition as the run takes per own
-    one, taken on the buffer right away (at most ``config.reuse_max_gradient_steps`` at a time).
+    replay buffer; they are due as many gradient steps per transition as the run takes per own
+    one, taken with the run's own updates and at most doubling them.
     """
     start = time.perf_counter()
     spec = env.action_spec
@@ -266,6 +266,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     kept = None  # this run's transitions, with the state a reward reads, when asked for or shared
     published = 0  # env steps (of the batched env) of this run already published
     next_share = share.every if share is not None else None
+    owed = 0  # gradient steps due for received transitions, not taken yet
 
     stats = RewardStats(STATS_STEPS, n, device)
     stats_t = 0
@@ -298,7 +299,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
 
     def take_in(chunks: list[Experience]) -> int:
         """Relabel received transitions, put them into the ring and learn from them; how many."""
-        nonlocal slot, filled, foreign_slots, diagnostics, diagnostics_steps, reused_share
+        nonlocal slot, filled, foreign_slots
         taken = 0
         for chunk in chunks:
             count = min(chunk.size // n, slots) * n
@@ -316,13 +317,6 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
                 foreign[k] = 1
             slot, filled = (slot + len(at)) % slots, min(filled + len(at), slots)
             taken += len(at) * n  # (the observation statistics stay this run's own)
-        if taken and global_step + reused + received + taken > config.learning_starts:
-            # as many gradient steps per received transition as per own one: the updates follow the data
-            steps = min(round(taken * gradient_steps / (n * config.train_freq)), config.reuse_max_gradient_steps)
-            for _ in range(steps):
-                diagnostics += learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)])
-            diagnostics_steps += steps
-            reused_share += steps * foreign_slots / filled
         return taken
 
     for iteration in range(num_iterations):
@@ -363,16 +357,23 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
 
         # ---- gradient steps --------------------------------------------------------------------
         if global_step + reused + received > config.learning_starts and (iteration + 1) % config.train_freq == 0:
-            reused_share += gradient_steps * foreign_slots / filled
-            for _ in range(gradient_steps):
+            extra = min(owed, gradient_steps)  # for received transitions: at most as many again as its own
+            owed -= extra
+            reused_share += (gradient_steps + extra) * foreign_slots / filled
+            for _ in range(gradient_steps + extra):
                 batch = rows[torch.randint(filled * n, (config.batch_size,), device=device)]
                 diagnostics += learner.step(batch)
-            diagnostics_steps += gradient_steps
+            diagnostics_steps += gradient_steps + extra
         if next_share is not None and global_step >= next_share and kept is not None:
             next_share += share.every
             share.publish(kept.experience(iteration + 1, since=published))
             published = iteration + 1
-            received += take_in(share.receive())
+            taken = take_in(share.receive())
+            received += taken
+            # as many gradient steps per received transition as per own one (the updates follow the
+            # data), paid with the run's own, at most doubling them: a run that receives much does
+            # not fall behind the runs it shares with
+            owed += round(taken * gradient_steps / (n * config.train_freq))
         update_s += time.perf_counter() - update_start
 
         # ---- logging and early stop ------------------------------------------------------------
