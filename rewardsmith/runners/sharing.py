@@ -152,7 +152,10 @@ class ExperienceExchange:
                 for member in list(self.members.values()):
                     self._collect(member)
                 for member in list(self.members.values()):
-                    self._deliver(member)
+                    try:
+                        self._deliver(member)
+                    except Exception:  # noqa: BLE001 - the host's own trouble (memory): this member goes without
+                        member.done = True
 
     def _collect(self, member: _Member) -> None:
         """Every complete new chunk in the member's ``shared_out/``, checked, into the backlog.
