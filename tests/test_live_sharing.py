@@ -201,9 +201,9 @@ def test_received_transitions_are_relabelled_learnt_from_and_each_own_one_publis
     called = torch.cat([t for t in seen if t.shape == (4,)])
     for chunk in chunks:
         assert any(torch.equal(called[i:i + 200], chunk.variables["theta"]) for i in range(0, len(called) - 199, 4))
-    # one gradient step per step of the 4 envs after learning_starts; as many are due for the
-    # received transitions (150), paid at most one more per step: 125 of them here
-    assert log.gradient_steps == 2 * (600 - 100) // 4
+    # one gradient step per step of the 4 envs after learning_starts (125), and as many per received
+    # transition: the first exchange's 50 at once, the later 100 with its own, one more a step at most
+    assert log.gradient_steps == 125 + 50 + 100
     assert 0.3 < log.reused_share < 1.0
     # every own transition published exactly once, in order, and nothing received among them
     published = torch.cat([p.obs for p in share.published])

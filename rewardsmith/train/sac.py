@@ -231,7 +231,8 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     ``share.every`` env steps the transitions collected since are published and those received
     from the runs training beside this one are relabelled with ``reward_fn`` and added to the
     replay buffer; they are due as many gradient steps per transition as the run takes per own
-    one, taken with the run's own updates and at most doubling them.
+    one: those of the first exchange at once (at most ``config.reuse_max_gradient_steps``), later
+    ones with the run's own updates, at most doubling them.
     """
     start = time.perf_counter()
     spec = env.action_spec
@@ -369,11 +370,20 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             share.publish(kept.experience(iteration + 1, since=published))
             published = iteration + 1
             taken = take_in(share.receive())
-            received += taken
             # as many gradient steps per received transition as per own one (the updates follow the
-            # data), paid with the run's own, at most doubling them: a run that receives much does
-            # not fall behind the runs it shares with
-            owed += round(taken * gradient_steps / (n * config.train_freq))
+            # data). What was there when this run joined is learnt from at once (as experience of
+            # earlier iterations is); what comes later is paid with the run's own updates, at most
+            # doubling them, so a run that receives much does not fall behind the runs it shares with.
+            due = round(taken * gradient_steps / (n * config.train_freq))
+            if received == 0 and global_step + reused + taken > config.learning_starts:
+                burst = min(due, config.reuse_max_gradient_steps)
+                for _ in range(burst):
+                    diagnostics += learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)])
+                diagnostics_steps += burst
+                reused_share += burst * foreign_slots / filled
+                due = 0
+            received += taken
+            owed += due
         update_s += time.perf_counter() - update_start
 
         # ---- logging and early stop ------------------------------------------------------------
