@@ -288,14 +288,18 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
     global_step = 0
     rollout_s = update_s = 0.0  # on a GPU these omit work still queued when they are read
 
+    def learn(steps: int) -> None:
+        """``steps`` gradient steps, each on a minibatch drawn from the filled part of the buffer."""
+        nonlocal diagnostics_steps, reused_share
+        for _ in range(steps):
+            diagnostics.add_(learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)]))
+        diagnostics_steps += steps
+        reused_share += steps * foreign_slots / filled
+
     # ---- learning from reused experience before the first step -------------------------------------
     if reused > config.learning_starts:
         pretrain_start = time.perf_counter()
-        pretrain_steps = min(round(config.reuse_gradient_steps * reused), config.reuse_max_gradient_steps)
-        for _ in range(pretrain_steps):
-            diagnostics += learner.step(rows[torch.randint(reused, (config.batch_size,), device=device)])
-        diagnostics_steps += pretrain_steps
-        reused_share += pretrain_steps
+        learn(min(round(config.reuse_gradient_steps * reused), config.reuse_max_gradient_steps))
         update_s += time.perf_counter() - pretrain_start
 
     def take_in(chunks: list[Experience]) -> int:
@@ -360,11 +364,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
         if global_step + reused + received > config.learning_starts and (iteration + 1) % config.train_freq == 0:
             extra = min(owed, gradient_steps)  # for received transitions: at most as many again as its own
             owed -= extra
-            reused_share += (gradient_steps + extra) * foreign_slots / filled
-            for _ in range(gradient_steps + extra):
-                batch = rows[torch.randint(filled * n, (config.batch_size,), device=device)]
-                diagnostics += learner.step(batch)
-            diagnostics_steps += gradient_steps + extra
+            learn(gradient_steps + extra)
         if next_share is not None and global_step >= next_share and kept is not None:
             next_share += share.every
             share.publish(kept.experience(iteration + 1, since=published))
@@ -376,11 +376,7 @@ def train(env, reward_fn: RewardFn, config: SACConfig, program: FitnessProgram |
             # doubling them, so a run that receives much does not fall behind the runs it shares with.
             due = round(taken * gradient_steps / (n * config.train_freq))
             if received == 0 and global_step + reused + taken > config.learning_starts:
-                burst = min(due, config.reuse_max_gradient_steps)
-                for _ in range(burst):
-                    diagnostics += learner.step(rows[torch.randint(filled * n, (config.batch_size,), device=device)])
-                diagnostics_steps += burst
-                reused_share += burst * foreign_slots / filled
+                learn(min(due, config.reuse_max_gradient_steps))
                 due = 0
             received += taken
             owed += due
