@@ -16,10 +16,11 @@ Measured, for each way:
 - the whole solve: env steps, successes, wall time.
 
 Measured here on 2026-12-02 (2 shared cores, bwrap, ``--ways on,off``, the shipped tasks'
-settings): to the first success pendulum_sac 6,000 env steps on against 14,000 off (2.33x; the
-whole solve 9,000 against 30,000, 3.33x), inverted_pendulum_sac 20,000 against 38,000 (1.90x;
-40,000 against 78,000). Reuse across iterations alone (``across``) leaves the first success where
-it is (1.0x: a first-iteration candidate succeeds) and makes later candidates 5-10x shorter.
+settings): to the first success pendulum_sac 7,000 env steps on against 14,000 off (2.00x; 6,000
+in an earlier run; the whole solve 10,000 against 30,000), inverted_pendulum_sac 20,000 against
+38,000 (1.90x; 42,000 against 78,000). Reuse across iterations alone (``across``) leaves the first
+success where it is (1.0x: a first-iteration candidate succeeds) and makes later candidates 5-10x
+shorter.
 
     python benchmarks/reuse_solve.py [--sandbox bwrap] [--tasks pendulum_sac inverted_pendulum_sac]
                                      [--ways on,across,off] [--set KEY=VALUE]
