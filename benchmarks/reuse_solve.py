@@ -22,7 +22,7 @@ in an earlier run; the whole solve 10,000 against 30,000), inverted_pendulum_sac
 success where it is (1.0x: a first-iteration candidate succeeds) and makes later candidates 5-10x
 shorter.
 
-    python benchmarks/reuse_solve.py [--sandbox bwrap] [--tasks pendulum_sac inverted_pendulum_sac]
+    python benchmarks/reuse_solve.py [--sandbox bwrap] [--tasks pendulum_sac ...]
                                      [--ways on,across,off] [--set KEY=VALUE]
                                      [--iterations N --samples N --total-timesteps N]
 """
@@ -82,7 +82,8 @@ def _ratio(off, on) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sandbox", default="process")
-    parser.add_argument("--tasks", nargs="*", default=["pendulum_sac", "inverted_pendulum_sac"])
+    parser.add_argument("--tasks", nargs="*",
+                        default=["pendulum_sac", "inverted_pendulum_sac", "inverted_double_pendulum_sac"])
     parser.add_argument("--iterations", type=int, help="instead of the task's search.iterations")
     parser.add_argument("--samples", type=int, help="instead of the task's search.samples")
     parser.add_argument("--total-timesteps", type=int, help="instead of the task's train.total_timesteps")
