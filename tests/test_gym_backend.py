@@ -1,5 +1,6 @@
 """The gymnasium backend: names, same-step autoreset semantics, fallbacks, task overrides, CLI."""
 
+import json
 import subprocess
 import sys
 
@@ -191,3 +192,37 @@ def test_every_gym_task_names_real_variables():
         task = load_task(path)
         if task.env.backend == "gymnasium":
             assert task.env.describe().id == f"gymnasium:{task.env.id}"
+
+
+def test_mujoco_models_are_parsed_once_per_process_and_each_env_gets_its_own_copy(tmp_path):
+    # a fresh process: the parse counter sees every parse since start
+    script = r"""
+import json, sys, torch, mujoco
+import rewardsmith.envs.gymnasium.make as make
+parses = []
+real = mujoco.MjModel.from_xml_path
+mujoco.MjModel.from_xml_path = staticmethod(lambda f, a=None: (parses.append(f), real(f) if a is None else real(f, a))[1])
+from rewardsmith import envs
+if sys.argv[1] == "plain":
+    make.parse_models_once = lambda: None  # as before: every env parses its model
+first = envs.make("gymnasium:Hopper-v5", 1, seed=3)
+batch = envs.make("gymnasium:Hopper-v5", 4, seed=3)
+models = [e.unwrapped.model for e in batch.venv.envs]
+models[0].body_mass[1] += 5.0  # one env's change stays its own
+batch.reset()
+gen = torch.Generator().manual_seed(0)
+for _ in range(30):
+    step = batch.step(torch.rand(4, 3, generator=gen) * 2 - 1)
+print(json.dumps({"parses": len(parses), "distinct": len({id(m) for m in models}),
+                  "masses": [float(m.body_mass[1]) for m in models], "obs": step.obs[1:].tolist()}))
+"""
+    runs = {}
+    for mode in ("cached", "plain"):
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    cached, plain = runs["cached"], runs["plain"]
+    assert plain["parses"] >= 5 and cached["parses"] == 1  # five envs (and the naming probe), one parse
+    assert cached["distinct"] == 4 and cached["masses"][0] == cached["masses"][1] + 5.0
+    assert cached["obs"] == plain["obs"]  # the copies simulate exactly what parsed models do

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
+import os
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 from ...errors import EnvOptionError, RewardsmithError, UnknownEnvError
@@ -26,6 +30,7 @@ def make_single(env_id: str, kwargs: dict[str, Any], max_episode_steps: int | No
     _register_namespace(env_id)
     if "mujoco" in sys.modules or "mujoco" in str(getattr(gymnasium.registry.get(env_id), "entry_point", "")):
         quiet_mujoco()
+        parse_models_once()
     try:
         with _construction(env_id):
             if env_id.startswith("Meta-World/"):  # its resets fall outside its own observation bounds: no warnings
@@ -74,6 +79,41 @@ def quiet_mujoco() -> None:
         return  # the env itself will say that MuJoCo is missing
     log = logging.getLogger("rewardsmith.mujoco")
     mujoco.set_mju_user_warning(lambda message: log.info("MuJoCo: %s", message))
+
+
+def parse_models_once() -> None:
+    """MuJoCo envs parse their model's XML in their constructor (0.01-0.2 s; Meta-World's take the
+    most), so a batch of N envs parses the same file N times, in every job. From here on, a model
+    file this process parsed before (the same path and the same bytes) is copied instead, which
+    takes a tenth of the time; the copy is a whole model of its own, as each env may change its
+    own. A warm worker parses its env's models once: every job forked from it copies them."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    parse = mujoco.MjModel.from_xml_path
+    if getattr(parse, "parsed_once", False):
+        return
+    parsed: dict[tuple[str, bytes], Any] = {}
+    lock = threading.Lock()
+
+    def from_xml_path(filename, assets=None):
+        if assets is not None:  # in-memory files beside it: not what envs do
+            return parse(filename, assets)
+        try:
+            key = (os.path.abspath(filename), Path(filename).read_bytes())
+        except (OSError, TypeError):
+            return parse(filename)
+        with lock:
+            model = parsed.get(key)
+        if model is None:
+            model = parse(filename)
+            with lock:
+                parsed[key] = model
+        return copy.copy(model)  # MjModel's copy is a deep one
+
+    from_xml_path.parsed_once = True  # type: ignore[attr-defined]
+    mujoco.MjModel.from_xml_path = staticmethod(from_xml_path)
 
 
 # packages that register a gymnasium namespace when imported, and how to install them
