@@ -146,7 +146,9 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
         raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
                           f"or continue it with --resume {run_path}")
     # warm workers start now, while the model is checked and the designer works
-    box = warm_workers(box, opts, task_spec, jobs=(opts.parallel or cpu_count()) + 1)
+    # (as many as candidates train at once, and one for an evaluation beside them)
+    at_once = min(opts.parallel or cpu_count(), max(task_spec.search.samples, opts.final_seeds or 1))
+    box = warm_workers(box, opts, task_spec, jobs=at_once + 1)
     try:
         return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,
                       stored_task if resume is not None else None, stored if resume is not None else None, reporter)
