@@ -16,11 +16,11 @@ Measured, for each way:
 - the whole solve: env steps, successes, wall time.
 
 Measured here on 2026-12-02 (2 shared cores, bwrap, ``--ways on,off``, the shipped tasks'
-settings): to the first success pendulum_sac 7,000 env steps on against 14,000 off (2.00x; 6,000
-in an earlier run; the whole solve 10,000 against 30,000), inverted_pendulum_sac 20,000 against
-38,000 (1.90x; 42,000 against 78,000). Reuse across iterations alone (``across``) leaves the first
-success where it is (1.0x: a first-iteration candidate succeeds) and makes later candidates 5-10x
-shorter.
+settings, one run): to the first success pendulum_sac 6,000 env steps on against 14,000 off
+(2.33x; 7,000 in an earlier run), inverted_double_pendulum_sac 18,000 against 48,000 (2.67x),
+inverted_pendulum_sac 18,000 against 38,000 (2.11x; 20,000-22,000 in three of four earlier runs).
+Reuse across iterations alone (``across``) leaves the first success where it is (1.0x: a
+first-iteration candidate succeeds) and makes later candidates 5-10x shorter.
 
     python benchmarks/reuse_solve.py [--sandbox bwrap] [--tasks pendulum_sac ...]
                                      [--ways on,across,off] [--set KEY=VALUE]
