@@ -7,7 +7,6 @@ import copy
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +93,7 @@ def parse_models_once() -> None:
     parse = mujoco.MjModel.from_xml_path
     if getattr(parse, "parsed_once", False):
         return
-    parsed: dict[tuple[str, bytes], Any] = {}
-    lock = threading.Lock()
+    parsed: dict[tuple[str, bytes], Any] = {}  # (two threads may both parse a file once: no harm)
 
     def from_xml_path(filename, assets=None):
         if assets is not None:  # in-memory files beside it: not what envs do
@@ -104,12 +102,9 @@ def parse_models_once() -> None:
             key = (os.path.abspath(filename), Path(filename).read_bytes())
         except (OSError, TypeError):
             return parse(filename)
-        with lock:
-            model = parsed.get(key)
+        model = parsed.get(key)
         if model is None:
-            model = parse(filename)
-            with lock:
-                parsed[key] = model
+            model = parsed[key] = parse(filename)
         return copy.copy(model)  # MjModel's copy is a deep one
 
     from_xml_path.parsed_once = True  # type: ignore[attr-defined]
