@@ -119,7 +119,8 @@ def solve(
     device: DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (default: runs/<task>-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory.")] = None,
-    parallel: Annotated[Optional[int], typer.Option(help="Candidates trained at once (default: one per core).")] = None,
+    parallel: Annotated[Optional[int], typer.Option(
+        help="Candidates trained at once (default: an iteration's, 2 per core at most).")] = None,
     total_timesteps: StepsOpt = None,
     algorithm: AlgorithmOpt = None,
     timeout: TimeoutOpt = None,

@@ -39,7 +39,8 @@ class SolveOptions(BaseModel):
     sandbox: SandboxName = Field("auto", description="where reward code runs (auto: the safest that works here)")
     executor: ExecutorName = Field("local", description="where candidates train: this machine or a Ray cluster")
     ray_address: str | None = Field(None, description="with executor ray: the cluster to join (default: start one)")
-    parallel: int | None = Field(None, ge=1, description="candidates trained at once (default: one per core)")
+    parallel: int | None = Field(None, ge=1, description="candidates trained at once (default: an iteration's, "
+                                                         "2 per core at most)")
     feedback: FeedbackName = Field("metric", description="how candidates are judged")
     feedback_noise: float | None = Field(None, ge=0, description="noise of synthetic feedback, as a fraction of the "
                                                                 "success threshold (default 0.1)")

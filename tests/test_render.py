@@ -238,3 +238,49 @@ def test_the_video_comes_from_the_evaluation_and_its_trace_from_a_score_job(tmp_
 
     (evaluated / VIDEO).write_bytes(b"not an episode")
     assert "recorded no episode" in collect_video(evaluated, tmp_path / "other", task, None)
+
+
+def test_a_torch_envs_video_is_the_first_episode_its_clean_evaluation_played(tmp_path, monkeypatch):
+    """A torch env draws any of its envs, so the evaluation job records the video of its own
+    first episode as it plays it, instead of playing one more episode for it: the video's states,
+    actions and fitness are that episode's, and its frames show them."""
+    from conftest import TASKS
+
+    from rewardsmith.episodes import EpisodeBatch
+    from rewardsmith.runners import guest
+    from rewardsmith.runners.jobs import write_job
+    from rewardsmith.runners.protocol import EPISODES_FILE, GO_FILE
+    from rewardsmith.schemas import RecordSpec, WorkerJob
+    from rewardsmith.task import load_task
+    from rewardsmith.train.policy import save_policy
+
+    task = load_task(TASKS / "cartpole.yaml")
+    desc = task.env.describe()
+    torch.manual_seed(3)
+    save_policy(build_policy(4, desc.action, task.train), tmp_path / "policy.pt")  # an untrained policy: short episodes
+    (tmp_path / GO_FILE).write_text("evaluate")
+    write_job(tmp_path, WorkerJob(kind="evaluate", task=task.model_dump(mode="json"), device="cpu",
+                                  record=RecordSpec(episodes=task.fitness.eval_episodes, sampled=2, video=True)))
+    monkeypatch.chdir(tmp_path)
+    played = []
+    monkeypatch.setattr("rewardsmith.train.rollout.play_video_episode", lambda *a, **k: played.append(a))
+    assert guest.main(["evaluate", str(tmp_path)]) == 0
+
+    video = EpisodeBatch.from_bytes((tmp_path / VIDEO).read_bytes())
+    evaluated = EpisodeBatch.from_bytes((tmp_path / EPISODES_FILE).read_bytes())
+    first = evaluated.meta[0]
+    assert not played and first.source == "eval" and video.meta[0].length == first.length < 500
+    assert video.meta[0].fitness == pytest.approx(first.fitness)
+    for name in desc.variable_names:
+        np.testing.assert_array_equal(video.variables[name], evaluated.variables[name][:first.length])
+    np.testing.assert_array_equal(video.action, evaluated.action[:first.length])
+    info = json.loads((tmp_path / VIDEO_INFO).read_text())
+    frames = np.load(tmp_path / FRAMES)
+    assert info["frame_steps"][0] == 0 and info["frame_steps"][-1] == first.length
+    assert len(frames) == len(info["frame_steps"]) and info["terminated"]
+    # the last frame shows the pole where the episode's last state had it
+    last = video.variables["pole_angle"][-1]
+    columns = _pole_columns(frames[-1])
+    upright = _pole_columns(fit_frame(CartPole(1, torch.device("cpu")).render(
+        0, _cartpole_variables(0.0, float(video.variables["cart_pos"][-1])))))
+    assert np.sign(columns.mean() - upright.mean()) == np.sign(last)

@@ -254,6 +254,20 @@ def test_cold_workers_option_is_stored_and_kept_on_resume(task):
     assert warm_workers(base, SolveOptions.build(executor="ray"), task, jobs=2) is base
 
 
+def test_an_iteration_trains_at_once_up_to_two_candidates_per_core(monkeypatch):
+    """By default every candidate of an iteration trains at once (up to two per core): on two
+    cores three candidates share them, rather than the third training alone beside an idle core."""
+    from rewardsmith.runners import executors
+    from rewardsmith.runners.executors import local
+
+    for module in (executors, local):
+        monkeypatch.setattr(module, "cpu_count", lambda: 2)
+    default, two = local.LocalExecutor(None), local.LocalExecutor(None, parallel=2)
+    assert [default.at_once(n) for n in (1, 3, 4, 9)] == [1, 3, 4, 4]
+    assert [two.at_once(n) for n in (1, 3)] == [1, 2]
+    assert default.threads_per_job(3) == 1 and default.threads_per_job(1) == 2 and two.threads_per_job(3) == 1
+
+
 def test_move_entries_keeps_symlinks_and_drops_fifos(tmp_path):
     from rewardsmith.runners.sandboxes.warm import move_entries
 

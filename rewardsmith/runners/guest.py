@@ -104,11 +104,17 @@ def _setup(job_dir: Path, kind: str) -> Setup:
             setup.envs["random"] = task.env.make(record.random_episodes, device, seed=job.eval_seed)
         else:
             setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
-        if record is not None and record.video:
+        if record is not None and record.video and not _video_in_evaluation(task):
             from ..train.rollout import make_render_env
 
             setup.envs["video"] = make_render_env(task, device)
     return setup
+
+
+def _video_in_evaluation(task) -> bool:
+    """Whether the video is of the evaluation's first episode, recorded as it plays (a torch
+    env draws any of its envs), rather than of an episode played in an env of its own."""
+    return task.env.backend == "torch"
 
 
 def announce_reward() -> None:
@@ -388,6 +394,7 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
     from ..train.evaluate import FitnessNotFinite, evaluate_policy
     from ..train.policy import load_policy
     from ..train.record import EpisodeRecorder
+    from ..train.rollout import VideoRecorder
 
     job, task, device, desc = setup.job, setup.task, setup.device, setup.description
     program = FitnessProgram(task.fitness.expression, set(desc.variable_names))
@@ -404,24 +411,33 @@ def run_evaluate(job_dir: Path, setup: Setup) -> int:
         emit(RESULT, {"error": f"could not load the policy checkpoint: {type(exc).__name__}: {exc}"})
         return 0
     recorder = EpisodeRecorder(record.episodes) if record is not None and record.episodes else None
+    video = VideoRecorder(env) if record is not None and record.video and _video_in_evaluation(task) else None
+    recorders = [r for r in (recorder, video) if r is not None]
+
+    def on_step(step, active) -> None:
+        for r in recorders:
+            r(step, active)
+
     fitness: list = []
     try:
-        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold, on_step=recorder,
-                                  fitness_out=fitness)
+        summary = evaluate_policy(policy, env, program, task.fitness.success_threshold,
+                                  on_step=on_step if recorders else None, fitness_out=fitness,
+                                  on_reset=video.start if video is not None else None)
     except FitnessNotFinite as exc:
         emit(RESULT, {"error": str(exc)})
         return 0
     if record is not None:
         try:  # what is recorded besides the fitness is a nicety: the evaluation stands without it
-            _record_more(job_dir, setup, policy, program, recorder, fitness[0])
+            _record_more(job_dir, setup, policy, program, recorder, fitness[0], video)
         except Exception as exc:
             print(f"episodes not recorded: {_exception_reason(exc)}", flush=True)
     emit(RESULT, summary.model_dump())
     return 0
 
 
-def _record_more(job_dir: Path, setup: Setup, policy, program, recorder, fitness) -> None:
-    """The evaluation's own episodes, more with sampled actions, and the video's episode."""
+def _record_more(job_dir: Path, setup: Setup, policy, program, recorder, fitness, video) -> None:
+    """The evaluation's own episodes, more with sampled actions, and the video's episode
+    (``video``: recorded during the evaluation; else played now)."""
     import numpy as np
 
     from ..episodes import EpisodeBatch
@@ -440,10 +456,11 @@ def _record_more(job_dir: Path, setup: Setup, policy, program, recorder, fitness
     if batches:
         (job_dir / EPISODES_FILE).write_bytes(EpisodeBatch.concat(batches).to_bytes())
     if record.video:
-        video = play_video_episode(policy, setup.envs["video"], program)
-        (job_dir / VIDEO_FILE).write_bytes(video.episode.to_bytes())
-        np.save(job_dir / FRAMES_FILE, video.frames, allow_pickle=False)
-        (job_dir / VIDEO_INFO_FILE).write_text(json.dumps(video.info()))
+        played = video.video(float(fitness[0])) if video is not None else \
+            play_video_episode(policy, setup.envs["video"], program)
+        (job_dir / VIDEO_FILE).write_bytes(played.episode.to_bytes())
+        np.save(job_dir / FRAMES_FILE, played.frames, allow_pickle=False)
+        (job_dir / VIDEO_INFO_FILE).write_text(json.dumps(played.info()))
 
 
 def _random_episodes(job_dir: Path, setup: Setup, program) -> int:

@@ -484,10 +484,11 @@ def collect_video(evaluated: Path, dest: Path, task: TaskSpec, score: PendingJob
         frames = load_frames(read_untrusted(evaluated / FRAMES_FILE, MAX_FRAMES_BYTES) or b"")
         if len(frames) != len(info.frame_steps):
             return f"{len(frames)} frames for {len(info.frame_steps)} frame steps"
+        if score is not None:  # the reward scores the episode while the host encodes its videos
+            score.go({EPISODES_FILE: video.to_bytes()})
         encode_videos(frames, min(60.0, max(1.0, info.fps)), dest)
         if score is None:
             return None
-        score.go({EPISODES_FILE: video.to_bytes()})
         scored = read_score(score.reply(dest / "score.log"), 1)
         per_step = read_step_scores(score.folder / SCORES_FILE, video.steps) if not isinstance(scored, str) \
             else scored

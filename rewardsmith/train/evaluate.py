@@ -30,14 +30,14 @@ def _stats(values: torch.Tensor) -> Stats:
 @torch.no_grad()
 def evaluate_policy(policy: Policy | RandomPolicy, env, program: FitnessProgram, success_threshold: float,
                     deterministic: bool = True, variables: bool = True, on_step=None,
-                    fitness_out: list | None = None) -> EvalSummary:
+                    fitness_out: list | None = None, on_reset=None) -> EvalSummary:
     """Run one episode in each of ``env.num_envs`` envs and score each with the fitness.
 
     Also summarises what the policy did: why the episodes ended and, unless ``variables`` is
     false (a quicker check during training), mean/min/max of each scalar state variable.
     ``on_step(step, active)`` sees every step with the envs still in their first episode before
-    it (a :class:`~rewardsmith.train.record.EpisodeRecorder`); ``fitness_out`` receives the
-    per-episode fitness tensor.
+    it (a :class:`~rewardsmith.train.record.EpisodeRecorder`); ``on_reset()`` is called once the
+    envs are reset, before the first step; ``fitness_out`` receives the per-episode fitness tensor.
     """
     start = time.perf_counter()
     d = env.description
@@ -53,6 +53,8 @@ def evaluate_policy(policy: Policy | RandomPolicy, env, program: FitnessProgram,
     # fold its buffer every step)
     active = torch.ones(env.num_envs, device=env.device, dtype=torch.bool)
     obs = env.reset()
+    if on_reset is not None:
+        on_reset()
     for t in range(env.max_episode_steps):
         step = env.step(policy.act(obs, deterministic=deterministic))
         if on_step is not None:

@@ -106,48 +106,80 @@ class VideoEpisode:
         return {"frame_steps": self.frame_steps, "fps": self.fps, "dt": self.dt, "terminated": self.terminated}
 
 
+class VideoRecorder:
+    """Records the video of env ``index``'s first episode, step by step: its states, actions and
+    frames. Call :meth:`start` once the envs are reset, then once after every step.
+
+    :func:`play_video_episode` plays that episode in an env of its own; a torch env draws any of
+    its envs, so the clean evaluation records the video of its own first episode as it plays it
+    (one episode fewer to play, and the video shows an episode the fitness counted)."""
+
+    def __init__(self, env, index: int = 0, max_frames: int = MAX_FRAMES):
+        self.env, self.index = env, index
+        self.stride = max(1, math.ceil(env.max_episode_steps / max_frames))
+        if isinstance(env, TorchVecEnv):
+            self.frame: FrameFn = lambda variables: env.render(index, variables)  # noqa: E731
+        elif index == 0:
+            self.frame = frame_source(env)
+        else:
+            raise ValueError("only a torch env draws other envs than its first")
+        self.frames: list[np.ndarray] = []
+        self.frame_steps: list[int] = []
+        self.states: list[Mapping[str, torch.Tensor]] = []
+        self.actions: list[torch.Tensor] = []
+        self.done = self.terminated = False
+
+    def start(self) -> None:
+        self.frames, self.frame_steps = [fit_frame(self.frame(None))], [0]
+
+    def __call__(self, step, active=None) -> None:
+        if self.done:
+            return
+        i = slice(self.index, self.index + 1)
+        # copies: a backend may refill the same buffers at the next step
+        self.states.append({k: v[i].clone() for k, v in step.variables.items()})
+        self.actions.append(step.action[i].clone())
+        t = len(self.actions)
+        self.terminated = bool(step.terminated[self.index])
+        self.done = self.terminated or bool(step.truncated[self.index])
+        if t % self.stride == 0 or self.done:
+            self.frames.append(fit_frame(self.frame(step.variables)))
+            self.frame_steps.append(t)
+
+    def video(self, fitness: float) -> VideoEpisode:
+        """The recorded episode, with its fitness (``0.0`` if not finite)."""
+        variables = {name: torch.cat([s[name] for s in self.states]).cpu().float().numpy() for name in self.states[0]}
+        action = torch.cat(self.actions).cpu().float().numpy()
+        fitness = fitness if math.isfinite(fitness) else 0.0
+        episode = EpisodeBatch(variables, action, [EpisodeMeta(source="video", fitness=fitness,
+                                                               length=len(self.actions))])
+        dt = self.env.description.dt
+        fps = min(50.0, max(4.0, 1.0 / (dt * self.stride))) if dt else 25.0
+        return VideoEpisode(episode, np.stack(self.frames), self.frame_steps, round(fps, 3), dt, self.terminated)
+
+
 @torch.no_grad()
 def play_video_episode(policy, env, program=None, max_frames: int = MAX_FRAMES) -> VideoEpisode:
     """Play one episode in env 0 with deterministic actions, keeping its states, actions and
     frames (and its fitness, given the task's fitness ``program``)."""
     from ..fitness import FitnessTracker
 
-    limit = env.max_episode_steps
-    stride = max(1, math.ceil(limit / max_frames))
-    frame = frame_source(env)
     d = env.description
-    tracker = FitnessTracker(program, 1, limit, d.terminations, d.variable_names, env.device, env.dtype) \
-        if program is not None else None
+    tracker = FitnessTracker(program, 1, env.max_episode_steps, d.terminations, d.variable_names, env.device,
+                             env.dtype) if program is not None else None
     obs = env.reset()
-    frames, frame_steps = [fit_frame(frame(None))], [0]
-    states: list[Mapping[str, torch.Tensor]] = []
-    actions: list[torch.Tensor] = []
-    terminated = False
-    for t in range(1, limit + 1):
+    recorder = VideoRecorder(env, max_frames=max_frames)
+    recorder.start()
+    for _ in range(env.max_episode_steps):
         step = env.step(policy.act(obs, deterministic=True))
-        # copies: a backend may refill the same buffers at the next step
-        states.append({k: v[:1].clone() for k, v in step.variables.items()})
-        actions.append(step.action[:1].clone())
+        recorder(step)
         if tracker is not None:
             tracker.update({k: v[:1] for k, v in step.variables.items()}, step.action[:1], step.terminated[:1],
                            step.truncated[:1])
-        terminated = bool(step.terminated[0])
-        done = terminated or bool(step.truncated[0])
-        if t % stride == 0 or done:
-            frames.append(fit_frame(frame(step.variables)))
-            frame_steps.append(t)
-        if done:
+        if recorder.done:
             break
         obs = step.obs
-    variables = {name: torch.cat([s[name] for s in states]).cpu().float().numpy() for name in states[0]}
-    action = torch.cat(actions).cpu().float().numpy()
-    fitness = float(tracker.first_fitness[0]) if tracker is not None else 0.0
-    if not math.isfinite(fitness):
-        fitness = 0.0
-    episode = EpisodeBatch(variables, action, [EpisodeMeta(source="video", fitness=fitness, length=len(actions))])
-    dt = d.dt
-    fps = min(50.0, max(4.0, 1.0 / (dt * stride))) if dt else 25.0
-    return VideoEpisode(episode, np.stack(frames), frame_steps, round(fps, 3), dt, terminated)
+    return recorder.video(float(tracker.first_fitness[0]) if tracker is not None else 0.0)
 
 
 def trace_of(video: VideoEpisode, reward: Sequence[float], components: Mapping[str, Sequence[float]],

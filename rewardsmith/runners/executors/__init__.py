@@ -37,6 +37,17 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+PER_CORE = 2  # the most candidates trained at once per core when --parallel is not given
+
+
+def default_parallel(jobs: int) -> int:
+    """Candidates trained at once on this machine when ``--parallel`` is not given: all ``jobs``
+    that are ready (an iteration's), up to :data:`PER_CORE` per core. Three candidates on two
+    cores then share them, rather than two training while the third waits and, later, trains
+    alone beside an idle core."""
+    return max(1, min(jobs, PER_CORE * cpu_count()))
+
+
 def make_executor(name: str, sandbox: Sandbox, parallel: int | None = None, address: str | None = None,
                   notify: Callable[[str], None] | None = None) -> Executor:
     """``local`` or ``ray`` (``address``: the cluster to join, ``auto`` or ``HOST:PORT``; default:

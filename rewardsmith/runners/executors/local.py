@@ -7,12 +7,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..jobs import CandidateJob, JobOutcome, train_and_evaluate
 from ..sandboxes.base import Sandbox
-from . import cpu_count
+from . import cpu_count, default_parallel
 
 
 class LocalExecutor:
-    """Runs up to ``parallel`` jobs at once; each job gets an equal share of the cores as its torch
-    thread count, so jobs do not oversubscribe the CPU."""
+    """Runs up to ``parallel`` jobs at once (default: :func:`default_parallel`); each job gets an
+    equal share of the cores (at least one) as its torch thread count."""
 
     name = "local"
     local = True  # its jobs' folders are this machine's (live experience sharing can reach them)
@@ -20,10 +20,13 @@ class LocalExecutor:
     def __init__(self, sandbox: Sandbox, parallel: int | None = None):
         self.sandbox = sandbox
         self.cores = cpu_count()
-        self.parallel = max(1, parallel or self.cores)
+        self.parallel = parallel  # None: decided by how many jobs there are
+
+    def at_once(self, jobs: int) -> int:
+        return max(1, min(self.parallel, jobs)) if self.parallel else default_parallel(jobs)
 
     def threads_per_job(self, jobs: int) -> int:
-        return max(1, self.cores // max(1, min(self.parallel, jobs)))
+        return max(1, self.cores // self.at_once(jobs))
 
     def run(self, jobs: Iterable[CandidateJob]) -> Iterator[tuple[CandidateJob, JobOutcome]]:
         jobs = list(jobs)
@@ -36,7 +39,7 @@ class LocalExecutor:
                 job.on_start()
             return train_and_evaluate(job, self.sandbox, threads)
 
-        pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs)))
+        pool = ThreadPoolExecutor(max_workers=self.at_once(len(jobs)))
         pending: dict[Future, CandidateJob] = {pool.submit(one, job): job for job in jobs}
         try:
             while pending:
