@@ -109,7 +109,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     designer's model) ranks them from frames of their recorded episodes.
     """
     from .loop import SilentReporter
-    from .runners.executors import default_parallel
+    from .runners.executors import cpu_count, default_parallel
     from .runners.jobs import choose_sandbox
 
     reporter = reporter or SilentReporter()
@@ -145,12 +145,13 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     if resume is None and run_path.is_dir() and any(run_path.iterdir()):
         raise RunDirError(f"{run_path} already exists and is not empty; choose another --out "
                           f"or continue it with --resume {run_path}")
-    # warm workers start now, while the model is checked and the designer works: as many as
-    # candidates train at once (a candidate's jobs run one after another, each in a worker; one
-    # more would import torch beside the first trainings: the CartPole solve took 15% longer)
+    # warm workers start now, while the model is checked and the designer works: one per
+    # candidate training at once, at most one per core. A candidate's jobs run one after another,
+    # each in a worker, so with more candidates than cores their jobs take turns; each more
+    # worker would cost its own import of torch (~1.7 s of a core) beside the first trainings.
     jobs = max(task_spec.search.samples, opts.final_seeds or 1)
     at_once = min(opts.parallel, jobs) if opts.parallel else default_parallel(jobs)
-    box = warm_workers(box, opts, task_spec, jobs=at_once)
+    box = warm_workers(box, opts, task_spec, jobs=min(at_once, cpu_count()))
     try:
         return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,
                       stored_task if resume is not None else None, stored if resume is not None else None, reporter)

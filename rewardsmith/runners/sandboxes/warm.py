@@ -70,7 +70,7 @@ from .cgroups import JobCgroup
 from .process import user_process_count
 
 READY_TIMEOUT_S = 300.0
-EXTRA_AFTER_S = 1.0
+EXTRA_AFTER_S = 10.0  # a job waiting this long for a worker, with every one busy, starts one more
 STARTING = max(1, min(4, len(os.sched_getaffinity(0))))  # warm workers started at once
 WARM_NOTE = "[warm worker"  # a job's log starts with how it ran: "[warm worker 3, its job 2]"
 COLD_NOTE = "no warm worker: this job ran in a fresh sandbox"  # or "[no warm worker ... (why)]"
@@ -437,9 +437,11 @@ class WarmSandbox(Sandbox):
     Workers start one after another in the background, up to ``keep`` (on a few cores the first
     is ready soonest that way: several importing torch at once would all be ready late). A job
     takes a ready idle worker, or waits for one (one being started, or one coming back from its
-    job); after :data:`EXTRA_AFTER_S` with every worker busy it starts one more of its own, so
-    jobs that wait on each other (an evaluation started ahead of its training) never wait on a
-    full pool. A worker back from a healthy job is kept; one that misbehaved is killed.
+    job: with more candidates than workers their jobs take turns). Jobs started ahead (an
+    evaluation, a score job) wait for their inputs on the host, not in a worker, so no job holds
+    a worker while it waits for another; still, after :data:`EXTRA_AFTER_S` with every worker
+    busy (a reward that sleeps until its timeout, say) a job starts one more of its own. A worker
+    back from a healthy job is kept; one that misbehaved is killed.
     """
 
     def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2, limits: Limits | None = None):
