@@ -104,6 +104,8 @@ def _setup(job_dir: Path, kind: str) -> Setup:
             setup.envs["random"] = task.env.make(record.random_episodes, device, seed=job.eval_seed)
         else:
             setup.envs["eval"] = task.env.make(task.fitness.eval_episodes, device, seed=job.eval_seed)
+            if record is not None and record.sampled:  # as many envs as episodes kept (MuJoCo steps cost)
+                setup.envs["sampled"] = task.env.make(record.sampled, device, seed=job.eval_seed + 1)
         if record is not None and record.video and not _video_in_evaluation(task):
             from ..train.rollout import make_render_env
 
@@ -445,12 +447,12 @@ def _record_more(job_dir: Path, setup: Setup, policy, program, recorder, fitness
     from ..train.record import EpisodeRecorder
     from ..train.rollout import play_video_episode
 
-    record, env = setup.job.record, setup.envs["eval"]
+    record = setup.job.record
     batches = [recorder.batch(fitness, "eval")] if recorder is not None else []
     if record.sampled:
         sampled, fit = EpisodeRecorder(record.sampled), list[Any]()
-        evaluate_policy(policy, env, program, setup.task.fitness.success_threshold, deterministic=False,
-                        variables=False, on_step=sampled, fitness_out=fit)
+        evaluate_policy(policy, setup.envs["sampled"], program, setup.task.fitness.success_threshold,
+                        deterministic=False, variables=False, on_step=sampled, fitness_out=fit)
         batches.append(sampled.batch(fit[0], "train"))
     batches = [b for b in batches if b is not None]
     if batches:
