@@ -296,6 +296,30 @@ def test_warm_sandbox_is_the_default_for_train(tmp_path):
         assert (tmp_path / "out" / log).read_text().startswith(WARM_NOTE), log
 
 
+def test_a_solve_keeps_one_warm_worker_per_core_at_most_and_its_candidates_jobs_take_turns(tmp_path):
+    """Three candidates train at once on this machine's cores; their jobs run on at most one warm
+    worker per core (each more would import torch again), every one of them warm."""
+    if sandbox_unavailable("bwrap"):
+        pytest.skip("bwrap not available")
+    import re
+
+    from conftest import run_cli
+
+    from rewardsmith.runners.executors import cpu_count
+
+    done = run_cli("solve", str(TASKS / "cartpole.yaml"), "--sandbox", "bwrap", "--iterations", "1", "--samples",
+                   "3", "--total-timesteps", "1024", "--json", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    logs = sorted((tmp_path / "run" / "iter_00").glob("cand_*/*.log"))
+    assert len(logs) >= 9  # train, eval and score of each of the three
+    workers = set()
+    for log in logs:
+        first = log.read_text().splitlines()[0]
+        assert first.startswith(WARM_NOTE), f"{log}: {first}"
+        workers.add(int(re.match(r"\[warm worker (\d+)", first).group(1)))
+    assert len(workers) <= min(3, cpu_count()), workers
+
+
 @pytest.mark.docker
 def test_a_warm_container_lost_mid_job_is_the_engine_s_fault_only_if_the_engine_is_gone(task, tmp_path):
     import threading
