@@ -56,9 +56,12 @@ class RunningNorm(nn.Module):
         self._inv_std = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._inv_std is None or self._inv_std.device != self.var.device:
-            self._inv_std = torch.rsqrt(self.var + self.eps)
-        return torch.clamp((x - self.mean) * self._inv_std, -self.clip, self.clip)
+        inv_std = self._inv_std
+        if inv_std is None or inv_std.device != self.var.device:
+            inv_std = torch.rsqrt(self.var + self.eps)
+            if not torch.is_inference_mode_enabled():  # (an evaluation's inference tensor must not stay)
+                self._inv_std = inv_std
+        return torch.clamp((x - self.mean) * inv_std, -self.clip, self.clip)
 
     def _load_from_state_dict(self, *args, **kwargs):
         self._inv_std = None

@@ -158,7 +158,7 @@ class VideoRecorder:
         return VideoEpisode(episode, np.stack(self.frames), self.frame_steps, round(fps, 3), dt, self.terminated)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def play_video_episode(policy, env, program=None, max_frames: int = MAX_FRAMES) -> VideoEpisode:
     """Play one episode in env 0 with deterministic actions, keeping its states, actions and
     frames (and its fitness, given the task's fitness ``program``)."""
