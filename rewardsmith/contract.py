@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import RewardCodeError
+from .pyparse import parse
 
 ENTRY_POINT = "compute_reward"
 ACTION = "action"
@@ -80,7 +81,7 @@ class Form:
 
 def read_form(code: str) -> Form:
     """Parse ``code`` (raises ``SyntaxError``) and read its form."""
-    tree = ast.parse(code)
+    tree = parse(code)
     aliases = module_aliases(tree)
     scripted = any(_is_script(node, aliases) for node in _script_candidates(tree))
     future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)

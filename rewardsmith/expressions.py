@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ExpressionError
+from .pyparse import parse as parse_python
 
 AGGREGATIONS = ("mean", "sum", "min", "max", "any", "all", "last")
 EPISODE_NAMES = ("episode_length", "max_episode_steps", "terminated", "truncated")
@@ -59,7 +60,7 @@ def parse(text: str, where: str, shapes: Mapping[str, tuple[int, ...]] | None = 
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError(f"{where}: expected a non-empty expression")
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = parse_python(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ExpressionError(f"{where}: invalid expression {text!r}: {exc.msg}") from None
     except (ValueError, MemoryError, RecursionError) as exc:  # e.g. a literal with thousands of digits

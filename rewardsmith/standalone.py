@@ -18,6 +18,7 @@ from pathlib import Path
 from .contract import with_prelude_imports
 from .envs.description import EnvDescription
 from .errors import RewardsmithError
+from .pyparse import parse
 from .runs import RunDir
 from .task import TaskSpec
 
@@ -57,7 +58,7 @@ def export_module(code: str, task: TaskSpec, description: EnvDescription, origin
                   fitness: float | None = None, layout=None) -> str:
     """The text of a standalone module for ``code`` found for ``task``."""
     try:
-        ast.parse(code)
+        parse(code)
     except SyntaxError as exc:
         raise RewardsmithError(f"the reward does not parse: line {exc.lineno}: {exc.msg}") from None
     score = "" if fitness is None else f" (fitness {fitness:.3f}, success threshold " \
@@ -94,7 +95,7 @@ def export_module(code: str, task: TaskSpec, description: EnvDescription, origin
 def _split_future(code: str) -> tuple[str, str]:
     """``from __future__`` lines (which must come first in the module), and the rest."""
     lines = code.splitlines(keepends=True)
-    future = {i for node in ast.parse(code).body if isinstance(node, ast.ImportFrom) and node.module == "__future__"
+    future = {i for node in parse(code).body if isinstance(node, ast.ImportFrom) and node.module == "__future__"
               for i in range(node.lineno - 1, node.end_lineno or node.lineno)}
     return "".join(lines[i] for i in sorted(future)), "".join(line for i, line in enumerate(lines) if i not in future)
 

@@ -9,10 +9,10 @@ True
 
 from __future__ import annotations
 
-import ast
 import re
 
 from ..contract import ENTRY_POINT, with_prelude_imports
+from ..pyparse import parse
 
 FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.S | re.M)
 THINKING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
@@ -53,7 +53,7 @@ def _unfenced(text: str) -> str | None:
     for end in range(len(lines), def_line, -1):  # the longest piece that parses
         piece = "\n".join(lines[start:end])
         try:
-            ast.parse(_dedent(piece))
+            parse(_dedent(piece))
             return piece
         except SyntaxError:
             continue
