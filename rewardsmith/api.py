@@ -109,7 +109,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     designer's model) ranks them from frames of their recorded episodes.
     """
     from .loop import SilentReporter
-    from .runners.executors import cpu_count, default_parallel
+    from .runners.executors import cpu_count, trained_at_once
     from .runners.jobs import choose_sandbox
 
     reporter = reporter or SilentReporter()
@@ -149,8 +149,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     # candidate training at once, at most one per core. A candidate's jobs run one after another,
     # each in a worker, so with more candidates than cores their jobs take turns; each more
     # worker would cost its own import of torch (~1.7 s of a core) beside the first trainings.
-    jobs = max(task_spec.search.samples, opts.final_seeds or 1)
-    at_once = min(opts.parallel, jobs) if opts.parallel else default_parallel(jobs)
+    at_once = trained_at_once(max(task_spec.search.samples, opts.final_seeds or 1), opts.parallel)
     box = warm_workers(box, opts, task_spec, jobs=min(at_once, cpu_count()))
     try:
         return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,

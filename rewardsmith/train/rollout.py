@@ -107,22 +107,16 @@ class VideoEpisode:
 
 
 class VideoRecorder:
-    """Records the video of env ``index``'s first episode, step by step: its states, actions and
-    frames. Call :meth:`start` once the envs are reset, then once after every step.
+    """Records the video of env 0's first episode, step by step: its states, actions and frames.
+    Call :meth:`start` once the envs are reset, then once after every step.
 
     :func:`play_video_episode` plays that episode in an env of its own; a torch env draws any of
     its envs, so the clean evaluation records the video of its own first episode as it plays it
     (one episode fewer to play, and the video shows an episode the fitness counted)."""
 
-    def __init__(self, env, index: int = 0, max_frames: int = MAX_FRAMES):
-        self.env, self.index = env, index
+    def __init__(self, env, max_frames: int = MAX_FRAMES):
+        self.env, self.frame = env, frame_source(env)
         self.stride = max(1, math.ceil(env.max_episode_steps / max_frames))
-        if isinstance(env, TorchVecEnv):
-            self.frame: FrameFn = lambda variables: env.render(index, variables)  # noqa: E731
-        elif index == 0:
-            self.frame = frame_source(env)
-        else:
-            raise ValueError("only a torch env draws other envs than its first")
         self.frames: list[np.ndarray] = []
         self.frame_steps: list[int] = []
         self.states: list[Mapping[str, torch.Tensor]] = []
@@ -135,13 +129,12 @@ class VideoRecorder:
     def __call__(self, step, active=None) -> None:
         if self.done:
             return
-        i = slice(self.index, self.index + 1)
         # copies: a backend may refill the same buffers at the next step
-        self.states.append({k: v[i].clone() for k, v in step.variables.items()})
-        self.actions.append(step.action[i].clone())
+        self.states.append({k: v[:1].clone() for k, v in step.variables.items()})
+        self.actions.append(step.action[:1].clone())
         t = len(self.actions)
-        self.terminated = bool(step.terminated[self.index])
-        self.done = self.terminated or bool(step.truncated[self.index])
+        self.terminated = bool(step.terminated[0])
+        self.done = self.terminated or bool(step.truncated[0])
         if t % self.stride == 0 or self.done:
             self.frames.append(fit_frame(self.frame(step.variables)))
             self.frame_steps.append(t)

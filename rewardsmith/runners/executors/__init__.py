@@ -40,12 +40,12 @@ def cpu_count() -> int:
 PER_CORE = 2  # the most candidates trained at once per core when --parallel is not given
 
 
-def default_parallel(jobs: int) -> int:
-    """Candidates trained at once on this machine when ``--parallel`` is not given: all ``jobs``
-    that are ready (an iteration's), up to :data:`PER_CORE` per core. Three candidates on two
-    cores then share them, rather than two training while the third waits and, later, trains
-    alone beside an idle core."""
-    return max(1, min(jobs, PER_CORE * cpu_count()))
+def trained_at_once(jobs: int, parallel: int | None = None) -> int:
+    """How many of ``jobs`` candidates train at once on this machine: ``parallel`` (``--parallel``)
+    or by default all that are ready (an iteration's), up to :data:`PER_CORE` per core. Three
+    candidates on two cores then share them, rather than two training while the third waits and,
+    later, trains alone beside an idle core."""
+    return max(1, min(jobs, parallel or PER_CORE * cpu_count()))
 
 
 def make_executor(name: str, sandbox: Sandbox, parallel: int | None = None, address: str | None = None,

@@ -7,11 +7,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..jobs import CandidateJob, JobOutcome, train_and_evaluate
 from ..sandboxes.base import Sandbox
-from . import cpu_count, default_parallel
+from . import cpu_count, trained_at_once
 
 
 class LocalExecutor:
-    """Runs up to ``parallel`` jobs at once (default: :func:`default_parallel`); each job gets an
+    """Runs up to ``parallel`` jobs at once (default: :func:`trained_at_once`); each job gets an
     equal share of the cores (at least one) as its torch thread count."""
 
     name = "local"
@@ -23,7 +23,7 @@ class LocalExecutor:
         self.parallel = parallel  # None: decided by how many jobs there are
 
     def at_once(self, jobs: int) -> int:
-        return max(1, min(self.parallel, jobs)) if self.parallel else default_parallel(jobs)
+        return trained_at_once(jobs, self.parallel)
 
     def threads_per_job(self, jobs: int) -> int:
         return max(1, self.cores // self.at_once(jobs))
