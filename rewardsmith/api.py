@@ -150,7 +150,7 @@ def solve(task: TaskSpec | str | Path | None = None, *, out: str | Path | None =
     # each in a worker, so with more candidates than cores their jobs take turns; each more
     # worker would cost its own import of torch (~1.7 s of a core) beside the first trainings.
     at_once = trained_at_once(max(task_spec.search.samples, opts.final_seeds or 1), opts.parallel)
-    box = warm_workers(box, opts, task_spec, jobs=min(at_once, cpu_count()))
+    box = warm_workers(box, opts, task_spec, jobs=min(at_once, cpu_count()), notify=reporter.message)
     try:
         return _solve(box, opts, task_spec, run_path, resume, run if resume is not None else None,
                       stored_task if resume is not None else None, stored if resume is not None else None, reporter)
@@ -212,18 +212,26 @@ def _solve(box, opts: SolveOptions, task_spec: TaskSpec, run_path: Path, resume,
         pool.close()
 
 
-def warm_workers(box, opts: SolveOptions, task: TaskSpec, jobs: int):
-    """``box`` with warm workers in front (they start now), unless the options or the task say
-    cold: ``--cold-workers``, a Ray executor (its nodes start their own sandboxes), a backend
-    without warm workers (process) or an Isaac Gym env (it must load before torch)."""
+def warm_workers(box, opts: SolveOptions, task: TaskSpec, jobs: int, notify=None):
+    """``box`` with warm workers in front, unless the options or the task say cold:
+    ``--cold-workers``, a Ray executor (its nodes start their own sandboxes), a backend without
+    warm workers (process) or an Isaac Gym env (it must load before torch). The workers are the
+    resident ones (``rewardsmith workers start``) when they run for this backend and code, else
+    a pool of this command's own, started now."""
     if (opts.cold_workers or opts.executor != "local" or not hasattr(box, "warm_start")
             or task.env.backend == "isaacgym"):
         return box
-    from .runners.sandboxes import Limits
+    from .runners.sandboxes import Limits, resident
     from .runners.sandboxes.warm import WarmSandbox
 
     limits = Limits(timeout_s=task.sandbox.timeout_s, memory_mb=task.sandbox.memory_mb)
-    return WarmSandbox(box, task.env.model_dump(mode="json"), keep=jobs, limits=limits)
+    env_spec = task.env.model_dump(mode="json")
+    shared, why_not = resident.connect(box, env_spec, jobs, limits)
+    if shared is not None:
+        return shared
+    if why_not and notify is not None:
+        notify(why_not)
+    return WarmSandbox(box, env_spec, keep=jobs, limits=limits)
 
 
 def _episode_store(task: TaskSpec, run_path: Path):
@@ -378,7 +386,7 @@ def train_reward(task: TaskSpec | str | Path, reward: str | Path, *, sandbox: st
         (notify or (lambda text: None))(line)
     folder = Path(out) if out else default_run_path(f"{task_spec.name}-train")
     check_writable(folder, "--out")
-    box = warm_workers(box, opts, task_spec, jobs=2)  # the training and its evaluation
+    box = warm_workers(box, opts, task_spec, jobs=2, notify=notify)  # the training and its evaluation
     try:
         return _train_one(task_spec, code, folder, box, opts, threads or cpu_count(), on_progress)
     finally:
@@ -448,6 +456,10 @@ def validate(task: TaskSpec | str | Path, reward: str | Path | None = None, *, s
     for line in sandbox_notes(box):
         (notify or (lambda text: None))(line)
     limits = Limits(timeout_s=task_spec.sandbox.timeout_s, memory_mb=task_spec.sandbox.memory_mb)
+    if hasattr(box, "warm_start") and task_spec.env.backend != "isaacgym":  # resident workers, if they run
+        from .runners.sandboxes import resident
+
+        box = resident.connect(box, task_spec.env.model_dump(mode="json"), 1, limits)[0] or box
     with tempfile.TemporaryDirectory(prefix="rewardsmith-validate-") as scratch:
         critic = Critic(task_spec, box, limits, Path(scratch), opts.device)
         verdict, report = critic.review(code) if code is not None else (None, None)

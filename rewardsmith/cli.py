@@ -564,6 +564,76 @@ def sandbox_check(
         out_console.print(f"{backend:8} [green]ok[/]{picked}{note}{escape(shown)}")
 
 
+workers_app = typer.Typer(
+    help="Keep warm sandboxed workers between commands (opt-in): a train or solve that finds them ready "
+         "starts its first job at once, without starting a sandbox or importing torch.", no_args_is_help=True)
+app.add_typer(workers_app, name="workers")
+
+
+@workers_app.command("start")
+def workers_start(
+    sandbox: SandboxOpt = None,
+    task: Annotated[Optional[list[str]], typer.Option(
+        "--task", help="Warm workers for this task's env now (file or shipped name; repeatable). Without it a "
+                       "pool starts for each env with the first command that needs it.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Workers per task (default: one per core).", show_default=False)] = None,
+    idle: Annotated[float, typer.Option("--idle", min=0.1, help="Stop after this many minutes without a job.")] = 15.0,
+) -> None:
+    """Start the resident warm workers of a sandbox in the background (or find them running).
+
+    They run as you, each job in a fresh process forked inside its sandbox, exactly as a command's
+    own warm workers do; commands of the same rewardsmith code and sandbox use them (their job logs
+    say so), others start their own. They stop after --idle minutes without a job, or with
+    `rewardsmith workers stop`.
+    """
+    from .api import as_task
+    from .runners.executors import cpu_count
+    from .runners.jobs import choose_sandbox
+    from .runners.sandboxes import Limits, resident
+
+    tasks = [as_task(t) for t in task or []]
+    box = choose_sandbox(sandbox or "auto", tasks[0] if tasks else None)
+    if not hasattr(box, "warm_start"):
+        raise RewardsmithError(f"the {box.name} sandbox has no warm workers; use --sandbox bwrap or docker")
+    status = resident.start(box.name, idle_s=idle * 60)
+    for spec in tasks:
+        limits = Limits(timeout_s=spec.sandbox.timeout_s, memory_mb=spec.sandbox.memory_mb)
+        with err_console.status(f"warming {workers or cpu_count()} workers for {spec.name}"):
+            status = resident.warm(box.name, spec.env.model_dump(mode="json"), limits, workers or cpu_count()) or status
+    _print_workers(status)
+
+
+@workers_app.command("status")
+def workers_status() -> None:
+    """Show the resident warm workers of each sandbox: their pools, jobs served, time idle."""
+    from .runners.sandboxes import SANDBOXES, resident
+
+    found = [status for backend in SANDBOXES if (status := resident.ask(backend, {"op": "status"}))]
+    if not found:
+        out_console.print("no resident warm workers run (start them with `rewardsmith workers start`)")
+    for status in found:
+        _print_workers(status)
+
+
+@workers_app.command("stop")
+def workers_stop(sandbox: SandboxOpt = None) -> None:
+    """Stop the resident warm workers (of one sandbox, or all); running jobs end first."""
+    from .runners.sandboxes import SANDBOXES, resident
+
+    backends = [sandbox] if sandbox and sandbox != "auto" else list(SANDBOXES)
+    stopped = [backend for backend in backends if resident.stop(backend)]
+    out_console.print(f"stopped the resident {', '.join(stopped)} workers" if stopped
+                      else "no resident warm workers were running", highlight=False)
+
+
+def _print_workers(status: dict) -> None:
+    pools = ", ".join(f"{p['env']}: {p['ready']} ready, {p['busy']} busy" for p in status.get("pools", [])) or "no pool yet"
+    out_console.print(f"resident {status['backend']} workers (pid {status['pid']}): {pools}; {status['jobs']} jobs "
+                      f"served; idle {status['idle_s']:.0f} s, stop after {status['stops_after_s'] / 60:g} min without a job",
+                      highlight=False, markup=False)
+
+
 def _print_code(code: str) -> None:
     if out_console.is_terminal:
         out_console.print(Syntax(code, "python", theme="ansi_dark", background_color="default", word_wrap=True))

@@ -252,6 +252,7 @@ class WarmWorker:
         self.zygote: int | None = None  # the zygote's pid on the host
         self.broken: str | None = None
         self.jobs = 0
+        self.current: Path | None = None  # the job folder it serves now
         threading.Thread(target=self._wait_ready, daemon=True).start()
 
     def _wait_ready(self) -> None:
@@ -289,6 +290,7 @@ class WarmWorker:
         control = self.control
         start = time.perf_counter()
         self.jobs += 1
+        self.current = job_dir
         group = JobCgroup.create(limits.memory_mb, limits.processes) if self.zygote else None
         nproc = None if group is not None or os.geteuid() == 0 else user_process_count() + limits.processes
         capture = OutputCapture(limits.output_bytes, on_line)
@@ -343,6 +345,7 @@ class WarmWorker:
             if group is not None:
                 group.remove()
             self._detach(job_dir, attached)
+            self.current = None
         capture.close()
         if lost:
             warm_lost = getattr(self.base, "warm_lost", None)
@@ -419,13 +422,14 @@ def _started_ahead(kind: str, job_dir: Path) -> bool:
         return False
 
 
-def wait_for_go(job_dir: Path, timeout_s: float) -> bool:
+def wait_for_go(job_dir: Path, timeout_s: float, cancelled=lambda: False) -> bool:
     """An evaluation started ahead waits for its policy (the host's ``go`` file) here, on the
     host, rather than holding a warm worker: a warm job starts at once. ``False``: its time ran
-    out. A cancelled one (its ``job.json`` removed) goes on, to say so."""
+    out, or ``cancelled()`` (its host went away). A cancelled one (its ``job.json`` removed) goes
+    on, to say so."""
     deadline = time.monotonic() + timeout_s
     while not (job_dir / GO_FILE).exists() and (job_dir / JOB_FILE).exists():
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or cancelled():
             return False
         time.sleep(0.01)
     return True
@@ -444,8 +448,9 @@ class WarmSandbox(Sandbox):
     back from a healthy job is kept; one that misbehaved is killed.
     """
 
-    def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2, limits: Limits | None = None):
-        self.base, self.keep, self.limits = base, keep, limits or Limits()
+    def __init__(self, base: Sandbox, env_spec: dict | None = None, keep: int = 2, limits: Limits | None = None,
+                 note: str = ""):
+        self.base, self.keep, self.limits, self.note = base, keep, limits or Limits(), note
         self.name, self.safe, self.skipped = base.name, base.safe, base.skipped
         self.env_spec = json.dumps(env_spec or {})
         self.folder = Path(tempfile.mkdtemp(prefix="rewardsmith-warm-"))
@@ -505,11 +510,11 @@ class WarmSandbox(Sandbox):
                     self.target = 0
                     self.cond.notify_all()
 
-    def _acquire(self) -> WarmWorker | None:
+    def _acquire(self, cancelled=lambda: False) -> WarmWorker | None:
         """A ready worker for a job (``None``: none can be had; the job runs cold)."""
         waited_from = time.monotonic()
         with self.cond:
-            while not self.closed:
+            while not self.closed and not cancelled():
                 ready = [w for w in self.idle if w.ready.is_set() and w.broken is None]
                 if ready:
                     worker = ready[0]
@@ -543,19 +548,26 @@ class WarmSandbox(Sandbox):
         if not keep:
             worker.close()
 
-    def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None) -> SandboxResult:
+    def run_worker(self, kind: str, job_dir: Path, limits: Limits, on_line=None,
+                   cancelled=lambda: False) -> SandboxResult:
+        """The seam's method; ``cancelled()`` (the resident service's: the job's host went away)
+        ends a job that still waits for its ``go`` or a worker."""
         job_dir = prepare_job_dir(job_dir)
         start = time.perf_counter()
-        if _started_ahead(kind, job_dir) and not wait_for_go(job_dir, limits.timeout_s):
+        if _started_ahead(kind, job_dir) and not wait_for_go(job_dir, limits.timeout_s, cancelled):
             return SandboxResult(returncode=None, output="", wall_s=time.perf_counter() - start, timed_out=True)
         limits = replace(limits, timeout_s=max(1.0, limits.timeout_s - (time.perf_counter() - start)))
-        worker = self._acquire()
+        worker = self._acquire(cancelled)
+        if cancelled():
+            if worker is not None:
+                self._release(worker)
+            return SandboxResult(returncode=-signal.SIGKILL, output="", wall_s=time.perf_counter() - start)
         if worker is not None:
             try:
                 if worker.wait_ready(READY_TIMEOUT_S):
                     env = {**self.base.environment(Path("/job"), limits), "TMPDIR": "/job/tmp"}
                     result = worker.run(kind, job_dir, limits, env, on_line)
-                    result.output = f"{WARM_NOTE} {worker.id}, its job {worker.jobs}]\n" + result.output
+                    result.output = f"{WARM_NOTE} {worker.id}{self.note}, its job {worker.jobs}]\n" + result.output
                     return result
                 self.cold_reason = worker.broken
             except WarmUnavailable as exc:
@@ -565,6 +577,26 @@ class WarmSandbox(Sandbox):
         result = self.base.run_worker(kind, job_dir, limits, on_line)
         result.output = f"[{COLD_NOTE} ({self.cold_reason})]\n" + result.output
         return result
+
+    def kill_job(self, job_dir: Path) -> None:
+        """Kill the worker serving the job in ``job_dir`` (its host went away); it is replaced."""
+        job_dir = Path(job_dir).resolve()
+        with self.cond:
+            workers = [w for w in self.busy if w.current == job_dir]
+        for worker in workers:
+            worker.broken = "its host went away during a job"
+            worker.kill()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the pool holds ``keep`` ready workers (``False``: not in time, or they cannot start)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while sum(w.ready.is_set() and w.broken is None for w in [*self.idle, *self.busy]) < self.keep:
+                if self.closed or (self.target == 0 and self.cold_reason) or time.monotonic() > deadline:
+                    return False
+                self.start(self.keep)
+                self.cond.wait(timeout=0.25)
+        return True
 
     def close(self) -> None:
         with self.cond:
