@@ -579,8 +579,9 @@ class WarmSandbox(Sandbox):
         return result
 
     def kill_job(self, job_dir: Path) -> None:
-        """Kill the worker serving the job in ``job_dir`` (its host went away); it is replaced."""
-        job_dir = Path(job_dir).resolve()
+        """Kill the worker serving the job in ``job_dir`` (its host went away); it is replaced.
+        ``job_dir`` as the job was given (not resolved: during the job it leads into the slot)."""
+        job_dir = Path(job_dir)
         with self.cond:
             workers = [w for w in self.busy if w.current == job_dir]
         for worker in workers:
